@@ -1,0 +1,109 @@
+"""What a change to a snapshot session's inputs means: nothing, an in-place update, or a replacement.
+
+This is the single copy of the rule. ``provider.SnapshotSessionProvider.diff`` uses it to answer the
+engine, and ``snapshot-resources plan`` uses it to tell a reviewer what ``pulumi up`` will do.
+
+The rule (reference/agora-api.md section 5, S5, S17, G1): Agora's ``update`` call can change only
+the subscription lists (``streamSubscribe``) and the ``storageConfig`` of a running individual-mode
+task, the latter "mainly to refresh an stsToken".  Everything else (channel, recorder uid, App ID,
+interval, stream types, idle time, bucket, prefix, ...) needs a new task: stop, acquire, start.
+A replacement stops the old task before starting the new one (delete-before-replace) because both
+would use the same channel and recorder uid, and Agora refuses a second such task (code 53, S7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+from snapshot_resources import rules
+from snapshot_resources.props import plain
+
+INPUT_KEYS: Final = (
+    "appId",
+    "cname",
+    "uid",
+    "region",
+    "resourceExpiredHour",
+    "recordingConfig",
+    "snapshotConfig",
+    "storage",
+    "token",
+)
+"""The inputs of a SnapshotSession resource (CONTRIBUTING.md), in a stable order."""
+
+UPDATABLE_RECORDING_KEYS: Final = frozenset(rules.SUBSCRIBE_LIST_KEYS)
+"""recordingConfig keys the update API changes in place (S5: streamSubscribe lists)."""
+
+ROTATABLE_STORAGE_KEYS: Final = frozenset({"accessKey", "secretKey", "stsToken", "stsExpiration"})
+"""storageConfig keys a credential rotation changes; sent whole with update (S5)."""
+
+
+class ChangeKind(StrEnum):
+    NONE = "none"
+    UPDATE = "update"
+    REPLACE = "replace"
+
+
+@dataclass(frozen=True)
+class Change:
+    """The outcome of comparing old and new inputs.
+
+    ``replaces`` lists the top-level inputs that force a new task; ``updates`` the ones the
+    update API applies in place; ``details`` the nested paths that changed, for reviewers.
+    """
+
+    kind: ChangeKind
+    replaces: tuple[str, ...] = ()
+    updates: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()
+
+    @property
+    def rotates_storage(self) -> bool:
+        return any(d.startswith("storage.") for d in self.details) and "storage" not in self.replaces
+
+
+def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def classify(old_inputs: Mapping[str, Any], new_inputs: Mapping[str, Any]) -> Change:
+    """Compare two input bags (old outputs are fine: only ``INPUT_KEYS`` are read).
+
+    Values are normalised first (``5.0 == 5``), so a round trip through the engine is no change.
+    A value that is not known yet (preview) differs from anything, which is the safe answer.
+    """
+    old = {k: plain(old_inputs.get(k)) for k in INPUT_KEYS}
+    new = {k: plain(new_inputs.get(k)) for k in INPUT_KEYS}
+    replaces: list[str] = []
+    updates: list[str] = []
+    details: list[str] = []
+    for key in INPUT_KEYS:
+        if old[key] == new[key]:
+            continue
+        if not (isinstance(old[key], Mapping) and isinstance(new[key], Mapping)):
+            replaces.append(key)
+            details.append(key)
+            continue
+        nested = _changed_keys(old[key], new[key])
+        details.extend(f"{key}.{n}" for n in nested)
+        in_place = _in_place_keys(key)
+        if in_place is not None and all(n in in_place for n in nested):
+            updates.append(key)
+        else:
+            replaces.append(key)
+    if replaces:
+        return Change(ChangeKind.REPLACE, tuple(replaces), tuple(updates), tuple(details))
+    if updates:
+        return Change(ChangeKind.UPDATE, (), tuple(updates), tuple(details))
+    return Change(ChangeKind.NONE)
+
+
+def _in_place_keys(key: str) -> frozenset[str] | None:
+    if key == "recordingConfig":
+        return UPDATABLE_RECORDING_KEYS
+    if key == "storage":
+        return ROTATABLE_STORAGE_KEYS
+    return None

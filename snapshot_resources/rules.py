@@ -1,0 +1,855 @@
+"""Agora's documented rules for video snapshot sessions, as data.
+
+This module is the single source of truth: the pydantic models in ``spec.py``, the JSON Schemas in
+``schemas/`` and the request builders in ``agora/wire.py`` all read their bounds, enums, charsets and
+region tables from here.  When Agora changes a bound, one line changes here (the lesson of
+Terraform's hard-coded IVS interval, reference/anchors.md section 2.2).
+
+Every rule names its sources (``SOURCES`` tags, as in reference/agora-api.md) and, where the sources
+disagree, the decision taken and why (``decision``).  Vendor bucket-naming rules come from the vendors'
+own documentation, cited by page.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
+
+# --------------------------------------------------------------------------------------------------
+# Sources
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a rule comes from: a tag from reference/agora-api.md, the document, and its date."""
+
+    tag: str
+    document: str
+    date: str
+
+
+_DS = "AgoraIO/Docs-Source@8c1f0c5c51be "
+SOURCES: Final = MappingProxyType(
+    {
+        s.tag: s
+        for s in (
+            Source("S2", _DS + "cloud-recording/rest-api/acquire.mdx", "2026-07-01"),
+            Source("S3", _DS + "cloud-recording/rest-api/start.mdx", "2026-07-01"),
+            Source("S4", _DS + "cloud-recording/rest-api/query.mdx", "2026-07-01"),
+            Source("S5", _DS + "cloud-recording/rest-api/update.mdx", "2026-07-01"),
+            Source("S6", _DS + "cloud-recording/rest-api/stop.mdx", "2026-07-01"),
+            Source("S7", _DS + "cloud-recording/rest-api/status-codes.mdx", "2026-07-01"),
+            Source("S8", _DS + "cloud-recording/develop/screen-capture.md", "2026-07-01"),
+            Source("S9", _DS + "cloud-recording/reference/region-vendor.mdx", "2026-06-17"),
+            Source("S10", _DS + "cloud-recording/best-practices/integration-best-practices.md",
+                   "2026-07-01"),
+            Source("S11", _DS + "shared/common/_switch-domain-name.mdx", "2026-07-01"),
+            Source("S12", _DS + "shared/notification-center-service/event-types/cloud-recording.mdx",
+                   "2026-07-01"),
+            Source("S13", _DS + "shared/notification-center-service/signature-verification.mdx",
+                   "2026-07-01"),
+            Source("S14", _DS + "shared/cloud-recording/release-notes/rest.mdx", "2026-07-01"),
+            Source("S15", _DS + "cloud-recording/develop/subscription.md", "2026-07-01"),
+            Source("S17", "AgoraIO/Docs-Source cloud-recording/reference/restful-api.mdx@b1cf5a97f~1",
+                   "2026-06-10"),
+            Source("S18", "AgoraIO/Docs-Source cloud-recording/reference/common-errors.md@29289bcb8",
+                   "2023-01-29"),
+            Source("S19", "AgoraIO/Docs-Source cloud-recording/reference/rest-api/start.md@0923b0a71",
+                   "2022-07-30"),
+            Source("G1", "AgoraIO-Community/agora-rest-client-go@2afc9fb", "2025-07-31"),
+            Source("VENDOR", "the storage vendor's published bucket naming rules", "2026-11-23"),
+        )
+    }
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One documented constraint.
+
+    ``id`` is stable (tests and error messages use it); ``path`` is the user-facing dotted path in
+    a session or storage entry; ``text`` is the rule as a reader should see it in an error.
+    """
+
+    id: str
+    path: str
+    text: str
+    sources: tuple[str, ...]
+    decision: str | None = None
+
+    def cite(self) -> str:
+        """A short citation for error messages and comments, e.g. ``S3, S8``."""
+        return ", ".join(self.sources)
+
+
+@dataclass(frozen=True)
+class IntRange(Rule):
+    minimum: int = 0
+    maximum: int = 0
+    default: int | None = None
+
+
+@dataclass(frozen=True)
+class Choice(Rule):
+    values: tuple[int | str, ...] = ()
+    default: int | str | None = None
+
+
+@dataclass(frozen=True)
+class Pattern(Rule):
+    regex: str = ""
+    max_length: int | None = None
+
+    def matches(self, value: str) -> bool:
+        return re.fullmatch(self.regex, value) is not None and (
+            self.max_length is None or len(value.encode()) <= self.max_length
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# acquire (reference section 2)
+
+UID_MAX: Final = 2**32 - 1
+
+CHANNEL_NAME = Pattern(
+    id="channel_name",
+    path="cname",
+    text="a channel name: 1 to 63 bytes of a-z A-Z 0-9, space and ! # $ % & ( ) + - : ; < = . > ? @ [ ] ^ _ { } | ~ ,",
+    sources=("S18", "S7"),
+    # Code 1013 says "shorter than 64 bytes"; acquire answers 400 code 401 invalid_channel_name.
+    regex=r"[a-zA-Z0-9 !#$%&()+\-:;<=.>?@\[\]^_{}|~,]+",
+    max_length=63,
+)
+
+RECORDER_UID = Pattern(
+    id="recorder_uid",
+    path="uid",
+    text="the recorder uid: a string of digits holding an integer from 1 to 4294967295",
+    sources=("S2", "S19"),
+    regex=r"[1-9][0-9]{0,9}",
+)
+
+RESOURCE_EXPIRED_HOUR = IntRange(
+    id="resource_expired_hour",
+    path="resourceExpiredHour",
+    text="hours that query/update/stop stay callable: an integer from 1 to 720",
+    sources=("S2", "S17", "S7"),
+    minimum=1,
+    maximum=720,
+    default=720,
+    decision=(
+        "Agora's default is 72 h, after which stop can no longer be called although the task keeps "
+        "running (S19). A declared session must stay deletable for as long as possible, so this "
+        "tool sends 720 (the maximum) unless told otherwise."
+    ),
+)
+
+ACQUIRE_REGION = Choice(
+    id="acquire_region",
+    path="region",
+    text="the service area: one of CN, AP, EU, NA",
+    sources=("S2", "S17", "S19"),
+    values=("CN", "AP", "EU", "NA"),
+)
+
+# --------------------------------------------------------------------------------------------------
+# start: mode and recordingConfig (reference sections 3.2 and 3.4)
+
+APP_ID = Pattern(
+    id="app_id",
+    path="appId",
+    text="an Agora App ID: letters, digits, '_' and '-' only (it is part of every request URL)",
+    sources=("S2",),
+    regex=r"[A-Za-z0-9_-]+",
+    max_length=64,
+    decision=(
+        "Agora documents no format; Console App IDs are 32 hexadecimal characters. The value is a "
+        "URL path segment (S2: {appid} must be the channel's App ID), so only URL-safe characters "
+        "are accepted and the length is capped."
+    ),
+)
+
+RTC_TOKEN = Rule(
+    id="rtc_token",
+    path="token",
+    text=(
+        "an RTC token for the recorder uid: a non-empty string, valid for the whole session "
+        "(Cloud Recording cannot renew tokens)"
+    ),
+    sources=("S3", "S18"),
+)
+
+MODE = Choice(
+    id="mode",
+    path="mode",
+    text="snapshots need mode individual",
+    sources=("S3", "S8", "S19"),
+    values=("individual",),
+    default="individual",
+)
+
+RECORDING_FILE_CONFIG_FORBIDDEN = Rule(
+    id="recording_file_config_forbidden",
+    path="recordingFileConfig",
+    text="must not be set for a snapshot-only session (it turns the task into recording + snapshots)",
+    sources=("S3", "S8", "S17"),
+    decision=(
+        "This tool manages snapshot-only tasks. Recording + snapshots in one task (supported since "
+        "2021-09-06, S14) needs recordingFileConfig and is billed as recording; it is out of scope."
+    ),
+)
+
+CHANNEL_TYPE = Choice(
+    id="channel_type",
+    path="recordingConfig.channelType",
+    text="0 (communication) or 1 (live broadcasting), matching the RTC SDK's channel profile",
+    sources=("S3",),
+    values=(0, 1),
+    default=0,
+)
+
+STREAM_TYPES = Choice(
+    id="stream_types",
+    path="recordingConfig.streamTypes",
+    text="snapshots need video: 1 (video) or 2 (audio and video)",
+    sources=("S3", "S8", "S17"),
+    values=(1, 2),
+    default=2,
+    decision=(
+        "Always sent explicitly: the Go client's StreamTypes has no omitempty and sends 0 (audio "
+        "only), which breaks snapshots (G1 start.go)."
+    ),
+)
+
+MAX_IDLE_TIME = IntRange(
+    id="max_idle_time",
+    path="recordingConfig.maxIdleTime",
+    text="seconds a channel may be idle before the task ends: an integer from 5 to 2592000",
+    sources=("S2", "S3", "S17", "S19", "S10"),
+    minimum=5,
+    maximum=2_592_000,
+    default=300,
+    decision=(
+        "CONFLICT: the Go and Java client comments say [5, 259200]; every Agora document says "
+        "[5, 2592000] (30 days), and the documents are the authority. Default 300 s as the "
+        "integration checklist recommends (S10), not Agora's 30 s: a declared session should "
+        "survive a short break in the channel."
+    ),
+)
+
+VIDEO_STREAM_TYPE = Choice(
+    id="video_stream_type",
+    path="recordingConfig.videoStreamType",
+    text="0 (high stream) or 1 (low stream)",
+    sources=("S3",),
+    values=(0, 1),
+    default=0,
+)
+
+DECRYPTION_MODE = Choice(
+    id="decryption_mode",
+    path="recordingConfig.decryptionMode",
+    text="0 (none) to 8, matching the RTC SDK's media encryption",
+    sources=("S3",),
+    values=(0, 1, 2, 3, 4, 5, 6, 7, 8),
+    default=0,
+)
+
+DECRYPTION_SECRET = Rule(
+    id="decryption_secret",
+    path="recordingConfig.secret",
+    text="required when decryptionMode is not 0, and only then",
+    sources=("S3",),
+    decision="A secret with decryptionMode 0 is rejected: it is always a configuration mistake.",
+)
+
+DECRYPTION_SALT = Rule(
+    id="decryption_salt",
+    path="recordingConfig.salt",
+    text="required for decryptionMode 7 and 8 (only then), as Base64 of 32 bytes",
+    sources=("S3",),
+)
+
+SALT_MODES: Final = frozenset({7, 8})
+SALT_BYTES: Final = 32
+# Canonical Base64 of exactly SALT_BYTES bytes: 43 characters and one '=' of padding.
+SALT_REGEX: Final = r"[A-Za-z0-9+/]{43}="
+
+ALL_STREAMS: Final = "#allstream#"
+SUBSCRIBE_LIST_MAX: Final = 32
+SUBSCRIBE_LIST_KEYS: Final = (
+    "subscribeVideoUids",
+    "unsubscribeVideoUids",
+    "subscribeAudioUids",
+    "unsubscribeAudioUids",
+)
+VIDEO_LIST_KEYS: Final = ("subscribeVideoUids", "unsubscribeVideoUids")
+AUDIO_LIST_KEYS: Final = ("subscribeAudioUids", "unsubscribeAudioUids")
+
+SUBSCRIBE_LIST = Rule(
+    id="subscribe_list",
+    path="recordingConfig.subscribeVideoUids",
+    text=(
+        f"1 to {SUBSCRIBE_LIST_MAX} distinct entries, each a uid (digits, 1 to 4294967295) or "
+        f"'{ALL_STREAMS}'; '{ALL_STREAMS}' stands alone"
+    ),
+    sources=("S3", "S5", "S19"),
+    decision="Empty lists are rejected: S19 says a list 'should not be empty', S3 says avoid them.",
+)
+
+BLACKLIST_SPELLING = Rule(
+    id="blacklist_spelling",
+    path="recordingConfig.unsubscribeVideoUids",
+    text="blacklists are sent as unsubscribeVideoUids / unsubscribeAudioUids",
+    sources=("S2", "S3", "S5", "S17"),
+    decision=(
+        "CONFLICT, UNCONFIRMED: S15, S14, S19 and the Go/Java/Node clients spell it "
+        "unSubscribe...Uids. The current REST reference (S2/S3/S5) is the contract we follow; the "
+        "user-facing spec accepts only the current spelling so a typo is never silently ignored."
+    ),
+)
+
+SUBSCRIBE_EXCLUSIVE = Rule(
+    id="subscribe_exclusive",
+    path="recordingConfig.unsubscribeVideoUids",
+    text="a whitelist and a blacklist of the same media type cannot both be set",
+    sources=("S3", "S5"),
+)
+
+AUDIO_NEEDS_VIDEO_LIST = Rule(
+    id="audio_needs_video_list",
+    path="recordingConfig.subscribeAudioUids",
+    text=(
+        "subscribeAudioUids requires subscribeVideoUids, and unsubscribeAudioUids requires a video "
+        "list (without one, video is not subscribed and no snapshot is taken)"
+    ),
+    sources=("S3", "S8", "S17", "S15"),
+    decision=(
+        "S3/S8/S17 state the subscribeAudioUids half. The unsubscribeAudioUids half follows from S3 "
+        "and S15: a list for only one media type leaves the other unsubscribed, so an audio "
+        "blacklist alone records no video at all."
+    ),
+)
+
+AUDIO_LIST_NEEDS_AUDIO_STREAM = Rule(
+    id="audio_list_needs_audio_stream",
+    path="recordingConfig.subscribeAudioUids",
+    text="audio lists apply only when streamTypes is 2 (audio and video)",
+    sources=("S3", "S15"),
+)
+
+# (group, smallest uid count, largest uid count): S2/S3 current table.
+SUBSCRIBE_UID_GROUPS: Final = ((0, 1, 2), (1, 3, 7), (2, 8, 12), (3, 13, 17), (4, 18, 32), (5, 33, 49))
+
+SUBSCRIBE_UID_GROUP = Choice(
+    id="subscribe_uid_group",
+    path="recordingConfig.subscribeUidGroup",
+    text="0 to 5, at least the group of the number of distinct subscribed uids (audio and video)",
+    sources=("S2", "S3", "S17", "S14", "S19"),
+    values=(0, 1, 2, 3, 4, 5),
+    default=0,
+    decision=(
+        "Required in individual mode, so it is always sent. When not given it is derived from the "
+        "union of the explicit audio and video uids (S3). With '#allstream#' or a blacklist the "
+        "count is unknown and it defaults to 0, as Agora's own snapshot examples send (S8, G1). "
+        "CONFLICT on the 17/18 boundary (S14, S19 say 4 = 17-32): the current table (S2/S3) is used."
+    ),
+)
+
+
+def uid_group_for(count: int) -> int:
+    """The ``subscribeUidGroup`` for ``count`` distinct subscribed uids (S2/S3 table)."""
+    for group, _low, high in SUBSCRIBE_UID_GROUPS:
+        if count <= high:
+            return group
+    return SUBSCRIBE_UID_GROUPS[-1][0]
+
+
+# --------------------------------------------------------------------------------------------------
+# start: snapshotConfig (reference section 3.5)
+
+CAPTURE_INTERVAL = IntRange(
+    id="capture_interval",
+    path="snapshotConfig.captureInterval",
+    text="seconds between snapshots: an integer from 5 to 3600",
+    sources=("S2", "S3", "S17", "G1", "S8", "S14"),
+    minimum=5,
+    maximum=3600,
+    default=10,
+    decision=(
+        "CONFLICT: the REST reference (S2/S3, S17) and the Go, Java and Python clients say [5, 3600]; "
+        "the screenshot guide (S8), the Chinese guide and a 2021-10-29 release note (S14) say "
+        "[1, 3600]. 5-3600 passes under both readings, so 1-4 is rejected rather than risk a 400 "
+        "from the server at deploy time."
+    ),
+)
+
+FILE_TYPE = Choice(
+    id="file_type",
+    path="snapshotConfig.fileType",
+    text='must be ["jpg"], the only snapshot format',
+    sources=("S3", "S8"),
+    values=("jpg",),
+    default="jpg",
+)
+
+# --------------------------------------------------------------------------------------------------
+# storageConfig (reference sections 3.6 and 9)
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """A storage vendor Agora uploads to, with its region table and bucket-naming rule.
+
+    ``regions`` maps Agora's numeric code to ``(Agora's label, the vendor's own region id)``.
+    ``any_region`` vendors (Azure, Google, S3-compatible) take region 0 whatever the bucket's
+    location, so any vendor region name resolves to 0.
+    """
+
+    code: int
+    name: str
+    aliases: tuple[str, ...]
+    title: str
+    regions: MappingProxyType[int, tuple[str, str]]
+    bucket: Pattern
+    sources: tuple[str, ...]
+    any_region: bool = False
+    sts: bool = False
+    decision: str | None = None
+    extra_region_aliases: MappingProxyType[str, int] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    def region_code(self, region: int | str) -> int | None:
+        """Resolve a region given as Agora's code, Agora's label or the vendor's id; None if unknown."""
+        if isinstance(region, bool):
+            return None
+        if isinstance(region, int):
+            return region if region in self.regions else None
+        key = region.strip().lower().replace("_", "-")
+        if self.any_region:
+            return 0 if key else None
+        for code, (label, vendor_id) in self.regions.items():
+            if key in (label.lower().replace("_", "-"), vendor_id.lower()):
+                return code
+        return self.extra_region_aliases.get(key)
+
+    def region_names(self) -> list[str]:
+        return [vendor_id for _label, vendor_id in self.regions.values()]
+
+
+def _table(*rows: tuple[int, str, str]) -> MappingProxyType[int, tuple[str, str]]:
+    return MappingProxyType({code: (label, vendor_id) for code, label, vendor_id in rows})
+
+
+def _lower(*rows: tuple[int, str]) -> MappingProxyType[int, tuple[str, str]]:
+    """Rows whose vendor region id is Agora's label in lower case with hyphens."""
+    return _table(*((c, label, label.lower().replace("_", "-")) for c, label in rows))
+
+
+_S3_BUCKET = Pattern(
+    id="bucket_name_s3",
+    path="bucket",
+    text=(
+        "an S3 bucket name: 3-63 characters of a-z 0-9 . -, starting and ending with a letter or "
+        "digit, no '..', not an IP address, no 'xn--' prefix or '-s3alias' suffix"
+    ),
+    sources=("VENDOR",),  # docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+    regex=r"(?!xn--)(?!sthree-)(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)(?!.*-s3alias$)(?!.*--ol-s3$)"
+    r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
+)
+_DNS_BUCKET = Pattern(
+    id="bucket_name_dns",
+    path="bucket",
+    text="3-63 characters of a-z 0-9 -, starting and ending with a letter or digit",
+    sources=("VENDOR",),  # help.aliyun.com OSS bucket naming; KS3 and Qiniu use the same form
+    regex=r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]",
+)
+_COS_BUCKET = Pattern(
+    id="bucket_name_cos",
+    path="bucket",
+    text="a COS bucket name with its APPID suffix: <name>-<appid>, a-z 0-9 -, at most 60 characters",
+    sources=("VENDOR",),  # cloud.tencent.com/document/product/436/13312
+    regex=r"[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?-[0-9]{4,12}",
+    max_length=60,
+)
+_AZURE_CONTAINER = Pattern(
+    id="bucket_name_azure",
+    path="bucket",
+    text="an Azure container name: 3-63 characters of a-z 0-9 -, starting with a letter or digit, no '--'",
+    sources=("VENDOR",),  # learn.microsoft.com naming-and-referencing-containers
+    regex=r"(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]",
+)
+_GCS_BUCKET = Pattern(
+    id="bucket_name_gcs",
+    path="bucket",
+    text=(
+        "a Cloud Storage bucket name: 3-63 characters of a-z 0-9 - _ ., starting and ending with a "
+        "letter or digit, not starting with 'goog' nor containing 'google'"
+    ),
+    sources=("VENDOR",),  # cloud.google.com/storage/docs/buckets#naming
+    regex=r"(?!goog)(?!.*google)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]",
+)
+_OBS_BUCKET = Pattern(
+    id="bucket_name_obs",
+    path="bucket",
+    text="an OBS bucket name: 3-63 characters of a-z 0-9 - ., starting and ending with a letter or digit",
+    sources=("VENDOR",),  # support.huaweicloud.com/intl/en-us/obs bucket naming rules
+    regex=r"(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)(?!.*\.-)(?!.*-\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
+)
+_BOS_BUCKET = Pattern(
+    id="bucket_name_bos",
+    path="bucket",
+    text="a BOS bucket name: 4-63 characters of a-z 0-9 -, starting and ending with a letter or digit",
+    sources=("VENDOR",),  # cloud.baidu.com/doc/BOS bucket naming
+    regex=r"[a-z0-9][a-z0-9-]{2,61}[a-z0-9]",
+)
+
+# Agora labels 26/27 CN_Northeast_2 / CN_Southeast_7 (S9); their vendor ids are Alibaba's real
+# ap-northeast-2 / ap-southeast-7 (see the vendor's decision below).
+_ALIBABA_REGIONS = MappingProxyType(
+    dict(
+        _lower((0, "CN_Hangzhou"), (1, "CN_Shanghai"), (2, "CN_Qingdao"), (3, "CN_Beijing"),
+               (4, "CN_Zhangjiakou"), (5, "CN_Huhehaote"), (6, "CN_Shenzhen"), (7, "CN_Hongkong"),
+               (8, "US_West_1"), (9, "US_East_1"), (10, "AP_Southeast_1"), (11, "AP_Southeast_2"),
+               (12, "AP_Southeast_3"), (13, "AP_Southeast_5"), (14, "AP_Northeast_1"),
+               (15, "AP_South_1"), (16, "EU_Central_1"), (17, "EU_West_1"), (18, "EU_East_1"),
+               (19, "AP_Southeast_6"), (20, "CN_Heyuan"), (21, "CN_Guangzhou"), (22, "CN_Chengdu"),
+               (23, "CN_Nanjing"), (24, "CN_Fuzhou"), (25, "CN_Wulanchabu"))
+    )
+    | {26: ("CN_Northeast_2", "ap-northeast-2"), 27: ("CN_Southeast_7", "ap-southeast-7")}
+)
+
+VENDORS: Final = MappingProxyType(
+    {
+        v.code: v
+        for v in (
+            Vendor(
+                0, "qiniu", ("kodo",), "Qiniu Cloud Kodo",
+                _table((0, "East_China", "z0"), (1, "North_China", "z1"), (2, "South_China", "z2"),
+                       (3, "North_America", "na0"), (4, "Southeast_Asia", "as0")),
+                _DNS_BUCKET, ("S19",),
+                decision="Only in the 2022 reference (S19); still named in the product overview.",
+            ),
+            Vendor(
+                1, "aws", ("s3", "amazon"), "Amazon S3",
+                _lower((0, "US_EAST_1"), (1, "US_EAST_2"), (2, "US_WEST_1"), (3, "US_WEST_2"),
+                       (4, "EU_WEST_1"), (5, "EU_WEST_2"), (6, "EU_WEST_3"), (7, "EU_CENTRAL_1"),
+                       (8, "AP_SOUTHEAST_1"), (9, "AP_SOUTHEAST_2"), (10, "AP_NORTHEAST_1"),
+                       (11, "AP_NORTHEAST_2"), (12, "SA_EAST_1"), (13, "CA_CENTRAL_1"),
+                       (14, "AP_SOUTH_1"), (15, "CN_NORTH_1"), (16, "CN_NORTHWEST_1"),
+                       (18, "AF_SOUTH_1"), (19, "AP_EAST_1"), (20, "AP_NORTHEAST_3"),
+                       (21, "EU_NORTH_1"), (22, "ME_SOUTH_1"), (24, "AP_SOUTHEAST_3"),
+                       (25, "EU_SOUTH_1")),
+                _S3_BUCKET, ("S9",), sts=True,
+                decision=(
+                    "Codes 17 (us-gov-west-1) and 23 (us-gov-east-1) exist only in the 2022 table "
+                    "(S19); the current table (S9) drops them, so they are rejected."
+                ),
+            ),
+            Vendor(
+                2, "alibaba", ("aliyun", "oss", "alicloud"), "Alibaba Cloud OSS",
+                _ALIBABA_REGIONS,
+                _DNS_BUCKET, ("S9", "S14"), sts=True,
+                decision=(
+                    "CONFLICT on 26/27: Agora labels them CN_Northeast_2 / CN_Southeast_7 (S9); a "
+                    "third-party table says AP_Northeast_2 / AP_Southeast_7, which are Alibaba's real "
+                    "region ids (Seoul, Bangkok). The codes agree, so both spellings resolve to them."
+                ),
+                extra_region_aliases=MappingProxyType({"cn-northeast-2": 26, "cn-southeast-7": 27}),
+            ),
+            Vendor(
+                3, "tencent", ("cos", "qcloud"), "Tencent Cloud COS",
+                _lower((0, "AP_Beijing_1"), (1, "AP_Beijing"), (2, "AP_Shanghai"),
+                       (3, "AP_Guangzhou"), (4, "AP_Chengdu"), (5, "AP_Chongqing"),
+                       (6, "AP_Shenzhen_FSI"), (7, "AP_Shanghai_FSI"), (8, "AP_Beijing_FSI"),
+                       (9, "AP_Hongkong"), (10, "AP_Singapore"), (11, "AP_Mumbai"), (12, "AP_Seoul"),
+                       (13, "AP_Bangkok"), (14, "AP_Tokyo"), (15, "NA_Siliconvalley"),
+                       (16, "NA_Ashburn"), (17, "NA_Toronto"), (18, "EU_Frankfurt"),
+                       (19, "EU_Moscow")),
+                _COS_BUCKET, ("S9", "S19"), sts=True,
+            ),
+            Vendor(
+                4, "kingsoft", ("ks3", "ksyun"), "Kingsoft Cloud KS3",
+                _lower((0, "CN_Hangzhou"), (1, "CN_Shanghai"), (2, "CN_Qingdao"), (3, "CN_Beijing"),
+                       (4, "CN_Guangzhou"), (5, "CN_Hongkong"), (6, "JR_Beijing"),
+                       (7, "JR_Shanghai"), (8, "NA_Russia_1"), (9, "NA_Singapore_1")),
+                _DNS_BUCKET, ("S19",),
+                decision="Only in the 2022 reference (S19); still named in the product overview.",
+            ),
+            Vendor(
+                5, "azure", ("microsoft", "blob"), "Microsoft Azure Blob Storage",
+                _table((0, "any", "any")), _AZURE_CONTAINER, ("S9",), any_region=True,
+                decision=(
+                    "region is 0 (S9 since 2025-12-03; earlier 'has no effect'). bucket is the "
+                    "container; accessKey the storage account name, secretKey its key "
+                    "(reference/storage.md 2.4, UNCONFIRMED by Agora)."
+                ),
+            ),
+            Vendor(
+                6, "gcp", ("google", "gcs"), "Google Cloud Storage",
+                _table((0, "any", "any")), _GCS_BUCKET, ("S9",), any_region=True,
+                decision="region is 0 (S9 since 2025-12-03); keys are an HMAC key pair.",
+            ),
+            Vendor(
+                7, "huawei", ("obs",), "Huawei Cloud OBS",
+                _lower((0, "CN_North_1"), (1, "CN_North_4"), (2, "CN_East_2"), (3, "CN_East_3"),
+                       (4, "CN_South_1"), (5, "CN_Southwest_2"), (6, "AP_Southeast_1"),
+                       (7, "AP_Southeast_2"), (8, "AP_Southeast_3"), (9, "AF_South_1"),
+                       (10, "SA_Argentina_1"), (11, "SA_Peru_1"), (12, "NA_Mexico_1"),
+                       (13, "SA_Brazil_1"), (14, "LA_South_2"), (15, "SA_Chile_1")),
+                _OBS_BUCKET, ("S9", "S19"),
+            ),
+            Vendor(
+                8, "baidu", ("bos", "bce"), "Baidu AI Cloud BOS",
+                _table((1, "Baoding", "bd"), (2, "Suzhou", "su"), (3, "Guangzhou", "gz"),
+                       (4, "Hongkong", "hkg"), (5, "Singapore", "sin"), (6, "Wuhan", "fwh"),
+                       (7, "Shanghai", "fsh")),
+                _BOS_BUCKET, ("S9",),
+                decision="Code 0 (Beijing) is only in the 2022 table (S19); the current table drops it.",
+            ),
+            Vendor(
+                11, "s3-compatible", ("s3compatible", "minio"), "S3-compatible storage",
+                _table((0, "any", "any")), _S3_BUCKET, ("S9", "S14"), any_region=True,
+                decision="Added 2025-06-27 (S14); region 0 with the host in extensionParams.endpoint.",
+            ),
+        )
+    }
+)
+
+STORAGE_VENDOR = Choice(
+    id="storage_vendor",
+    path="vendor",
+    text="a storage vendor: " + ", ".join(f"{v.code} ({v.name})" for v in VENDORS.values()),
+    sources=("S9", "S19", "S14"),
+    values=tuple(VENDORS),
+    decision="Codes 0 and 4 are kept from the 2022 reference; 9 and 10 are documented nowhere.",
+)
+
+STORAGE_REGION = Rule(
+    id="storage_region",
+    path="region",
+    text="a region in the vendor's table, by Agora's code, Agora's label or the vendor's region id",
+    sources=("S9",),
+)
+
+BUCKET_NAME = Rule(
+    id="bucket_name",
+    path="bucket",
+    text="must follow the vendor's bucket naming rules",
+    sources=("S3", "VENDOR"),
+)
+
+FILE_NAME_PREFIX_MAX: Final = 128
+FILE_NAME_PREFIX = Pattern(
+    id="file_name_prefix",
+    path="fileNamePrefix",
+    text=(
+        "path segments of letters and digits only (no '_', '-', '/' or spaces), at most "
+        f"{FILE_NAME_PREFIX_MAX} characters in total including the '/' between segments"
+    ),
+    sources=("S3", "S17", "S19"),
+    regex=r"[A-Za-z0-9]+",
+)
+
+SSE_VALUES: Final = ("kms", "aes256")
+EXTENSION_SSE = Choice(
+    id="extension_sse",
+    path="extensionParams.sse",
+    text="server-side encryption 'kms' or 'aes256', Amazon S3 (vendor 1) only",
+    sources=("S3", "S17"),
+    values=SSE_VALUES,
+)
+EXTENSION_TAG = Rule(
+    id="extension_tag",
+    path="extensionParams.tag",
+    text="an object tag, Amazon S3 (vendor 1) and Alibaba Cloud (vendor 2) only",
+    sources=("S3", "S17"),
+)
+EXTENSION_ENDPOINT = Pattern(
+    id="extension_endpoint",
+    path="extensionParams.endpoint",
+    text="the S3-compatible host name (no scheme), required for vendor 11 and only for it",
+    sources=("S5", "S9", "S14", "G1"),
+    regex=r"[A-Za-z0-9.-]+(:[0-9]{1,5})?",
+    decision=(
+        "Agora's example sends a bare domain ('xxxxx.xxxxx.com'); a scheme is rejected so the same "
+        "value works at Agora. The emulator reaches a loopback endpoint over plain http."
+    ),
+)
+SSE_VENDORS: Final = frozenset({1})
+TAG_VENDORS: Final = frozenset({1, 2})
+ENDPOINT_VENDORS: Final = frozenset({11})
+
+STS_FIELDS = Rule(
+    id="sts_fields",
+    path="stsToken",
+    text="stsToken and stsExpiration are accepted for vendors 1, 2 and 3 only, and go together",
+    sources=("S2", "S5", "S14"),
+)
+STS_VENDORS: Final = frozenset(v.code for v in VENDORS.values() if v.sts)
+
+# Provisioned storage: rules of this tool's storage components, not of Agora's API.
+PROVISION_VENDORS: Final = frozenset({1, 2, 3, 5, 6, 7})
+PROVISION = Rule(
+    id="provision",
+    path="provision",
+    text=(
+        "true or false; provisioning (bucket + least-privilege upload key) is supported for "
+        + ", ".join(VENDORS[c].name for c in sorted(PROVISION_VENDORS))
+        + "; for other vendors give accessKey and secretKey"
+    ),
+    sources=(),
+    decision="A feature of this tool's storage components (snapshot_resources.storage), not of Agora.",
+)
+STORAGE_CREDENTIALS = Rule(
+    id="storage_credentials",
+    path="accessKey",
+    text=(
+        "accessKey and secretKey are required unless provision is true, and must be absent when it "
+        "is (the provisioned upload key is used)"
+    ),
+    sources=("S3",),
+    decision="Agora requires both keys in storageConfig (S3); with provision this tool creates them.",
+)
+RETENTION_DAYS = IntRange(
+    id="retention_days",
+    path="retentionDays",
+    text="days a provisioned bucket keeps snapshots: an integer of at least 1, only with provision: true",
+    sources=(),
+    minimum=1,
+    maximum=2**31 - 1,
+    default=30,
+    decision=(
+        "A lifecycle rule of this tool's provisioned buckets, not an Agora field. The maximum is the "
+        "32-bit integer the vendors' lifecycle APIs take; without provision it is rejected because "
+        "nothing would apply it."
+    ),
+)
+
+# --------------------------------------------------------------------------------------------------
+# Stack-level rules
+
+UNIQUE_TASK = Rule(
+    id="unique_task",
+    path="uid",
+    text="no two sessions may share a channel and recorder uid (Agora answers 400 code 53, task conflict)",
+    sources=("S7", "S2"),
+)
+STORAGE_REFERENCE = Rule(
+    id="storage_reference",
+    path="storage",
+    text="must name a storage target declared under storage",
+    sources=(),
+    decision="A rule of this tool's stack file, not of Agora's API.",
+)
+MAPPING = Rule(
+    id="mapping",
+    path="",
+    text="must be a mapping of the documented keys (a JSON object)",
+    sources=("S3",),
+    decision="Every Agora request section (recordingConfig, snapshotConfig, storageConfig) is an object.",
+)
+UNKNOWN_KEY = Rule(
+    id="unknown_key",
+    path="",
+    text="is not a known key (Agora's fields are case-sensitive)",
+    sources=("S10", "S18"),
+)
+
+# --------------------------------------------------------------------------------------------------
+# Service behaviour the client, provider and emulator share (reference sections 2.3, 4, 6, 7)
+
+RESOURCE_ID_TTL_SECONDS: Final = 300  # S1, S2, S3, S23: start within five minutes, else 433
+QPS_PER_APP_ID: Final = 10  # S8, S10; 429 above it (S7)
+MAX_CONCURRENT_TASKS: Final = 50  # PCW per App ID (S10, W3); 406 vendor_over_load above it (S7)
+FAILOVER_SECONDS: Final = 90  # a task moves to a new server within 90 s (S8); 404 meanwhile (S7 FAQ)
+STOP_UPLOAD_TIMEOUT_SECONDS: Final = 20  # synchronous stop waits for uploads, else code 50 (S6)
+RUNNING_STATUSES: Final = frozenset({4, 5})  # "started successfully" (S10)
+QUERY_STATUSES: Final = MappingProxyType(
+    {
+        0: "not started",
+        1: "initialization complete",
+        2: "components starting",
+        3: "some components ready",
+        4: "all components ready",
+        5: "in progress",
+        6: "stop requested",
+        7: "all components stopped",
+        8: "exited",
+        20: "exited abnormally",
+    }
+)  # S4, S17, G1
+UPLOADING_STATUSES: Final = ("uploaded", "backuped", "unknown")  # S6 (S19 spells it "unknow")
+
+# <fileNamePrefix>/[bak<n>_]<sid>_<cname>__uid_s_<uid>__uid_e_video_<utc>.jpg (S8, S19, S16)
+SNAPSHOT_FILE_TIME_FORMAT: Final = "%Y%m%d%H%M%S"  # + 3 digits of milliseconds, UTC (S8)
+
+
+# --------------------------------------------------------------------------------------------------
+# The registry: every rule above, for tests, schemas and documentation.
+
+ALL_RULES: Final[tuple[Rule, ...]] = (
+    CHANNEL_NAME,
+    RECORDER_UID,
+    RESOURCE_EXPIRED_HOUR,
+    ACQUIRE_REGION,
+    APP_ID,
+    RTC_TOKEN,
+    MODE,
+    RECORDING_FILE_CONFIG_FORBIDDEN,
+    CHANNEL_TYPE,
+    STREAM_TYPES,
+    MAX_IDLE_TIME,
+    VIDEO_STREAM_TYPE,
+    DECRYPTION_MODE,
+    DECRYPTION_SECRET,
+    DECRYPTION_SALT,
+    SUBSCRIBE_LIST,
+    BLACKLIST_SPELLING,
+    SUBSCRIBE_EXCLUSIVE,
+    AUDIO_NEEDS_VIDEO_LIST,
+    AUDIO_LIST_NEEDS_AUDIO_STREAM,
+    SUBSCRIBE_UID_GROUP,
+    CAPTURE_INTERVAL,
+    FILE_TYPE,
+    STORAGE_VENDOR,
+    STORAGE_REGION,
+    BUCKET_NAME,
+    FILE_NAME_PREFIX,
+    EXTENSION_SSE,
+    EXTENSION_TAG,
+    EXTENSION_ENDPOINT,
+    STS_FIELDS,
+    PROVISION,
+    STORAGE_CREDENTIALS,
+    RETENTION_DAYS,
+    UNIQUE_TASK,
+    STORAGE_REFERENCE,
+    MAPPING,
+    UNKNOWN_KEY,
+)
+
+RULES_BY_ID: Final = MappingProxyType({r.id: r for r in ALL_RULES})
+
+
+def vendor_by_name(name: str | int) -> Vendor | None:
+    """Resolve a vendor given by Agora's code or by name/alias (``aws``, ``alibaba``, ``s3``...)."""
+    if isinstance(name, bool):
+        return None
+    if isinstance(name, int):
+        return VENDORS.get(name)
+    key = name.strip().lower()
+    if key.isdigit():
+        return VENDORS.get(int(key))
+    for vendor in VENDORS.values():
+        if key == vendor.name or key in vendor.aliases:
+            return vendor
+    return None
+
+
+def file_name_prefix_length(segments: list[str] | tuple[str, ...]) -> int:
+    """Characters of the joined prefix, slashes included (the 128 limit counts them, S3)."""
+    return len("/".join(segments))

@@ -1,0 +1,3 @@
+"""pytest plugin (entry point ``pytest11``): makes this package's fixtures available to any test
+suite that has ``snapshot-resources`` installed.  Imports stay light: heavy modules (the emulator,
+moto, grpc) are imported inside the fixtures, so loading the plugin costs nothing."""
