@@ -21,7 +21,7 @@ from typing import Any, Final
 from snapshot_resources import rules
 from snapshot_resources.props import plain
 
-INPUT_KEYS: Final = (
+INPUT_KEYS: Final[tuple[str, ...]] = (
     "appId",
     "cname",
     "uid",

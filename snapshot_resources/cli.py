@@ -10,7 +10,10 @@ from typing import Protocol, cast
 
 # Subcommand name -> module under snapshot_resources.commands.
 COMMANDS: dict[str, str] = {
+    "validate": "validate",
+    "schema": "schema",
     "snapshots": "snapshots",
+    "emulator": "emulator",
 }
 
 

@@ -146,6 +146,8 @@ RESOURCE_EXPIRED_HOUR = IntRange(
     ),
 )
 
+ACQUIRE_SCENE: Final = 0  # 0 real-time recording (snapshots), 1 web-page recording (S2)
+
 ACQUIRE_REGION = Choice(
     id="acquire_region",
     path="region",
@@ -730,6 +732,16 @@ RETENTION_DAYS = IntRange(
 )
 
 # --------------------------------------------------------------------------------------------------
+# Resource inputs (SnapshotSession)
+
+STORAGE_TARGET = Rule(
+    id="storage_target",
+    path="storage",
+    text="a session needs a storage target: Agora's storageConfig, e.g. a storage component's target",
+    sources=("S3",),
+)
+
+# --------------------------------------------------------------------------------------------------
 # Stack-level rules
 
 UNIQUE_TASK = Rule(
@@ -826,6 +838,7 @@ ALL_RULES: Final[tuple[Rule, ...]] = (
     PROVISION,
     STORAGE_CREDENTIALS,
     RETENTION_DAYS,
+    STORAGE_TARGET,
     UNIQUE_TASK,
     STORAGE_REFERENCE,
     MAPPING,
@@ -842,7 +855,7 @@ def vendor_by_name(name: str | int) -> Vendor | None:
     if isinstance(name, int):
         return VENDORS.get(name)
     key = name.strip().lower()
-    if key.isdigit():
+    if key.isascii() and key.isdigit():  # "²".isdigit() is True but int("²") raises
         return VENDORS.get(int(key))
     for vendor in VENDORS.values():
         if key == vendor.name or key in vendor.aliases:

@@ -1,0 +1,142 @@
+"""``snapshot-resources snapshots ls``: list a session's snapshot files, oldest first.
+
+Sources:
+
+* ``--dir DIR``: DIR is a bucket directory (object keys are paths below it).  With ``--bucket B``
+  the bucket is ``DIR/B`` instead, which fits the emulator's layout ``<storage_dir>/<bucket>/<key>``.
+* ``--s3-endpoint URL --bucket B``: an S3-compatible bucket.  The keys come from the environment
+  variables ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` only, never from flags, so they do
+  not end up in shell history or in ``ps`` output.
+
+Each file is shown with the fields parsed from its name (S8): time (UTC), publisher uid, failover
+index (``bak<n>_``), sid, cname, and the object key.  Files whose names do not follow the rule are
+skipped and counted on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from snapshot_resources.naming import (
+    LocalDirectory,
+    S3Bucket,
+    SnapshotListing,
+    SnapshotName,
+    SnapshotSource,
+    SnapshotSourceError,
+    scan_snapshots,
+)
+
+HELP = "List the snapshot files of a session from a local directory or an S3-compatible bucket."
+
+_PROG = "snapshot-resources snapshots ls"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="snapshots_action", metavar="ACTION", required=True)
+    ls = actions.add_parser(
+        "ls",
+        help="list snapshot files sorted by time, with uid and failover index",
+        description=(
+            "List snapshot files sorted by time then uid. Use --dir for a local bucket directory "
+            "(or, with --bucket, a directory holding buckets, as the emulator writes), or "
+            "--s3-endpoint with --bucket for an S3-compatible bucket; the S3 keys are read from "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."
+        ),
+    )
+    source = ls.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dir", type=Path, metavar="DIR",
+                        help="a bucket directory; with --bucket, the directory holding it")
+    source.add_argument("--s3-endpoint", metavar="URL",
+                        help="endpoint of an S3-compatible service (needs --bucket)")
+    ls.add_argument("--bucket", metavar="BUCKET", help="bucket name")
+    ls.add_argument("--region", default="us-east-1",
+                    help="region for S3 request signing (default: %(default)s)")
+    ls.add_argument("--sid", help="only files of this recording id")
+    ls.add_argument("--cname", help="only files of this channel")
+    ls.add_argument("--prefix", metavar="A/B",
+                    help="only files under this fileNamePrefix (segments joined with '/')")
+    ls.add_argument("--format", choices=("table", "json"), default="table",
+                    help="output format (default: %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.snapshots_action == "ls":
+        return _ls(args)
+    raise AssertionError(f"unknown action {args.snapshots_action!r}")  # argparse guarantees it
+
+
+def _ls(args: argparse.Namespace) -> int:
+    try:
+        source = _source(args)
+        prefix = _prefix(args.prefix)
+        listing = scan_snapshots(source, sid=args.sid, cname=args.cname, prefix=prefix)
+    except (SnapshotSourceError, _UsageError) as error:
+        print(f"{_PROG}: error: {error}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps({"snapshots": [n.to_dict() for n in listing.snapshots],
+                          "skipped": listing.skipped}, indent=2))
+    else:
+        _print_table(listing)
+    return 0
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _source(args: argparse.Namespace) -> SnapshotSource:
+    if args.dir is not None:
+        path: Path = args.dir if args.bucket is None else args.dir / args.bucket
+        if not path.is_dir():
+            raise _UsageError(f"directory not found: {str(path)!r}")
+        return LocalDirectory(path)
+    if not args.bucket:
+        raise _UsageError("--s3-endpoint needs --bucket")
+    access_key = os.environ.get("AWS_ACCESS_KEY_ID", "")
+    secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    if not access_key or not secret_key:
+        raise _UsageError("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment "
+                          "(keys are never taken from flags)")
+    return S3Bucket(args.bucket, args.s3_endpoint, access_key, secret_key, args.region)
+
+
+def _prefix(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    segments = tuple(text.strip("/").split("/"))
+    if any(not s for s in segments):
+        raise _UsageError(f"--prefix {text!r} has an empty segment")
+    return segments
+
+
+_COLUMNS = ("TIME (UTC)", "UID", "FAILOVER", "SID", "CNAME", "KEY")
+
+
+def _row(name: SnapshotName) -> tuple[str, ...]:
+    return (
+        name.taken_at.strftime("%Y-%m-%d %H:%M:%S.") + f"{name.taken_at.microsecond // 1000:03d}",
+        name.uid,
+        "-" if name.failover_index is None else str(name.failover_index),
+        name.sid,
+        name.cname,
+        name.key,
+    )
+
+
+def _print_table(listing: SnapshotListing) -> None:
+    rows = [_COLUMNS, *(_row(n) for n in listing.snapshots)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    for row in rows:
+        # The key is last and not padded, so lines carry no trailing blanks.
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths[:-1], strict=True))
+              + "  " + row[-1])
+    note = f"{len(listing.snapshots)} snapshot file(s)"
+    if listing.skipped:
+        note += f"; {listing.skipped} other file(s) skipped (names not in Agora's snapshot format)"
+    print(note, file=sys.stderr)

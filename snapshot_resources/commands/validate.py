@@ -1,0 +1,235 @@
+"""``snapshot-resources validate FILE...``: check stack config files before they are deployed.
+
+Public API: ``HELP``, ``add_arguments(parser)``, ``run(args) -> int`` (the CLI contract), and
+``validate_text(text, name) -> list[Located]`` / ``validate_file(path) -> list[Located]`` for
+programs and tests.
+
+A FILE is either a Pulumi stack file (``Pulumi.<stack>.yaml``: this project's keys under
+``config:`` as ``agora-snapshots:storage`` and ``agora-snapshots:sessions``, with ``agora:appId``
+as the default App ID) or a plain YAML/JSON document with ``storage`` and ``sessions``.  Every
+problem is printed as ``FILE:LINE:COL: dotted.path: message (rule <id>; <sources>)``, pointing at
+the offending key; ``--format json`` prints the same for bots.  Exit status 1 if there is any
+problem, else 0.  Pulumi secrets (``secure: ...``) are accepted as opaque values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from snapshot_resources import rules
+from snapshot_resources.spec import (
+    STACK_KEYS,
+    Problem,
+    dotted,
+    is_secure_marker,
+    stack_problems,
+    unknown_key_message,
+)
+
+HELP = "Check stack config files (Pulumi.<stack>.yaml or storage+sessions YAML/JSON) offline."
+
+PROJECT: Final = "agora-snapshots"  # the Pulumi project name: config keys are "<project>:<key>"
+APP_ID_KEY: Final = "agora:appId"
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
+
+
+@dataclass(frozen=True)
+class Located:
+    """A problem with the file position of the key it is about (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+    rule_id: str | None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        if self.rule_id is None:
+            return f"{where}: {self.message}"
+        cite = rules.RULES_BY_ID[self.rule_id].cite() or "this tool's rule"
+        return f"{where}: {self.path}: {self.message} (rule {self.rule_id}; {cite})"
+
+    def as_json(self) -> dict[str, object]:
+        rule = rules.RULES_BY_ID.get(self.rule_id or "")
+        return {
+            "file": self.file, "line": self.line, "column": self.column, "path": self.path,
+            "message": self.message, "rule": self.rule_id,
+            "sources": list(rule.sources) if rule else [],
+        }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                        help="Pulumi.<stack>.yaml, or a YAML/JSON document with storage and sessions")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="text: FILE:LINE:COL: path: message (default); json: for bots")
+
+
+def run(args: argparse.Namespace) -> int:
+    results = {str(path): validate_file(path) for path in args.files}
+    if args.format == "json":
+        report = {
+            "files": [{"file": f, "problems": [p.as_json() for p in found]}
+                      for f, found in results.items()],
+            "problemCount": sum(len(found) for found in results.values()),
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        for found in results.values():
+            for located in found:
+                print(located)
+        total = sum(len(found) for found in results.values())
+        if total:
+            print(f"{total} problem{'s' if total != 1 else ''} in "
+                  f"{sum(1 for f in results.values() if f)} file(s)", file=sys.stderr)
+    return 1 if any(results.values()) else 0
+
+
+def validate_file(path: Path) -> list[Located]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return [Located(str(path), 1, 1, "", f"cannot read the file: {exc.strerror}", None)]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return [Located(str(path), 1, 1, "", "is not UTF-8 text (YAML or JSON expected)", None)]
+    return validate_text(text, str(path))
+
+
+def validate_text(text: str, name: str) -> list[Located]:
+    """Every problem in one document's text; ``name`` is the file name shown."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        reason = getattr(exc, "problem", None) or "cannot be parsed"
+        return [Located(name, line, col, "", f"is not valid YAML or JSON: {reason}", None)]
+    finally:
+        loader.dispose()
+    if node is None or data is None:
+        return [Located(name, 1, 1, "", "is empty: expected storage and sessions, or a Pulumi "
+                        "stack file with config", None)]
+    if not isinstance(data, Mapping):
+        return [Located(name, node.start_mark.line + 1, node.start_mark.column + 1, "",
+                        "is not a mapping: expected storage and sessions, or a Pulumi stack file "
+                        "with config", None)]
+    if "config" in data and not any(k in data for k in STACK_KEYS):
+        problems, prefix = _pulumi_problems(data["config"])
+    else:
+        problems, prefix = stack_problems(data, is_unknown=is_secure_marker), ()
+    located = [_locate(node, name, p, prefix) for p in problems]
+    located += [_locate(node, name, p, prefix, mark) for p, mark in _duplicate_keys(node, ())]
+    return sorted(located, key=lambda loc: (loc.line, loc.column))
+
+
+def _pulumi_problems(config: object) -> tuple[list[Problem], tuple[str, ...]]:
+    """Problems of a Pulumi stack file's ``config``; paths stay relative to the project keys."""
+    if config is None:  # "config:" with nothing under it: nothing to check
+        return [], ()
+    if not isinstance(config, Mapping):
+        return [Problem(("config",), f"is not a mapping; {rules.MAPPING.text}", rules.MAPPING.id)], ()
+    document = {key: config[f"{PROJECT}:{key}"] for key in STACK_KEYS if f"{PROJECT}:{key}" in config}
+    app_id = config.get(APP_ID_KEY)
+    extra: list[Problem] = []
+    if is_secure_marker(app_id):
+        app_id = "(secret agora:appId)"  # opaque, but still one App ID shared by its sessions
+    elif app_id is not None and (not isinstance(app_id, str) or not rules.APP_ID.matches(app_id)):
+        extra.append(Problem(("config", APP_ID_KEY), f"is not an App ID; {rules.APP_ID.text}",
+                             rules.APP_ID.id))
+        app_id = None
+    for key in config:
+        # A misspelt project key would silently drop every session: flag near misses.
+        namespace, _, short = str(key).partition(":")
+        if namespace == PROJECT and short not in STACK_KEYS and difflib.get_close_matches(
+            short, STACK_KEYS, n=1, cutoff=0.75
+        ):
+            known = [f"{PROJECT}:{k}" for k in STACK_KEYS]
+            extra.append(Problem(("config", str(key)), unknown_key_message(key, known),
+                                 rules.UNKNOWN_KEY.id))
+    problems = stack_problems(document, default_app_id=app_id, is_unknown=is_secure_marker)
+    return extra + problems, ("config",)
+
+
+def _duplicate_keys(
+    node: yaml.Node, path: tuple[str | int, ...]
+) -> list[tuple[Problem, yaml.Mark]]:
+    """Keys repeated in one mapping, at the repetition: YAML keeps the last silently, so a
+    repeated session name would hide a session from review."""
+    found: list[tuple[Problem, yaml.Mark]] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, yaml.Mark] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key in first:
+                found.append((Problem(
+                    (*path, key), f"repeats the key {key!r} of line {first[key].line + 1} (YAML "
+                    f"keeps only the last); {rules.MAPPING.text}", rules.MAPPING.id),
+                    key_node.start_mark))
+            elif key is not None:
+                first[key] = key_node.start_mark
+                found += _duplicate_keys(value_node, (*path, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found += _duplicate_keys(item, (*path, i))
+    return found
+
+
+def _yaml_path(problem: Problem, prefix: tuple[str, ...]) -> tuple[str | int, ...]:
+    """Where a problem of the stack document lies in the file (``config`` of a Pulumi file)."""
+    path = problem.path
+    if path[:1] == ("config",):
+        return path  # already a file path (keys of a Pulumi file's config)
+    if prefix and path and path[0] in STACK_KEYS:
+        return (*prefix, f"{PROJECT}:{path[0]}", *path[1:])
+    return path
+
+
+def _locate(
+    root: yaml.Node,
+    name: str,
+    problem: Problem,
+    prefix: tuple[str, ...],
+    mark: yaml.Mark | None = None,
+) -> Located:
+    path = _yaml_path(problem, prefix)
+    mark = mark if mark is not None else _mark(root, path)
+    shown = dotted(path[1:]) if prefix and path[:1] == ("config",) else problem.dotted_path
+    return Located(name, mark.line + 1, mark.column + 1, shown, problem.message, problem.rule_id)
+
+
+def _mark(node: yaml.Node, path: Iterable[str | int]) -> yaml.Mark:
+    """Where ``path`` points in the YAML: the key of a mapping entry, the item of a sequence;
+    for a missing key, the deepest part of the path that exists."""
+    mark = node.start_mark
+    for step in path:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(step):
+                    mark, node = key_node.start_mark, value_node
+                    break
+            else:
+                return mark
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and (
+            0 <= step < len(node.value)
+        ):
+            node = node.value[step]
+            mark = node.start_mark
+        else:
+            return mark
+    return mark

@@ -1,0 +1,160 @@
+"""``EmulatorServer``: the backend, the gateway, the workers and a loopback HTTP server, in process.
+
+``start()`` binds (port 0 picks a free port) and starts every thread; ``stop()`` stops them all and
+joins them, including the threads serving open keep-alive connections, so no thread outlives the
+server.  ``snapshot-resources emulator`` and the test fixtures both use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TextIO
+
+from snapshot_resources.emulator.capture import CaptureWorker
+from snapshot_resources.emulator.clock import Clock, ScaledClock
+from snapshot_resources.emulator.defaults import (
+    DEFAULT_APP_ID,
+    DEFAULT_CUSTOMER_ID,
+    DEFAULT_CUSTOMER_SECRET,
+)
+from snapshot_resources.emulator.faults import FaultInjector, FaultPlan
+from snapshot_resources.emulator.gateway import Gateway
+from snapshot_resources.emulator.models import EXIT_SECONDS, FAILOVER_SECONDS, Backend
+from snapshot_resources.emulator.responses import Handler, Responses
+from snapshot_resources.emulator.uploads import SnapshotStore
+from snapshot_resources.emulator.webhooks import WebhookSender
+
+
+@dataclass
+class EmulatorOptions:
+    host: str = "127.0.0.1"
+    port: int = 0
+    storage_dir: Path | None = None  # None: a temporary directory, removed on stop
+    app_ids: Sequence[str] = (DEFAULT_APP_ID,)
+    customer_id: str = field(default=DEFAULT_CUSTOMER_ID, repr=False)
+    customer_secret: str = field(default=DEFAULT_CUSTOMER_SECRET, repr=False)
+    time_scale: float = 1.0
+    latency_ms: int = 0
+    qps: int = 10  # per App ID (S8, S10)
+    max_tasks: int = 50  # PCW per App ID (S10, W3)
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    s3_endpoint: str | None = None
+    log_requests: bool = False
+    log_stream: TextIO | None = None
+    seed: int = 0
+    failover_seconds: float = FAILOVER_SECONDS
+    exit_seconds: float = EXIT_SECONDS
+    upload_threads: int = 8  # file creation and S3 puts wait on I/O, not on the GIL
+    clock: Clock | None = None  # injected in tests; default ScaledClock(time_scale)
+
+
+class _HttpServer(ThreadingHTTPServer):
+    # Request threads are joined on close (no leaks); open connections are shut down first.
+    daemon_threads = False
+    block_on_close = True
+    # socketserver's default listen backlog is 5: fifty clients connecting at once were reset.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[Handler]) -> None:
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.connections_lock:
+                self.connections.discard(request)
+
+    def drop_connections(self) -> None:
+        with self.connections_lock:
+            for connection in list(self.connections):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+
+
+class EmulatorServer:
+    def __init__(self, options: EmulatorOptions | None = None) -> None:
+        self.options = options or EmulatorOptions()
+        opts = self.options
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        if opts.storage_dir is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="agora-emulator-")
+            self.storage_dir = Path(self._tempdir.name)
+        else:
+            self.storage_dir = Path(opts.storage_dir)
+            self.storage_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = opts.clock or ScaledClock(opts.time_scale)
+        self.webhooks = WebhookSender(opts.webhook_url, secret=opts.webhook_secret,
+                                      clock=self.clock) if opts.webhook_url else None
+        self.backend = Backend(clock=self.clock, app_ids=opts.app_ids, max_tasks=opts.max_tasks,
+                               failover_seconds=opts.failover_seconds,
+                               exit_seconds=opts.exit_seconds, notifier=self.webhooks)
+        self.gateway = Gateway(customer_id=opts.customer_id, customer_secret=opts.customer_secret,
+                               qps=opts.qps, clock=self.clock, log_requests=opts.log_requests,
+                               log_stream=opts.log_stream)
+        self.faults = FaultInjector()
+        self.faults.set(FaultPlan(seed=opts.seed))
+        self.store = SnapshotStore(self.storage_dir, s3_endpoint=opts.s3_endpoint)
+        self.worker = CaptureWorker(self.backend, self.store, threads=opts.upload_threads)
+        self.responses = Responses(
+            backend=self.backend, gateway=self.gateway, faults=self.faults,
+            latency_ms=opts.latency_ms,
+            extra_counters=self.webhooks.snapshot_counters if self.webhooks else None)
+        handler = type("EmulatorHandler", (Handler,), {"emulator": self.responses})
+        self._http = _HttpServer((opts.host, opts.port), handler)
+        self._serve_thread = threading.Thread(target=self._http.serve_forever,
+                                              kwargs={"poll_interval": 0.05},
+                                              name="emulator-http", daemon=True)
+        self._started = False
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._http.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def start(self) -> EmulatorServer:
+        if self.webhooks is not None:
+            self.webhooks.start()
+        self.worker.start()
+        self._serve_thread.start()
+        self._started = True
+        return self
+
+    def stop(self) -> None:
+        if self._started:
+            self._http.shutdown()
+            self._serve_thread.join()
+        self._http.drop_connections()
+        self._http.server_close()  # joins the request threads (block_on_close)
+        if self._started:
+            self.worker.stop()
+            if self.webhooks is not None:
+                self.webhooks.stop()
+        self.store.close()
+        self._started = False
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+            self._tempdir = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,502 @@
+"""``SnapshotSessionProvider``: Pulumi's dynamic-provider protocol mapped onto Agora's task API.
+
+create = acquire + start (+ confirm running), update = the ``update`` API, read = query,
+delete = stop.  The provider is a thin, stateless adapter: rules live in ``rules``/``spec``, request
+bodies in ``agora.wire``, retries and rate limits in ``agora.client``, the change rule in ``changes``.
+
+Contracts (../shared/design.md, reference/pulumi-dynamic.md):
+* The class is pickled **by reference** (module path + class name, ~70 bytes, nothing secret), so
+  ``snapshot_resources.provider.SnapshotSessionProvider`` is permanent API: old stacks must still
+  refresh and destroy after an upgrade.  Instances carry no pickled state.
+* Credentials come from ``configure()`` (stack config ``agora:*``, then environment variables), are
+  never resource inputs, and never appear in a log line, exception text or output.  ``configure``
+  never raises (it runs on every preview, reference section 1, pattern 4); a missing credential
+  fails the first operation that needs it, with a message saying how to set it.
+* One instance serves up to four engine threads at once, so the lazily built client is guarded.
+* Every wait is bounded: the engine sets no deadline and custom timeouts are not honoured for
+  dynamic resources (reference section 3, "Timeouts").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    ConfigureRequest,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+from pulumi.dynamic.config import Config
+
+from snapshot_resources import changes, naming, rules, spec
+from snapshot_resources.agora import errors, wire
+from snapshot_resources.agora.client import FIRST_QUERY_DELAY_SECONDS, AgoraClient, StopKind
+from snapshot_resources.agora.retry import RetryPolicy
+from snapshot_resources.props import is_unknown, plain
+from snapshot_resources.target import StorageTarget
+
+log = logging.getLogger("snapshot_resources.provider")
+
+OUTPUT_KEYS: Final = (
+    "sid",
+    "resourceId",
+    "status",
+    "startedAt",
+    "fileNamePattern",
+    "storageLocation",
+    "tokenExpiresAt",
+)
+"""Outputs the provider computes, on top of the echoed inputs (CONTRIBUTING.md)."""
+
+# Top-level inputs whose value holds a secret. The engine prints ``property P value V has a
+# problem`` for a check failure naming P (reference/pulumi-dynamic.md section 2, leak path 4), so
+# failures under these keys are reported with an empty property and the path in the reason.
+_SECRET_BEARING_INPUTS: Final = frozenset({"storage", "token", "recordingConfig"})
+
+# Query statuses after which the task is no longer working for us (S4): 6 stop requested,
+# 7 stopped, 8 exited, 20 exited abnormally.
+_ENDED_STATUSES: Final = frozenset({6, 7, 8, 20})
+
+
+class ProviderConfigError(RuntimeError):
+    """A setting the operation needs is missing or malformed (never carries its value)."""
+
+
+def _number(raw: Any, name: str, default: float, problems: list[str]) -> float:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        problems.append(f"{name} must be a number of seconds")
+        return default
+    if value <= 0:
+        problems.append(f"{name} must be positive")
+        return default
+    return value
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """What ``configure()`` read. ``repr`` shows which secrets are set, never their values."""
+
+    customer_id: str | None = field(default=None, repr=False)
+    customer_secret: str | None = field(default=None, repr=False)
+    app_certificate: str | None = field(default=None, repr=False)
+    endpoint: str | None = None
+    # S10: query about 5 s after start, give up on a task not at status 4/5 after about 90 s.
+    start_timeout: float = 90.0
+    poll_interval: float = 5.0
+    # S8: a failed-over task is back within 90 s; 404 meanwhile is not "gone" (S7 FAQ).
+    failover_grace: float = float(rules.FAILOVER_SECONDS)
+    qps: float = float(rules.QPS_PER_APP_ID)
+    # Multiplies every documented retry delay (S10: 1 s, 3 s, 6 s ...); the emulator runs faster.
+    retry_delay_scale: float = 1.0
+    # After stop, how long delete waits for the task to leave the channel. An exiting task still
+    # holds its cname+uid, so a replacement started earlier gets 53 task conflict (S7); a
+    # synchronous stop already waited up to 20 s for uploads (S6).
+    exit_timeout: float = 30.0
+    problems: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, config: Config | None) -> ProviderSettings:
+        def get(key: str, env: str | None = None) -> str | None:
+            value = config.get(f"agora:{key}") if config is not None else None
+            if (value is None or value == "") and env is not None:
+                value = os.environ.get(env)
+            return None if value is None or value == "" else str(value)
+
+        problems: list[str] = []
+        return cls(
+            customer_id=get("customerId", "AGORA_CUSTOMER_ID"),
+            customer_secret=get("customerSecret", "AGORA_CUSTOMER_SECRET"),
+            app_certificate=get("appCertificate", "AGORA_APP_CERTIFICATE"),
+            endpoint=get("endpoint", "AGORA_ENDPOINT"),
+            start_timeout=_number(get("startTimeout"), "agora:startTimeout", 90.0, problems),
+            poll_interval=_number(get("pollInterval"), "agora:pollInterval", 5.0, problems),
+            failover_grace=_number(
+                get("failoverGrace"), "agora:failoverGrace", float(rules.FAILOVER_SECONDS), problems
+            ),
+            qps=_number(get("qps"), "agora:qps", float(rules.QPS_PER_APP_ID), problems),
+            retry_delay_scale=_number(
+                get("retryDelayScale"), "agora:retryDelayScale", 1.0, problems
+            ),
+            exit_timeout=_number(get("exitTimeout"), "agora:exitTimeout", 30.0, problems),
+            problems=tuple(problems),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ProviderSettings(endpoint={self.endpoint!r}, "
+            f"customer_id={'set' if self.customer_id else 'missing'}, "
+            f"customer_secret={'set' if self.customer_secret else 'missing'}, "
+            f"app_certificate={'set' if self.app_certificate else 'missing'})"
+        )
+
+
+@dataclass(frozen=True)
+class _Session:
+    """A resource's inputs, normalised and validated, ready for the wire."""
+
+    app_id: str
+    spec: spec.SessionSpec
+    storage: StorageTarget
+    token: str | None
+    inputs: dict[str, Any]
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class SnapshotSessionProvider(ResourceProvider):
+    """The dynamic provider behind ``SnapshotSession`` (type ``pulumi-python:dynamic/agora:SnapshotSession``)."""
+
+    # By reference and stateless: the pickle holds no secret, so it need not be an encrypted blob
+    # per resource (reference/pulumi-dynamic.md section 1, pattern 5; pulumi#15538).
+    serialize_as_secret_always = False
+
+    # Filled by configure() in the provider process only; never present when the program pickles
+    # the provider (Resource.__init__ pickles a fresh instance).
+    _settings: ProviderSettings | None = None
+    _client: AgoraClient | None = None
+    _lock: threading.Lock | None = None
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def configure(self, req: ConfigureRequest) -> None:
+        # Never raise here (reference section 1, pattern 4): previews must run without credentials.
+        try:
+            self._settings = ProviderSettings.from_config(req.config)
+        except Exception as exc:  # pragma: no cover - defensive: config access should not fail
+            self._settings = ProviderSettings(problems=(f"could not read configuration ({type(exc).__name__})",))
+        self._client = None
+
+    def settings(self) -> ProviderSettings:
+        if self._settings is None:
+            self._settings = ProviderSettings.from_config(None)
+        return self._settings
+
+    def client(self) -> AgoraClient:
+        if self._lock is None:
+            self._lock = threading.Lock()
+        with self._lock:
+            if self._client is None:
+                self._client = self._build_client(self.settings())
+            return self._client
+
+    @staticmethod
+    def _build_client(settings: ProviderSettings) -> AgoraClient:
+        if settings.problems:
+            raise ProviderConfigError("invalid provider configuration: " + "; ".join(settings.problems))
+        customer_id, customer_secret = settings.customer_id, settings.customer_secret
+        if not customer_id or not customer_secret:
+            missing = [
+                name
+                for name, value in (
+                    ("agora:customerId (or AGORA_CUSTOMER_ID)", customer_id),
+                    ("agora:customerSecret (or AGORA_CUSTOMER_SECRET)", customer_secret),
+                )
+                if not value
+            ]
+            raise ProviderConfigError(
+                "Agora RESTful API credentials are not configured: set "
+                + " and ".join(missing)
+                + " (e.g. `pulumi config set --secret agora:customerSecret`)"
+            )
+        return AgoraClient(
+            customer_id,
+            customer_secret,
+            endpoint=settings.endpoint,
+            qps=settings.qps,
+            retry=RetryPolicy(scale=settings.retry_delay_scale),
+        )
+
+    # -- check / diff -------------------------------------------------------------------------
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """Every documented rule, offline, all failures at once; unknown values are skipped."""
+        inputs = {k: news[k] for k in changes.INPUT_KEYS if k in news}
+        failures = [self._failure(problem) for problem in input_problems(inputs)]
+        return CheckResult(news, failures)
+
+    @staticmethod
+    def _failure(problem: spec.Problem) -> CheckFailure:
+        top = str(problem.path[0]) if problem.path else ""
+        cite = problem.rule.cite() or "this tool's rule"
+        reason = f"{problem.message} (rule {problem.rule_id}; {cite})"
+        if top in _SECRET_BEARING_INPUTS or not top:
+            return CheckFailure("", f"{problem.dotted_path}: {reason}")
+        nested = f"{problem.dotted_path}: " if len(problem.path) > 1 else ""
+        return CheckFailure(top, nested + reason)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        change = changes.classify(olds, news)
+        if change.kind is changes.ChangeKind.NONE:
+            return DiffResult(changes=False, replaces=[], delete_before_replace=True)
+        # changes=None (DIFF_UNKNOWN) lets the engine compute the per-property diff that
+        # `pulumi preview --diff` and `--json` show reviewers, keeping our replaces
+        # (reference/pulumi-dynamic.md section 3, "Diff").
+        return DiffResult(changes=None, replaces=list(change.replaces), delete_before_replace=True)
+
+    # -- create / read / update / delete --------------------------------------------------------
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        session = self._session(props)
+        client = self.client()
+        settings = self.settings()
+        token, token_expires_at = self._token(session, settings)
+        acquire = wire.acquire_body(session.spec)
+        start = wire.start_body(session.spec, session.storage, token=token)
+        started = client.acquire_and_start(session.app_id, acquire, start)
+        try:
+            running = client.wait_until_running(
+                session.app_id,
+                started.resource_id,
+                started.sid,
+                timeout=settings.start_timeout,
+                interval=settings.poll_interval,
+                first_delay=min(settings.poll_interval, FIRST_QUERY_DELAY_SECONDS),
+            )
+        except BaseException:
+            # Transactional create: a task we started must not outlive a failed create, or it
+            # would keep billing with no resource in state (design.md "create()").
+            self._stop_after_failed_create(client, session, started.resource_id, started.sid)
+            raise
+        outs = {
+            **session.inputs,
+            "sid": started.sid,
+            "resourceId": started.resource_id,
+            "status": running.status,
+            "startedAt": _iso_from_ms(running.slice_start_time) or _now_iso(),
+            "fileNamePattern": naming.snapshot_pattern(
+                sid=started.sid,
+                cname=session.spec.cname,
+                prefix=session.storage.get("fileNamePrefix", []),
+            ),
+            "storageLocation": _storage_location(session.storage),
+            "tokenExpiresAt": token_expires_at,
+        }
+        return CreateResult(started.sid, outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        outs = plain({k: v for k, v in props.items() if k != "__provider"})
+        app_id = str(outs.get("appId", ""))
+        resource_id = str(outs.get("resourceId", ""))
+        try:
+            result = self.client().query_riding_failover(
+                app_id, resource_id, id_, grace=self.settings().failover_grace
+            )
+        except errors.TaskNotFoundError:
+            self._report_gone(id_, outs, "Agora no longer knows the task")
+            return ReadResult("", {})
+        if result.status in _ENDED_STATUSES:
+            self._report_gone(id_, outs, f"the task is {rules.QUERY_STATUSES.get(result.status or 0)}")
+            return ReadResult("", {})
+        outs["status"] = result.status
+        inputs = {k: outs[k] for k in changes.INPUT_KEYS if k in outs}
+        return ReadResult(id_, outs, inputs)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        session = self._session(news)
+        old = plain(olds)
+        change = changes.classify(old, session.inputs)
+        if change.kind is changes.ChangeKind.REPLACE:  # the engine replaces; never reached by diff
+            raise RuntimeError(
+                f"session {id_}: {', '.join(change.replaces)} cannot change in place; it needs a replacement"
+            )
+        if change.kind is changes.ChangeKind.UPDATE:
+            body = wire.update_body(
+                session.spec, storage=session.storage if change.rotates_storage else None
+            )
+            self.client().update(session.app_id, str(old["resourceId"]), id_, body)
+        # The default update wipes every output (pulumi#7809): return the full set.
+        outs = {k: old.get(k) for k in OUTPUT_KEYS}
+        outs.update(session.inputs)
+        outs["fileNamePattern"] = naming.snapshot_pattern(
+            sid=id_, cname=session.spec.cname, prefix=session.storage.get("fileNamePrefix", [])
+        )
+        outs["storageLocation"] = _storage_location(session.storage)
+        return UpdateResult(outs)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        outs = plain(props)
+        body = wire.stop_body(str(outs["cname"]), str(outs["uid"]))
+        # A task in the middle of a failover answers 404 too (S7 FAQ): ride that out before
+        # concluding it is already gone, or a live task would be forgotten and keep billing.
+        client = self.client()
+        app_id, resource_id = str(outs["appId"]), str(outs["resourceId"])
+        outcome = client.stop_quietly(
+            app_id, resource_id, id_, body, failover_grace=self.settings().failover_grace
+        )
+        log.info("session %s: stop outcome %s", id_, outcome.kind.name)
+        uploading = outcome.result.uploading_status if outcome.result else None
+        if uploading not in (None, "uploaded"):
+            # S6: "backuped" = some files went to Agora's backup cloud (forwarded later), "unknown"
+            # = Agora cannot tell. Either way the user's storage may miss files: say so on stderr,
+            # which the engine shows (reference/pulumi-dynamic.md section 1, "Logging").
+            print(
+                f"snapshot-resources: session {id_} stopped with uploadingStatus {uploading!r}: "
+                "not every snapshot reached your storage directly (S6: 'backuped' files are "
+                "forwarded from Agora's backup later); check the storage keys and permissions",
+                file=sys.stderr,
+            )
+        if outcome.kind is not StopKind.NOT_FOUND:
+            self._wait_until_gone(client, app_id, resource_id, id_)
+
+    def _wait_until_gone(self, client: AgoraClient, app_id: str, resource_id: str, sid: str) -> None:
+        """Bounded wait until query says the task is gone (404), so that a delete-before-replace
+        can start the new task on the same channel and uid without a 53 conflict (S7)."""
+        settings = self.settings()
+        deadline = time.monotonic() + settings.exit_timeout
+        while time.monotonic() < deadline:
+            try:
+                client.query(app_id, resource_id, sid)
+            except errors.TaskNotFoundError:
+                return
+            except errors.AgoraError as exc:
+                # e.g. 501 "the recording service is exiting" on older deployments (S18): the
+                # task is on its way out, but we cannot see when it is gone; stop waiting.
+                log.info("session %s: no exit confirmation (%s)", sid, type(exc).__name__)
+                return
+            time.sleep(settings.poll_interval)
+        print(
+            f"snapshot-resources: session {sid} was stopped but is still exiting after "
+            f"{settings.exit_timeout:g} s; a replacement on the same channel and uid may get "
+            "'task conflict' until it has left",
+            file=sys.stderr,
+        )
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _session(self, props: Mapping[str, Any]) -> _Session:
+        inputs = plain({k: props[k] for k in changes.INPUT_KEYS if k in props and props[k] is not None})
+        problems = input_problems(inputs)
+        if problems:
+            raise spec.SpecError(problems)
+        session_spec = spec.parse_session(_session_part(inputs))
+        storage: StorageTarget = inputs["storage"]
+        return _Session(
+            app_id=str(inputs["appId"]),
+            spec=session_spec,
+            storage=storage,
+            token=inputs.get("token"),
+            inputs=inputs,
+        )
+
+    def _token(self, session: _Session, settings: ProviderSettings) -> tuple[str | None, str | None]:
+        """The given token, else one built from the App Certificate, else none (certificate off)."""
+        if session.token:
+            return session.token, _iso_from_s(token_expiry(session.token))
+        if not settings.app_certificate:
+            return None, None
+        from snapshot_resources.agora import token as rtc_token
+
+        issued = int(time.time())
+        built = rtc_token.build_rtc_token(
+            app_id=session.app_id,
+            app_certificate=settings.app_certificate,
+            channel_name=session.spec.cname,
+            uid=int(session.spec.uid),
+            token_expire=rtc_token.MAX_TOKEN_LIFETIME_SECONDS,
+            issued_at=issued,
+        )
+        return built, _iso_from_s(issued + rtc_token.MAX_TOKEN_LIFETIME_SECONDS)
+
+    def _stop_after_failed_create(
+        self, client: AgoraClient, session: _Session, resource_id: str, sid: str
+    ) -> None:
+        body = wire.stop_body(session.spec.cname, session.spec.uid)
+        try:
+            client.stop_quietly(session.app_id, resource_id, sid, body)
+        except Exception as exc:
+            # The original failure is what the user needs; this one is reported alongside.
+            print(
+                f"snapshot-resources: could not stop task {sid} after a failed create "
+                f"({type(exc).__name__}: {exc}); it ends after maxIdleTime",
+                file=sys.stderr,
+            )
+
+    @staticmethod
+    def _report_gone(sid: str, outs: Mapping[str, Any], why: str) -> None:
+        # Refresh drops the resource and the next `pulumi up` starts a new session; say why on
+        # stderr, which the engine shows to the user (reference section 1, "Logging").
+        expires = outs.get("tokenExpiresAt")
+        if isinstance(expires, str) and expires < _now_iso():
+            why += f"; its RTC token expired at {expires} and Cloud Recording cannot renew tokens (S3)"
+        print(
+            f"snapshot-resources: session {sid} on channel {outs.get('cname')!r} has ended ({why}); "
+            "refresh drops it and the next `pulumi up` starts a new one",
+            file=sys.stderr,
+        )
+
+
+def token_expiry(token: str) -> int | None:
+    """Unix time a given AccessToken2 expires, or None when it cannot be read (not an error)."""
+    from snapshot_resources.agora import token as rtc_token
+
+    try:
+        return rtc_token.token_expires_at(token)
+    except ValueError:
+        return None
+
+
+def _session_part(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in inputs.items() if k not in ("storage", "token")}
+
+
+def input_problems(inputs: Mapping[str, Any]) -> list[spec.Problem]:
+    """Every rule broken by a SnapshotSession's inputs; values not known yet are skipped.
+
+    During preview a storage target created in the same deployment is unknown; ``spec`` treats an
+    unknown value as present and valid and skips every cross-field rule that depends on it
+    (design.md "check()").  The storage target is checked in its wire shape.
+    """
+    values = plain(dict(inputs))  # Unknown values pass through plain() unchanged
+    problems: list[spec.Problem] = []
+    app_id = values.get("appId")
+    if not is_unknown(app_id) and not (isinstance(app_id, str) and rules.APP_ID.matches(app_id)):
+        problems.append(spec.Problem(("appId",), f"must be {rules.APP_ID.text}", rules.APP_ID.id))
+    problems.extend(spec.session_problems(_session_part(values), is_unknown=is_unknown))
+    if "storage" not in values:
+        problems.append(spec.Problem(("storage",), "is required: a StorageTarget (Agora's "
+                                     "storageConfig), e.g. a storage component's target",
+                                     rules.STORAGE_TARGET.id))
+    else:
+        problems.extend(
+            spec.storage_target_problems(values["storage"], path=("storage",), is_unknown=is_unknown)
+        )
+    return problems
+
+
+def _storage_location(storage: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "vendor": storage.get("vendor"),
+        "bucket": storage.get("bucket"),
+        "prefix": "/".join(storage.get("fileNamePrefix", []) or []),
+    }
+
+
+def _iso_from_ms(ms: int | None) -> str | None:
+    if not ms:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _iso_from_s(seconds: int | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")

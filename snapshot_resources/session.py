@@ -1,0 +1,150 @@
+"""``SnapshotSession``: one Agora Cloud Recording snapshot task as a Pulumi resource.
+
+>>> session = SnapshotSession(
+...     "lobby",
+...     SnapshotSessionArgs(cname="lobby", uid="527841", storage=bucket.target,
+...                         snapshot_config={"captureInterval": 5, "fileType": ["jpg"]}),
+... )
+
+The type token is ``pulumi-python:dynamic/agora:SnapshotSession``.  It and the resource name are
+part of the URN: renaming either replaces the session unless an alias is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi import dynamic
+
+from snapshot_resources.provider import OUTPUT_KEYS, SnapshotSessionProvider
+from snapshot_resources.spec import SessionSpec
+from snapshot_resources.target import StorageTarget
+
+# Outputs that can hold secrets. ``storage`` carries the upload keys and ``token`` the RTC token;
+# the engine re-marks outputs only by the name of a secret input, so both are named here too
+# (reference/pulumi-dynamic.md section 2).
+SECRET_OUTPUTS = ["storage", "token"]
+
+
+@dataclass
+class SnapshotSessionArgs:
+    """Inputs of a snapshot session, in Agora's vocabulary (see ``spec.SessionSpec``).
+
+    ``recording_config`` and ``snapshot_config`` are dictionaries with Agora's camelCase keys.
+    ``storage`` is a ``StorageTarget`` (Agora's ``storageConfig``), usually a storage component's
+    ``target``.  ``app_id`` defaults to the stack config ``agora:appId``.
+    """
+
+    cname: pulumi.Input[str]
+    uid: pulumi.Input[str]
+    storage: pulumi.Input[StorageTarget] | pulumi.Input[Mapping[str, Any]]
+    app_id: pulumi.Input[str] | None = None
+    recording_config: pulumi.Input[Mapping[str, Any]] | None = None
+    snapshot_config: pulumi.Input[Mapping[str, Any]] | None = None
+    region: pulumi.Input[str] | None = None
+    resource_expired_hour: pulumi.Input[int] | None = None
+    token: pulumi.Input[str] | None = None
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: SessionSpec,
+        storage: pulumi.Input[StorageTarget] | pulumi.Input[Mapping[str, Any]],
+        *,
+        app_id: pulumi.Input[str] | None = None,
+        token: pulumi.Input[str] | None = None,
+        written: Mapping[str, Any] | None = None,
+    ) -> SnapshotSessionArgs:
+        """Args from a validated ``SessionSpec`` (as ``stack.deploy`` builds them).
+
+        ``written`` is the mapping the spec was parsed from: only the keys the user wrote become
+        inputs (with the spec's normalised values), so a default derived by the spec, such as
+        ``subscribeUidGroup``, never turns a later subscription-list edit into a replacement.
+        """
+        data = resource_inputs(spec, written)
+        return cls(
+            cname=data["cname"],
+            uid=data["uid"],
+            storage=storage,
+            app_id=app_id if app_id is not None else data.get("appId"),
+            recording_config=data.get("recordingConfig"),
+            snapshot_config=data.get("snapshotConfig"),
+            region=data.get("region"),
+            resource_expired_hour=data.get("resourceExpiredHour"),
+            token=token if token is not None else data.get("token"),
+        )
+
+    def props(self) -> dict[str, Any]:
+        app_id = self.app_id if self.app_id is not None else pulumi.Config("agora").get("appId")
+        if app_id is None:
+            raise ValueError(
+                "SnapshotSession needs an App ID: pass app_id or set the stack config agora:appId"
+            )
+        props: dict[str, Any] = {
+            "appId": app_id,
+            "cname": self.cname,
+            "uid": self.uid,
+            "storage": self.storage,
+            "recordingConfig": self.recording_config,
+            "snapshotConfig": self.snapshot_config,
+            "region": self.region,
+            "resourceExpiredHour": self.resource_expired_hour,
+            "token": pulumi.Output.secret(self.token) if self.token is not None else None,
+        }
+        # Declared outputs must exist as keys, or the attributes are missing (reference 4A).
+        props.update({key: None for key in OUTPUT_KEYS})
+        return props
+
+
+_NOT_INPUTS = frozenset({"fileNamePrefix", "mode", "storage"})
+"""Spec keys that are not resource inputs: the prefix is joined into the storage target, the
+mode is always individual (S3), and ``storage`` is the target itself."""
+
+
+def resource_inputs(spec: SessionSpec, written: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A spec's values as SnapshotSession inputs, limited to the keys in ``written`` if given."""
+    full = spec.model_dump(exclude_none=True)
+    inputs: dict[str, Any] = {}
+    for key, value in full.items():
+        if key in _NOT_INPUTS or (written is not None and key not in written):
+            continue
+        if isinstance(value, dict) and written is not None and isinstance(written.get(key), Mapping):
+            value = {k: v for k, v in value.items() if k in written[key]}
+        inputs[key] = value
+    return inputs
+
+
+class SnapshotSession(dynamic.Resource, module="agora", name="SnapshotSession"):
+    """A running snapshot task: JPGs of each subscribed user's video every ``captureInterval`` s."""
+
+    sid: pulumi.Output[str]
+    """Agora's recording id; also the resource id. A replacement gets a new one."""
+    resourceId: pulumi.Output[str]  # noqa: N815 - Agora's own name, as the property is called
+    status: pulumi.Output[int]
+    """Query status at the last create/refresh: 4 or 5 = running (S10)."""
+    startedAt: pulumi.Output[str]  # noqa: N815
+    fileNamePattern: pulumi.Output[str]  # noqa: N815
+    """A regular expression matching the object keys of this session's snapshots."""
+    storageLocation: pulumi.Output[dict[str, Any]]  # noqa: N815
+    tokenExpiresAt: pulumi.Output[str | None]  # noqa: N815
+
+    def __init__(
+        self,
+        resource_name: str,
+        args: SnapshotSessionArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        secret_opts = pulumi.ResourceOptions(
+            additional_secret_outputs=SECRET_OUTPUTS,
+            # Same channel and recorder uid: the old task must stop before the new one starts (S7 53).
+            delete_before_replace=True,
+        )
+        super().__init__(
+            SnapshotSessionProvider(),
+            resource_name,
+            args.props(),
+            pulumi.ResourceOptions.merge(secret_opts, opts),
+        )

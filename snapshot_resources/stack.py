@@ -1,0 +1,142 @@
+"""The declarative stack: ``storage`` and ``sessions`` from stack config -> Pulumi resources.
+
+``__main__.py`` calls :func:`main`, which reads ``agora-snapshots:storage`` and
+``agora-snapshots:sessions`` (and ``agora:appId``), validates them all at once with
+``spec.parse_stack`` and, only when nothing is wrong, calls :func:`deploy`.  A broken config
+registers nothing: every problem is listed and the program stops before the first resource.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from snapshot_resources.session import SnapshotSession, SnapshotSessionArgs
+from snapshot_resources.spec import SpecError, StackSpec, StorageSpec, parse_stack
+from snapshot_resources.storage import (
+    SnapshotBucketComponent,
+    bring_your_own,
+    provision_storage,
+)
+from snapshot_resources.target import StorageTarget
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """The validated stack config and the mappings it was read from."""
+
+    spec: StackSpec
+    raw: Mapping[str, Any]
+    app_id: str | None
+
+
+@dataclass
+class DeployedStack:
+    storage: dict[str, SnapshotBucketComponent]
+    sessions: dict[str, SnapshotSession]
+
+
+def read_stack_config(config: pulumi.Config | None = None) -> StackConfig:
+    """Read and validate the stack's ``storage`` and ``sessions``; raises ``SpecError`` with
+    every problem.  Structured config arrives decrypted (``secure:`` leaves included), so the
+    keys are wrapped as secrets again in :func:`deploy`."""
+    cfg = config if config is not None else pulumi.Config()
+    raw = {
+        "storage": cfg.get_object("storage") or {},
+        "sessions": cfg.get_object("sessions") or {},
+    }
+    app_id = pulumi.Config("agora").get("appId")
+    return StackConfig(parse_stack(raw, default_app_id=app_id), raw, app_id)
+
+
+def deploy(stack: StackConfig) -> DeployedStack:
+    """Create the storage components and the sessions; export per session its ``sid``, storage
+    location and file-name pattern under the stack output ``sessions``."""
+    components = {
+        name: _storage_component(name, storage) for name, storage in stack.spec.storage.items()
+    }
+    written_sessions = stack.raw.get("sessions", {})
+    sessions: dict[str, SnapshotSession] = {}
+    for name, session in stack.spec.sessions.items():
+        target = components[session.storage].target.apply(
+            functools.partial(with_session_prefix, session_prefix=tuple(session.fileNamePrefix or ()))
+        )
+        token = pulumi.Output.secret(session.token) if session.token is not None else None
+        args = SnapshotSessionArgs.from_spec(
+            session,
+            target,
+            app_id=session.appId or stack.app_id,
+            token=token,
+            written=written_sessions.get(name),
+        )
+        sessions[name] = SnapshotSession(name, args)
+    pulumi.export(
+        "sessions",
+        {
+            name: {
+                "sid": s.sid,
+                "storageLocation": s.storageLocation,
+                "fileNamePattern": s.fileNamePattern,
+            }
+            for name, s in sessions.items()
+        },
+    )
+    return DeployedStack(components, sessions)
+
+
+def with_session_prefix(target: StorageTarget, session_prefix: Sequence[str]) -> StorageTarget:
+    """The target with the session's prefix segments appended to the storage's own, so that an
+    upload key scoped to the storage prefix covers every session under it."""
+    if not session_prefix:
+        return target
+    combined: StorageTarget = {**target}
+    combined["fileNamePrefix"] = [*target.get("fileNamePrefix", []), *session_prefix]
+    return combined
+
+
+def _storage_component(name: str, storage: StorageSpec) -> SnapshotBucketComponent:
+    prefix = tuple(storage.fileNamePrefix or ())
+    extension = (
+        storage.extensionParams.model_dump(exclude_none=True) if storage.extensionParams else None
+    )
+    if storage.provision:
+        return provision_storage(
+            name,
+            vendor=storage.vendorCode,
+            region=storage.vendor_region if storage.vendor_region is not None else storage.regionCode,
+            bucket=storage.bucket,
+            file_name_prefix=prefix,
+            retention_days=storage.retentionDays,
+            extension_params=extension or None,
+        )
+    assert storage.accessKey is not None  # spec: required unless provision
+    assert storage.secretKey is not None
+    return bring_your_own(
+        name,
+        vendor=storage.vendorCode,
+        region=storage.regionCode,
+        bucket=storage.bucket,
+        access_key=pulumi.Output.secret(storage.accessKey),
+        secret_key=pulumi.Output.secret(storage.secretKey),
+        file_name_prefix=prefix,
+        extension_params=extension or None,
+        sts_token=pulumi.Output.secret(storage.stsToken) if storage.stsToken else None,
+        sts_expiration=storage.stsExpiration,
+    )
+
+
+def main() -> DeployedStack:
+    """The program of ``Pulumi.yaml``: validate everything, then deploy; or list every problem."""
+    try:
+        stack = read_stack_config()
+    except SpecError as err:
+        count = len(err.problems)
+        raise pulumi.RunError(
+            f"the stack configuration has {count} problem{'s' if count != 1 else ''} "
+            f"(nothing was deployed):\n{err}"
+        ) from None
+    return deploy(stack)

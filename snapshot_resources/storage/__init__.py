@@ -1,0 +1,155 @@
+"""Storage for snapshots: per-vendor components that provision a bucket and an upload-only key.
+
+Each component exposes ``target: Output[StorageTarget]`` (Agora's ``storageConfig``, keys secret).
+Vendor SDKs are optional extras and are imported only when a vendor is asked for, so importing this
+package (or ``snapshot_resources``) loads no ``pulumi_aws``/``pulumi_alicloud``/``pulumi_gcp``/
+``pulumi_azure_native`` module; a vendor whose extra is absent raises ``MissingExtraError`` naming
+the ``pip install 'snapshot-resources[<extra>]'`` to run.
+
+Provisioning covers the vendors with a Pulumi provider (reference/storage.md section 0); every
+vendor code, including Qiniu (0), Kingsoft (4), Baidu (8) and S3-compatible stores (11), can
+``bring_your_own`` bucket and keys.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol, cast
+
+import pulumi
+
+from snapshot_resources import rules
+from snapshot_resources.storage.base import (
+    MissingExtraError,
+    ResolvedStorage,
+    SnapshotBucketArgs,
+    SnapshotBucketComponent,
+    StorageConfigError,
+    StorageIssue,
+    validate_storage,
+)
+from snapshot_resources.storage.byo import ExistingSnapshotBucket, bring_your_own
+
+
+@dataclass(frozen=True)
+class VendorFamily:
+    """Where the component for a vendor lives and which extra brings its SDK."""
+
+    vendor: int
+    module: str  # under snapshot_resources.storage
+    component: str
+    extra: str  # pyproject [project.optional-dependencies]
+    sdk: str  # the import name of the vendor's Pulumi package
+
+
+FAMILIES: Final = {
+    f.vendor: f
+    for f in (
+        VendorFamily(1, "aws", "AwsSnapshotBucket", "aws", "pulumi_aws"),
+        VendorFamily(2, "alicloud", "AlicloudSnapshotBucket", "alicloud", "pulumi_alicloud"),
+        VendorFamily(3, "tencent", "TencentSnapshotBucket", "tencent", "tencentcloud_iac_pulumi"),
+        VendorFamily(5, "azure", "AzureSnapshotBucket", "azure", "pulumi_azure_native"),
+        VendorFamily(6, "gcp", "GcpSnapshotBucket", "gcp", "pulumi_gcp"),
+        VendorFamily(7, "huawei", "HuaweiSnapshotBucket", "huawei", "pulumi_huaweicloud"),
+    )
+}
+"""Vendors this package can provision. The rest (0, 4, 8, 11) have no Pulumi provider to drive
+(reference/storage.md 2.7): they are bring-your-own only."""
+
+
+class SnapshotBucketClass(Protocol):
+    """What every provisioning component class is called with: ``(name, args, opts)``."""
+
+    def __call__(
+        self, name: str, args: SnapshotBucketArgs, opts: pulumi.ResourceOptions | None = None, /
+    ) -> SnapshotBucketComponent: ...
+
+
+def storage_component_for(vendor: int | str) -> SnapshotBucketClass:
+    """The provisioning component class for ``vendor`` (code or name), importing its SDK now.
+
+    Raises ``StorageConfigError`` for a vendor that cannot be provisioned and ``MissingExtraError``
+    when the vendor's extra is not installed.
+    """
+    found = rules.vendor_by_name(vendor)
+    if found is None:
+        rule = rules.STORAGE_VENDOR
+        raise StorageConfigError([StorageIssue("vendor", f"{vendor!r}: {rule.text}", rule.id)])
+    family = FAMILIES.get(found.code)
+    if family is None:
+        provisionable = ", ".join(f"{code} ({rules.VENDORS[code].name})" for code in FAMILIES)
+        raise StorageConfigError(
+            [
+                StorageIssue(
+                    "provision",
+                    f"vendor {found.code} ({found.title}) has no Pulumi provider to create buckets "
+                    f"with; set provision: false and give accessKey/secretKey (bring your own), or "
+                    f"use one of {provisionable}",
+                    rules.STORAGE_VENDOR.id,
+                )
+            ]
+        )
+    try:
+        module = importlib.import_module(f"snapshot_resources.storage.{family.module}")
+    except MissingExtraError:
+        raise
+    except ModuleNotFoundError as exc:
+        # The vendor module imports its SDK at the top; a missing transitive dependency of the SDK
+        # is the same user problem (the extra is not installed properly).
+        raise MissingExtraError(title=found.title, module=family.sdk, extra=family.extra) from exc
+    return cast(SnapshotBucketClass, getattr(module, family.component))
+
+
+def provision_storage(
+    name: str,
+    *,
+    vendor: int | str,
+    region: str | int,
+    bucket: str,
+    file_name_prefix: Sequence[str] = (),
+    retention_days: int,
+    extension_params: Mapping[str, str] | None = None,
+    opts: pulumi.ResourceOptions | None = None,
+) -> SnapshotBucketComponent:
+    """Create the bucket and upload-only key for a ``StorageSpec`` with ``provision: true``.
+
+    Every field is validated before the vendor SDK is imported, so a typo is reported (all at once)
+    even where the vendor's extra is not installed.
+    """
+    validate_storage(
+        vendor,
+        region=region,
+        bucket=bucket,
+        file_name_prefix=file_name_prefix,
+        extension_params=extension_params,
+        retention_days=retention_days,
+    )
+    component = storage_component_for(vendor)
+    args = SnapshotBucketArgs(
+        bucket=bucket,
+        region=region,
+        file_name_prefix=tuple(file_name_prefix),
+        retention_days=retention_days,
+        extension_params=dict(extension_params) if extension_params else None,
+    )
+    return component(name, args, opts)
+
+
+__all__ = [
+    "FAMILIES",
+    "ExistingSnapshotBucket",
+    "MissingExtraError",
+    "ResolvedStorage",
+    "SnapshotBucketArgs",
+    "SnapshotBucketClass",
+    "SnapshotBucketComponent",
+    "StorageConfigError",
+    "StorageIssue",
+    "VendorFamily",
+    "bring_your_own",
+    "provision_storage",
+    "storage_component_for",
+    "validate_storage",
+]

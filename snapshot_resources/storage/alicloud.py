@@ -1,0 +1,124 @@
+"""Alibaba Cloud OSS (Agora vendor 2): a private bucket and a RAM user whose key can only upload.
+
+Resources (reference/storage.md 2.2; pulumi-alicloud 4):
+
+- an ``alicloud.Provider`` pinned to the resolved region, because OSS buckets take their region
+  from the provider (``oss.Bucket`` has no region argument) and Agora's region code must match the
+  bucket's real region.  An explicit provider does not read the ``alicloud:`` stack config, only the
+  environment (``ALIBABA_CLOUD_ACCESS_KEY_ID`` ...); pass your own provider in ``opts``
+  (``provider=`` or ``providers=``) to use other credentials; it must be in the same region;
+- ``oss.Bucket`` named exactly ``bucket``, with a lifecycle rule expiring the prefix after
+  ``retention_days`` and SSE (AES256); ``oss.BucketAcl`` private (the bucket's own ``acl`` field is
+  deprecated since provider 1.220.0); ``oss.BucketPublicAccessBlock``;
+- ``ram.User`` + ``ram.Policy`` (policies.alibaba_upload_policy) + ``ram.UserPolicyAttachment``
+  (``Custom``) + ``ram.AccessKey``: ``accessKey`` = AccessKeyId, ``secretKey`` = its secret.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from snapshot_resources.storage import policies
+from snapshot_resources.storage.base import (
+    MissingExtraError,
+    ResolvedStorage,
+    SnapshotBucketArgs,
+    SnapshotBucketComponent,
+    stable_suffix,
+    validate_storage,
+)
+
+try:
+    import pulumi_alicloud as alicloud
+    from pulumi_alicloud import oss, ram
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise MissingExtraError(
+        title="Alibaba Cloud OSS", module="pulumi_alicloud", extra="alicloud"
+    ) from exc
+
+VENDOR = 2
+INCOMPLETE_UPLOAD_DAYS = 1  # as for S3 (aws.py): orphaned parts are billed and never expire
+
+
+class AlicloudSnapshotBucket(SnapshotBucketComponent):
+    """An OSS bucket for snapshots and a least-privilege RAM key, as a ``StorageTarget``."""
+
+    def __init__(
+        self, name: str, args: SnapshotBucketArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        resolved = validate_storage(
+            VENDOR,
+            region=args.region,
+            bucket=args.bucket,
+            file_name_prefix=args.file_name_prefix,
+            extension_params=args.extension_params,
+            retention_days=args.retention_days,
+        )
+        super().__init__("AlicloudSnapshotBucket", name, resolved, opts)
+        if opts is not None and (opts.provider is not None or opts.providers):
+            regional = self._child()  # the caller's provider, inherited from the parent
+        else:
+            provider = alicloud.Provider(
+                f"{name}-provider", region=resolved.region_id, opts=self._child()
+            )
+            regional = self._child(provider=provider)
+
+        bucket = oss.Bucket(
+            f"{name}-bucket",
+            bucket=resolved.bucket,
+            lifecycle_rules=[_lifecycle_rule(resolved, args.retention_days)],
+            server_side_encryption_rule={"sse_algorithm": "AES256"},
+            opts=regional,
+        )
+        acl = oss.BucketAcl(f"{name}-acl", bucket=bucket.bucket, acl="private", opts=regional)
+        public = oss.BucketPublicAccessBlock(
+            f"{name}-public-access-block",
+            bucket=bucket.bucket,
+            block_public_access=True,
+            opts=regional,
+        )
+
+        suffix = stable_suffix(name)
+        user = ram.User(
+            f"{name}-uploader",
+            name=f"agora-snapshots-{suffix}",
+            comments=f"Agora Cloud Recording uploads to oss://{resolved.bucket}",
+            opts=regional,
+        )
+        self.policy_document = policies.alibaba_upload_policy(
+            resolved.bucket, resolved.object_prefix, tagging="tag" in resolved.extension_params
+        )
+        policy = ram.Policy(
+            f"{name}-upload-policy",
+            policy_name=f"AgoraSnapshotUpload-{suffix}",
+            policy_document=policies.to_json(self.policy_document),
+            description=f"Upload-only access to oss://{resolved.bucket}/{resolved.object_prefix}",
+            opts=regional,
+        )
+        attachment = ram.UserPolicyAttachment(
+            f"{name}-upload-policy-attachment",
+            user_name=user.name,
+            policy_name=policy.policy_name,
+            policy_type="Custom",
+            opts=regional,
+        )
+        key = ram.AccessKey(f"{name}-key", user_name=user.name, opts=regional)
+        self._emit(
+            bucket=bucket.bucket,
+            access_key=key.id,
+            secret_key=key.secret,
+            ready=[acl.id, public.id, attachment.id],
+        )
+
+
+def _lifecycle_rule(
+    resolved: ResolvedStorage, retention_days: int
+) -> oss.BucketLifecycleRuleArgsDict:
+    return {
+        "id": "expire-agora-snapshots",
+        "enabled": True,
+        # An empty prefix applies the rule to the whole bucket, which is then all Agora writes.
+        "prefix": resolved.object_prefix,
+        "expirations": [{"days": retention_days}],
+        "abort_multipart_uploads": [{"days": INCOMPLETE_UPLOAD_DAYS}],
+    }

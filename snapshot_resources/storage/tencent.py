@@ -1,0 +1,106 @@
+"""Tencent Cloud COS (Agora vendor 3): a private bucket and a CAM user whose key can only upload.
+
+An optional extra (``snapshot-resources[tencent]``): the Pulumi package ``tencentcloud-iac-pulumi``
+(import ``tencentcloud_iac_pulumi``) is sdist-only and unusual (reference/storage.md 2.3), so it is
+imported when this module loads, never by ``import snapshot_resources``.  It is not installed in the
+project's test environment: argument names follow reference/storage.md 2.3 (checked there by
+introspection of 0.2.3) and tencentcloudstack/pulumi-tencentcloud's generated SDK
+(``cam.UserPolicyAttachment(user_name, policy_id)``); UNVERIFIED here beyond that.
+
+Resources:
+
+- a ``Provider`` pinned to the resolved region: COS buckets take their region from the provider;
+- ``cos.Bucket`` named exactly ``bucket`` (COS names carry the ``-APPID`` suffix, and Agora's
+  ``bucket`` must be that full name), ACL private, a lifecycle rule expiring the prefix;
+- ``cam.User`` (no console login, no key of its own: ``use_api`` would create a second, unmanaged
+  key) + ``cam.Policy`` (policies.tencent_upload_policy) + ``cam.UserPolicyAttachment`` +
+  ``cam.AccessKey``: ``accessKey`` = SecretId, ``secretKey`` = SecretKey.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from snapshot_resources.storage import policies
+from snapshot_resources.storage.base import (
+    SnapshotBucketArgs,
+    SnapshotBucketComponent,
+    import_extra,
+    stable_suffix,
+    validate_storage,
+)
+
+VENDOR = 3
+TITLE = "Tencent Cloud COS"
+_sdk = import_extra("tencentcloud_iac_pulumi", title=TITLE, extra="tencent")
+_cos = import_extra("tencentcloud_iac_pulumi.cos", title=TITLE, extra="tencent")
+_cam = import_extra("tencentcloud_iac_pulumi.cam", title=TITLE, extra="tencent")
+
+
+class TencentSnapshotBucket(SnapshotBucketComponent):
+    """A COS bucket for snapshots and a least-privilege CAM key, as a ``StorageTarget``."""
+
+    def __init__(
+        self, name: str, args: SnapshotBucketArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        resolved = validate_storage(
+            VENDOR,
+            region=args.region,
+            bucket=args.bucket,
+            file_name_prefix=args.file_name_prefix,
+            extension_params=args.extension_params,
+            retention_days=args.retention_days,
+        )
+        super().__init__("TencentSnapshotBucket", name, resolved, opts)
+        if opts is not None and (opts.provider is not None or opts.providers):
+            regional = self._child()
+        else:
+            provider = _sdk.Provider(
+                f"{name}-provider", region=resolved.region_id, opts=self._child()
+            )
+            regional = self._child(provider=provider)
+
+        rule: dict[str, Any] = {"expiration": {"days": args.retention_days}}
+        if resolved.object_prefix:
+            rule["filter_prefix"] = resolved.object_prefix
+        bucket = _cos.Bucket(
+            f"{name}-bucket",
+            bucket=resolved.bucket,
+            acl="private",
+            lifecycle_rules=[rule],
+            opts=regional,
+        )
+        suffix = stable_suffix(name)
+        user = _cam.User(
+            f"{name}-uploader",
+            name=f"agora-snapshots-{suffix}",
+            console_login=False,
+            use_api=False,
+            remark=f"Agora Cloud Recording uploads to cos {resolved.bucket}",
+            opts=regional,
+        )
+        self.policy_document = policies.tencent_upload_policy(
+            resolved.bucket, resolved.object_prefix, region=resolved.region_id
+        )
+        policy = _cam.Policy(
+            f"{name}-upload-policy",
+            name=f"AgoraSnapshotUpload-{suffix}",
+            document=policies.to_json(self.policy_document),
+            description=f"Upload-only access to {resolved.bucket}/{resolved.object_prefix}",
+            opts=regional,
+        )
+        attachment = _cam.UserPolicyAttachment(
+            f"{name}-upload-policy-attachment",
+            user_name=user.name,
+            policy_id=policy.id,
+            opts=regional,
+        )
+        key = _cam.AccessKey(f"{name}-key", target_uin=user.uin, opts=regional)
+        self._emit(
+            bucket=bucket.bucket,
+            access_key=key.access_key,
+            secret_key=key.secret_access_key,
+            ready=[attachment.id],
+        )
