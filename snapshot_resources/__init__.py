@@ -14,27 +14,176 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     "rules": "snapshot_resources.rules",
     "StorageTarget": "snapshot_resources.target",
+    "ExtensionParams": "snapshot_resources.target",
     "Change": "snapshot_resources.changes",
     "ChangeKind": "snapshot_resources.changes",
     "classify_change": "snapshot_resources.changes",
+    "StackSpec": "snapshot_resources.spec",
+    "SessionSpec": "snapshot_resources.spec",
+    "StackSessionSpec": "snapshot_resources.spec",
+    "StorageSpec": "snapshot_resources.spec",
+    "SpecError": "snapshot_resources.spec",
+    "Problem": "snapshot_resources.spec",
+    "parse_stack": "snapshot_resources.spec",
+    "parse_session": "snapshot_resources.spec",
+    "parse_storage": "snapshot_resources.spec",
+    "storage_target": "snapshot_resources.spec",
+    "stack_problems": "snapshot_resources.spec",
+    "session_problems": "snapshot_resources.spec",
+    "storage_target_problems": "snapshot_resources.spec",
+    "SnapshotSession": "snapshot_resources.session",
+    "SnapshotSessionArgs": "snapshot_resources.session",
+    "SnapshotSessionProvider": "snapshot_resources.provider",
+    "ProviderSettings": "snapshot_resources.provider",
+    "provision_storage": "snapshot_resources.storage",
+    "bring_your_own": "snapshot_resources.storage",
+    "storage_component_for": "snapshot_resources.storage",
+    "SnapshotBucketArgs": "snapshot_resources.storage",
+    "SnapshotBucketComponent": "snapshot_resources.storage",
+    "StorageConfigError": "snapshot_resources.storage",
+    "MissingExtraError": "snapshot_resources.storage",
+    "deploy": "snapshot_resources.stack",
+    "read_stack_config": "snapshot_resources.stack",
+    "SnapshotName": "snapshot_resources.naming",
+    "LocalDirectory": "snapshot_resources.naming",
+    "S3Bucket": "snapshot_resources.naming",
+    "SnapshotSourceError": "snapshot_resources.naming",
+    "format_snapshot_name": "snapshot_resources.naming",
+    "parse_snapshot_name": "snapshot_resources.naming",
+    "snapshot_pattern": "snapshot_resources.naming",
+    "list_snapshots": "snapshot_resources.naming",
+    "scan_snapshots": "snapshot_resources.naming",
+    "NcsEvent": "snapshot_resources.events",
+    "SignatureError": "snapshot_resources.events",
+    "build_event": "snapshot_resources.events",
+    "parse_event": "snapshot_resources.events",
+    "sign_headers": "snapshot_resources.events",
+    "verify_signature": "snapshot_resources.events",
+    "snapshot_file": "snapshot_resources.events",
+    "dedup_key": "snapshot_resources.events",
+    "AgoraClient": "snapshot_resources.agora.client",
+    "AgoraError": "snapshot_resources.agora.errors",
+    "AgoraApiError": "snapshot_resources.agora.errors",
+    "build_rtc_token": "snapshot_resources.agora.token",
+    "EmulatorServer": "snapshot_resources.emulator.server",
+    "EmulatorOptions": "snapshot_resources.emulator.server",
 }
+_RENAMES = {"classify_change": "classify"}
 
 __all__ = [
+    "AgoraApiError",
+    "AgoraClient",
+    "AgoraError",
     "Change",
     "ChangeKind",
+    "EmulatorOptions",
+    "EmulatorServer",
+    "ExtensionParams",
+    "LocalDirectory",
+    "MissingExtraError",
+    "NcsEvent",
+    "Problem",
+    "ProviderSettings",
+    "S3Bucket",
+    "SessionSpec",
+    "SignatureError",
+    "SnapshotBucketArgs",
+    "SnapshotBucketComponent",
+    "SnapshotName",
+    "SnapshotSession",
+    "SnapshotSessionArgs",
+    "SnapshotSessionProvider",
+    "SnapshotSourceError",
+    "SpecError",
+    "StackSessionSpec",
+    "StackSpec",
+    "StorageConfigError",
+    "StorageSpec",
     "StorageTarget",
+    "bring_your_own",
+    "build_event",
+    "build_rtc_token",
     "classify_change",
+    "dedup_key",
+    "deploy",
+    "format_snapshot_name",
+    "list_snapshots",
+    "parse_event",
+    "parse_session",
+    "parse_snapshot_name",
+    "parse_stack",
+    "parse_storage",
+    "provision_storage",
+    "read_stack_config",
     "rules",
+    "scan_snapshots",
+    "session_problems",
+    "sign_headers",
+    "snapshot_file",
+    "snapshot_pattern",
+    "stack_problems",
+    "storage_component_for",
+    "storage_target",
+    "storage_target_problems",
+    "verify_signature",
 ]
 
 if TYPE_CHECKING:
     from snapshot_resources import rules as rules
+    from snapshot_resources.agora.client import AgoraClient as AgoraClient
+    from snapshot_resources.agora.errors import AgoraApiError as AgoraApiError
+    from snapshot_resources.agora.errors import AgoraError as AgoraError
+    from snapshot_resources.agora.token import build_rtc_token as build_rtc_token
     from snapshot_resources.changes import Change as Change
     from snapshot_resources.changes import ChangeKind as ChangeKind
     from snapshot_resources.changes import classify as classify_change
+    from snapshot_resources.emulator.server import EmulatorOptions as EmulatorOptions
+    from snapshot_resources.emulator.server import EmulatorServer as EmulatorServer
+    from snapshot_resources.events import NcsEvent as NcsEvent
+    from snapshot_resources.events import SignatureError as SignatureError
+    from snapshot_resources.events import build_event as build_event
+    from snapshot_resources.events import dedup_key as dedup_key
+    from snapshot_resources.events import parse_event as parse_event
+    from snapshot_resources.events import sign_headers as sign_headers
+    from snapshot_resources.events import snapshot_file as snapshot_file
+    from snapshot_resources.events import verify_signature as verify_signature
+    from snapshot_resources.naming import LocalDirectory as LocalDirectory
+    from snapshot_resources.naming import S3Bucket as S3Bucket
+    from snapshot_resources.naming import SnapshotName as SnapshotName
+    from snapshot_resources.naming import SnapshotSourceError as SnapshotSourceError
+    from snapshot_resources.naming import format_snapshot_name as format_snapshot_name
+    from snapshot_resources.naming import list_snapshots as list_snapshots
+    from snapshot_resources.naming import parse_snapshot_name as parse_snapshot_name
+    from snapshot_resources.naming import scan_snapshots as scan_snapshots
+    from snapshot_resources.naming import snapshot_pattern as snapshot_pattern
+    from snapshot_resources.provider import ProviderSettings as ProviderSettings
+    from snapshot_resources.provider import SnapshotSessionProvider as SnapshotSessionProvider
+    from snapshot_resources.session import SnapshotSession as SnapshotSession
+    from snapshot_resources.session import SnapshotSessionArgs as SnapshotSessionArgs
+    from snapshot_resources.spec import Problem as Problem
+    from snapshot_resources.spec import SessionSpec as SessionSpec
+    from snapshot_resources.spec import SpecError as SpecError
+    from snapshot_resources.spec import StackSessionSpec as StackSessionSpec
+    from snapshot_resources.spec import StackSpec as StackSpec
+    from snapshot_resources.spec import StorageSpec as StorageSpec
+    from snapshot_resources.spec import parse_session as parse_session
+    from snapshot_resources.spec import parse_stack as parse_stack
+    from snapshot_resources.spec import parse_storage as parse_storage
+    from snapshot_resources.spec import session_problems as session_problems
+    from snapshot_resources.spec import stack_problems as stack_problems
+    from snapshot_resources.spec import storage_target as storage_target
+    from snapshot_resources.spec import storage_target_problems as storage_target_problems
+    from snapshot_resources.stack import deploy as deploy
+    from snapshot_resources.stack import read_stack_config as read_stack_config
+    from snapshot_resources.storage import MissingExtraError as MissingExtraError
+    from snapshot_resources.storage import SnapshotBucketArgs as SnapshotBucketArgs
+    from snapshot_resources.storage import SnapshotBucketComponent as SnapshotBucketComponent
+    from snapshot_resources.storage import StorageConfigError as StorageConfigError
+    from snapshot_resources.storage import bring_your_own as bring_your_own
+    from snapshot_resources.storage import provision_storage as provision_storage
+    from snapshot_resources.storage import storage_component_for as storage_component_for
+    from snapshot_resources.target import ExtensionParams as ExtensionParams
     from snapshot_resources.target import StorageTarget as StorageTarget
-
-_RENAMES = {"classify_change": "classify"}
 
 
 def __getattr__(name: str) -> Any:

@@ -467,9 +467,10 @@ def input_problems(inputs: Mapping[str, Any]) -> list[spec.Problem]:
     """
     values = plain(dict(inputs))  # Unknown values pass through plain() unchanged
     problems: list[spec.Problem] = []
-    app_id = values.get("appId")
-    if not is_unknown(app_id) and not (isinstance(app_id, str) and rules.APP_ID.matches(app_id)):
-        problems.append(spec.Problem(("appId",), f"must be {rules.APP_ID.text}", rules.APP_ID.id))
+    if values.get("appId") in (None, ""):
+        # A resource needs an App ID (a stack-file session may inherit agora:appId); its format
+        # is checked by session_problems when present.
+        problems.append(spec.Problem(("appId",), f"is required: {rules.APP_ID.text}", rules.APP_ID.id))
     problems.extend(spec.session_problems(_session_part(values), is_unknown=is_unknown))
     if "storage" not in values:
         problems.append(spec.Problem(("storage",), "is required: a StorageTarget (Agora's "

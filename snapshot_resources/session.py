@@ -99,20 +99,23 @@ class SnapshotSessionArgs:
         return props
 
 
-_NOT_INPUTS = frozenset({"fileNamePrefix", "mode", "storage"})
-"""Spec keys that are not resource inputs: the prefix is joined into the storage target, the
-mode is always individual (S3), and ``storage`` is the target itself."""
-
-
 def resource_inputs(spec: SessionSpec, written: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A spec's values as SnapshotSession inputs, limited to the keys in ``written`` if given."""
-    full = spec.model_dump(exclude_none=True)
+    """A spec's SnapshotSession inputs, limited to the keys (and nested keys) in ``written``.
+
+    Defaults the spec fills in stay out of the inputs; the provider applies them when it builds the
+    request. Otherwise a default that is derived from other values (``subscribeUidGroup`` from the
+    subscribed uids) would change with a list edit and turn an in-place update into a replacement.
+    """
+    full = spec.resource_inputs()
+    if written is None:
+        return full
     inputs: dict[str, Any] = {}
     for key, value in full.items():
-        if key in _NOT_INPUTS or (written is not None and key not in written):
+        if key not in written:
             continue
-        if isinstance(value, dict) and written is not None and isinstance(written.get(key), Mapping):
-            value = {k: v for k, v in value.items() if k in written[key]}
+        nested = written[key]
+        if isinstance(value, dict) and isinstance(nested, Mapping):
+            value = {k: v for k, v in value.items() if k in nested}
         inputs[key] = value
     return inputs
 

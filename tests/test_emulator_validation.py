@@ -198,3 +198,20 @@ def test_update_reads_video_lists_and_storage() -> None:
     assert request.video == (None, ("5",))
     assert request.storage is not None
     assert request.storage.bucket == "other"
+
+
+@pytest.mark.parametrize(
+    ("section", "missing"),
+    [
+        ("recordingConfig", "channelType"),
+        ("snapshotConfig", "fileType"),
+        ("storageConfig", "vendor"),
+    ],
+)
+def test_an_empty_section_is_400_code_2_naming_its_missing_fields(section: str, missing: str) -> None:
+    # An empty {} used to skip the checks and end in a 500 internal_error, which a client
+    # following S7 would retry and re-acquire on.
+    body = _set(_start_body(), f"clientRequest.{section}", {})
+    error = _reject(validation.check_start, "individual", body)
+    assert (error.status, error.code) == (400, 2)
+    assert f"{section}.{missing}" in error.reason

@@ -360,10 +360,14 @@ def _check_client_request(request: Mapping[str, Any], path: str) -> dict[str, An
     recording = problems.obj(request, "recordingConfig", path, required=True)
     snapshot = problems.obj(request, "snapshotConfig", path, required=True)
     storage_data = problems.obj(request, "storageConfig", path, required=True)
-    rec = _check_recording(problems, recording, f"{path}recordingConfig.") if recording else None
-    interval = _check_snapshot(problems, snapshot, f"{path}snapshotConfig.") if snapshot else None
-    storage = _check_storage(problems, storage_data, f"{path}storageConfig.") \
-        if storage_data else None
+    # `is not None`, not truthiness: an empty {} must be checked (and rejected for its missing
+    # fields with 400 code 2), not skipped into an internal error.
+    rec = (_check_recording(problems, recording, f"{path}recordingConfig.")
+           if recording is not None else None)
+    interval = (_check_snapshot(problems, snapshot, f"{path}snapshotConfig.")
+                if snapshot is not None else None)
+    storage = (_check_storage(problems, storage_data, f"{path}storageConfig.")
+               if storage_data is not None else None)
     problems.raise_if_any()
     assert rec is not None
     assert interval is not None

@@ -1,0 +1,68 @@
+"""``make demo`` on a machine without the Pulumi CLI and without internet: it gets as far as the
+CLI step, stops with one clear message, exits non-zero and leaves no emulator running (issue 6).
+The installer is replaced by one that fails as an offline download does, so no test sends traffic
+anywhere but loopback."""
+
+from __future__ import annotations
+
+import re
+import threading
+import urllib.error
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from snapshot_resources import demo
+from snapshot_resources.spec import parse_stack
+
+
+def offline_installer(root: Path) -> Any:
+    raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+
+def test_demo_without_cli_stops_cleanly_with_one_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no `pulumi` on PATH
+
+    code = demo.main(["--dir", str(tmp_path / "demo")], installer=offline_installer)
+
+    out, err = capsys.readouterr()
+    assert code != 0
+    url = re.search(r"emulator listening on (http://127\.0\.0\.1:\d+)", out)
+    assert url is not None, out
+    assert "users 101, 102 joined channel 'lobby'" in out
+    assert err.count("needs the Pulumi CLI") == 1
+    assert "Name or service not known" in err
+    assert "https://www.pulumi.com/docs/install/" in err
+    with pytest.raises(requests.ConnectionError):  # the emulator it started is gone
+        requests.get(f"{url.group(1)}/_emulator/tasks", timeout=2)
+
+
+def test_a_hanging_installer_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    release = threading.Event()
+
+    def hanging(root: Path) -> Any:
+        release.wait(5)
+        raise urllib.error.URLError("released")
+
+    cli, why = demo.find_pulumi_cli(tmp_path / "pulumi", installer=hanging, timeout=0.2)
+    release.set()
+    assert cli is None
+    assert "did not finish in 0 s" in why
+
+
+def test_the_demo_stack_config_is_valid() -> None:
+    config = demo.demo_config("http://127.0.0.1:1", pair_uids=demo.PUBLISHERS)
+    raw = {
+        "storage": config[f"{demo.PROJECT}:storage"],
+        "sessions": config[f"{demo.PROJECT}:sessions"],
+    }
+    for key, value in demo.SECRET_LEAVES.items():
+        name = key.split(":", 1)[1].split(".")
+        raw[name[0]][name[1]][name[2]] = value
+    stack = parse_stack(raw, default_app_id=config["agora:appId"])
+    assert set(stack.sessions) == {"lobby-all", "lobby-pair"}
