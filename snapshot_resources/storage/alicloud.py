@@ -25,7 +25,6 @@ from snapshot_resources.storage.base import (
     SnapshotBucketArgs,
     SnapshotBucketComponent,
     stable_suffix,
-    validate_storage,
 )
 
 try:
@@ -46,22 +45,11 @@ class AlicloudSnapshotBucket(SnapshotBucketComponent):
     def __init__(
         self, name: str, args: SnapshotBucketArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        resolved = validate_storage(
-            VENDOR,
-            region=args.region,
-            bucket=args.bucket,
-            file_name_prefix=args.file_name_prefix,
-            extension_params=args.extension_params,
-            retention_days=args.retention_days,
-        )
+        resolved = args.resolve(VENDOR)
         super().__init__("AlicloudSnapshotBucket", name, resolved, opts)
-        if opts is not None and (opts.provider is not None or opts.providers):
-            regional = self._child()  # the caller's provider, inherited from the parent
-        else:
-            provider = alicloud.Provider(
-                f"{name}-provider", region=resolved.region_id, opts=self._child()
-            )
-            regional = self._child(provider=provider)
+        regional = self._regional(
+            opts, lambda region, child: alicloud.Provider(f"{name}-provider", region=region, opts=child)
+        )
 
         bucket = oss.Bucket(
             f"{name}-bucket",

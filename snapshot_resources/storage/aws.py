@@ -27,7 +27,6 @@ from snapshot_resources.storage.base import (
     SnapshotBucketArgs,
     SnapshotBucketComponent,
     stable_suffix,
-    validate_storage,
 )
 
 try:
@@ -52,14 +51,7 @@ class AwsSnapshotBucket(SnapshotBucketComponent):
         *,
         kms_key_arn: str | None = None,
     ) -> None:
-        resolved = validate_storage(
-            VENDOR,
-            region=args.region,
-            bucket=args.bucket,
-            file_name_prefix=args.file_name_prefix,
-            extension_params=args.extension_params,
-            retention_days=args.retention_days,
-        )
+        resolved = args.resolve(VENDOR)
         super().__init__("AwsSnapshotBucket", name, resolved, opts)
         region = resolved.region_id
         sse = resolved.extension_params.get("sse")

@@ -28,7 +28,6 @@ from snapshot_resources.storage.base import (
     SnapshotBucketArgs,
     SnapshotBucketComponent,
     stable_suffix,
-    validate_storage,
 )
 
 try:
@@ -60,14 +59,7 @@ class AzureSnapshotBucket(SnapshotBucketComponent):
         *,
         resource_group_name: pulumi.Input[str] | None = None,
     ) -> None:
-        resolved = validate_storage(
-            VENDOR,
-            region=args.region,
-            bucket=args.bucket,
-            file_name_prefix=args.file_name_prefix,
-            extension_params=args.extension_params,
-            retention_days=args.retention_days,
-        )
+        resolved = args.resolve(VENDOR)
         super().__init__("AzureSnapshotBucket", name, resolved, opts)
         location = resolved.region_id
         if resource_group_name is None:

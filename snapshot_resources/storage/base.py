@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 from typing import Any, Final, cast
@@ -129,6 +129,17 @@ class SnapshotBucketArgs:
     file_name_prefix: Sequence[str] = ()
     retention_days: int = 30
     extension_params: Mapping[str, str] | None = None
+
+    def resolve(self, vendor: int) -> ResolvedStorage:
+        """Validate these args for ``vendor`` (every problem at once) and resolve its codes."""
+        return validate_storage(
+            vendor,
+            region=self.region,
+            bucket=self.bucket,
+            file_name_prefix=self.file_name_prefix,
+            extension_params=self.extension_params,
+            retention_days=self.retention_days,
+        )
 
 
 @dataclass(frozen=True)
@@ -360,6 +371,19 @@ class SnapshotBucketComponent(pulumi.ComponentResource):
     def _child(self, **extra: Any) -> pulumi.ResourceOptions:
         """Options for a child: ``parent=self`` (style.md, Pulumi components) plus ``extra``."""
         return pulumi.ResourceOptions(parent=self, **extra)
+
+    def _regional(
+        self,
+        opts: pulumi.ResourceOptions | None,
+        make_provider: Callable[[str, pulumi.ResourceOptions], pulumi.ProviderResource],
+    ) -> pulumi.ResourceOptions:
+        """Child options pinned to the resolved region, for SDKs whose resources take no region
+        argument (OSS, COS): a child provider ``<name>-provider`` made by ``make_provider(region,
+        opts)``, unless the caller passed a provider of their own, which the children inherit."""
+        if opts is not None and (opts.provider is not None or opts.providers):
+            return self._child()
+        provider = make_provider(self.resolved.region_id, self._child())
+        return self._child(provider=provider)
 
     def _emit(
         self,

@@ -27,7 +27,6 @@ from snapshot_resources.storage.base import (
     SnapshotBucketArgs,
     SnapshotBucketComponent,
     stable_suffix,
-    validate_storage,
 )
 
 try:
@@ -51,14 +50,7 @@ class GcpSnapshotBucket(SnapshotBucketComponent):
     def __init__(
         self, name: str, args: SnapshotBucketArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        resolved = validate_storage(
-            VENDOR,
-            region=args.region,
-            bucket=args.bucket,
-            file_name_prefix=args.file_name_prefix,
-            extension_params=args.extension_params,
-            retention_days=args.retention_days,
-        )
+        resolved = args.resolve(VENDOR)
         super().__init__("GcpSnapshotBucket", name, resolved, opts)
         bucket = storage.Bucket(
             f"{name}-bucket",

@@ -30,7 +30,6 @@ from snapshot_resources.storage.base import (
     SnapshotBucketComponent,
     import_extra,
     stable_suffix,
-    validate_storage,
 )
 
 VENDOR = 7
@@ -51,14 +50,7 @@ class HuaweiSnapshotBucket(SnapshotBucketComponent):
         *,
         enterprise_project_id: str = DEFAULT_ENTERPRISE_PROJECT,
     ) -> None:
-        resolved = validate_storage(
-            VENDOR,
-            region=args.region,
-            bucket=args.bucket,
-            file_name_prefix=args.file_name_prefix,
-            extension_params=args.extension_params,
-            retention_days=args.retention_days,
-        )
+        resolved = args.resolve(VENDOR)
         super().__init__("HuaweiSnapshotBucket", name, resolved, opts)
         rule: dict[str, Any] = {
             "name": "expire-agora-snapshots",

@@ -29,7 +29,6 @@ from snapshot_resources.storage.base import (
     SnapshotBucketComponent,
     import_extra,
     stable_suffix,
-    validate_storage,
 )
 
 VENDOR = 3
@@ -45,22 +44,11 @@ class TencentSnapshotBucket(SnapshotBucketComponent):
     def __init__(
         self, name: str, args: SnapshotBucketArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        resolved = validate_storage(
-            VENDOR,
-            region=args.region,
-            bucket=args.bucket,
-            file_name_prefix=args.file_name_prefix,
-            extension_params=args.extension_params,
-            retention_days=args.retention_days,
-        )
+        resolved = args.resolve(VENDOR)
         super().__init__("TencentSnapshotBucket", name, resolved, opts)
-        if opts is not None and (opts.provider is not None or opts.providers):
-            regional = self._child()
-        else:
-            provider = _sdk.Provider(
-                f"{name}-provider", region=resolved.region_id, opts=self._child()
-            )
-            regional = self._child(provider=provider)
+        regional = self._regional(
+            opts, lambda region, child: _sdk.Provider(f"{name}-provider", region=region, opts=child)
+        )
 
         rule: dict[str, Any] = {"expiration": {"days": args.retention_days}}
         if resolved.object_prefix:
