@@ -33,11 +33,6 @@ from snapshot_resources.target import ExtensionParams, StorageTarget
 TYPE_PREFIX: Final = "agora-snapshots:storage:"
 """Type tokens are ``agora-snapshots:storage:<Class>`` (reference/pulumi-dynamic.md section 5)."""
 
-RETENTION_DAYS_MIN: Final = 1
-"""Smallest ``retentionDays``: an expiry of whole days, at least one, is what every vendor's
-lifecycle rule takes (S3 ``Expiration.Days`` "must be a positive integer", OSS ``Days``, GCS
-``age``, Azure ``daysAfterModificationGreaterThan``).  Not one of Agora's rules, so it lives here
-and not in rules.py; the lead may move it there."""
 
 EXTENSION_KEYS: Final = ("sse", "tag", "endpoint")  # target.ExtensionParams; S3 section 3.6
 
@@ -269,19 +264,15 @@ def validate_storage(
     issues += _prefix_issues(file_name_prefix)
     params = dict(extension_params or {})
     issues += _extension_issues(found, params)
+    # Whole days, at least one, is what every vendor's lifecycle rule takes (S3 Expiration.Days
+    # "must be a positive integer", OSS Days, GCS age, Azure daysAfterModificationGreaterThan).
+    rule = rules.RETENTION_DAYS
     if retention_days is not None and (
         isinstance(retention_days, bool)
         or not isinstance(retention_days, int)
-        or retention_days < RETENTION_DAYS_MIN
+        or not rule.minimum <= retention_days <= rule.maximum
     ):
-        issues.append(
-            StorageIssue(
-                "retentionDays",
-                f"{retention_days!r}: days until snapshots expire, an integer of at least "
-                f"{RETENTION_DAYS_MIN}",
-                "retention_days",
-            )
-        )
+        issues.append(StorageIssue(rule.path, f"{retention_days!r}: {rule.text}", rule.id))
     if retention_days is not None and resolved_region is not None and not resolved_region[1]:
         issues.append(
             StorageIssue(
