@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "schema": "schema",
     "snapshots": "snapshots",
     "emulator": "emulator",
+    "plan": "plan",
 }
 
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -42,11 +42,16 @@ from pulumi.dynamic import (
 from pulumi.dynamic.config import Config
 
 from snapshot_resources import changes, naming, rules, spec
-from snapshot_resources.agora import errors, wire
-from snapshot_resources.agora.client import FIRST_QUERY_DELAY_SECONDS, AgoraClient, StopKind
-from snapshot_resources.agora.retry import RetryPolicy
+from snapshot_resources.agora import errors
 from snapshot_resources.props import is_unknown, plain
 from snapshot_resources.target import StorageTarget
+
+if TYPE_CHECKING:
+    from snapshot_resources.agora.client import AgoraClient
+
+# The wire (jsonschema) and the client (requests) are imported where they are used, not here: the
+# program imports this module for every SnapshotSession (pickled by reference) but never sends a
+# request, and the two cost about half of the package's import time (benchmarks/footprint.py).
 
 log = logging.getLogger("snapshot_resources.provider")
 
@@ -200,6 +205,9 @@ class SnapshotSessionProvider(ResourceProvider):
 
     @staticmethod
     def _build_client(settings: ProviderSettings) -> AgoraClient:
+        from snapshot_resources.agora.client import AgoraClient
+        from snapshot_resources.agora.retry import RetryPolicy
+
         if settings.problems:
             raise ProviderConfigError("invalid provider configuration: " + "; ".join(settings.problems))
         customer_id, customer_secret = settings.customer_id, settings.customer_secret
@@ -230,15 +238,18 @@ class SnapshotSessionProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Every documented rule, offline, all failures at once; unknown values are skipped."""
         inputs = {k: news[k] for k in changes.INPUT_KEYS if k in news}
-        failures = [self._failure(problem) for problem in input_problems(inputs)]
-        return CheckResult(news, failures)
+        problems = input_problems(inputs)
+        problems.extend(_unexpected_keys(news))
+        return CheckResult(news, [self._failure(problem) for problem in problems])
 
     @staticmethod
     def _failure(problem: spec.Problem) -> CheckFailure:
         top = str(problem.path[0]) if problem.path else ""
         cite = problem.rule.cite() or "this tool's rule"
         reason = f"{problem.message} (rule {problem.rule_id}; {cite})"
-        if top in _SECRET_BEARING_INPUTS or not top:
+        # Only a known, secret-free input is named as the property: the engine prints the value of
+        # the named property, and an unexpected top-level key may hold anything (a misplaced key).
+        if top in _SECRET_BEARING_INPUTS or top not in changes.INPUT_KEYS:
             return CheckFailure("", f"{problem.dotted_path}: {reason}")
         nested = f"{problem.dotted_path}: " if len(problem.path) > 1 else ""
         return CheckFailure(top, nested + reason)
@@ -255,6 +266,9 @@ class SnapshotSessionProvider(ResourceProvider):
     # -- create / read / update / delete --------------------------------------------------------
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        from snapshot_resources.agora import wire
+        from snapshot_resources.agora.client import FIRST_QUERY_DELAY_SECONDS
+
         session = self._session(props)
         client = self.client()
         settings = self.settings()
@@ -319,6 +333,8 @@ class SnapshotSessionProvider(ResourceProvider):
                 f"session {id_}: {', '.join(change.replaces)} cannot change in place; it needs a replacement"
             )
         if change.kind is changes.ChangeKind.UPDATE:
+            from snapshot_resources.agora import wire
+
             body = wire.update_body(
                 session.spec, storage=session.storage if change.rotates_storage else None
             )
@@ -333,6 +349,9 @@ class SnapshotSessionProvider(ResourceProvider):
         return UpdateResult(outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
+        from snapshot_resources.agora import wire
+        from snapshot_resources.agora.client import StopKind
+
         outs = plain(props)
         body = wire.stop_body(str(outs["cname"]), str(outs["uid"]))
         # A task in the middle of a failover answers 404 too (S7 FAQ): ride that out before
@@ -419,9 +438,17 @@ class SnapshotSessionProvider(ResourceProvider):
     def _stop_after_failed_create(
         self, client: AgoraClient, session: _Session, resource_id: str, sid: str
     ) -> None:
+        from snapshot_resources.agora import wire
+
         body = wire.stop_body(session.spec.cname, session.spec.uid)
         try:
-            client.stop_quietly(session.app_id, resource_id, sid, body)
+            # A task in the middle of a failover answers 404 to query and stop alike (S7 FAQ),
+            # and wait_until_running gives up on that 404 (S10): ride it out as delete() does,
+            # or the task comes back after the failover with no resource in state and bills.
+            client.stop_quietly(
+                session.app_id, resource_id, sid, body,
+                failover_grace=self.settings().failover_grace,
+            )
         except Exception as exc:
             # The original failure is what the user needs; this one is reported alongside.
             print(
@@ -471,7 +498,10 @@ def input_problems(inputs: Mapping[str, Any]) -> list[spec.Problem]:
         # A resource needs an App ID (a stack-file session may inherit agora:appId); its format
         # is checked by session_problems when present.
         problems.append(spec.Problem(("appId",), f"is required: {rules.APP_ID.text}", rules.APP_ID.id))
-    problems.extend(spec.session_problems(_session_part(values), is_unknown=is_unknown))
+    # The token is checked with the session's keys (a non-empty string, rules.RTC_TOKEN): left
+    # out, a number or an empty token passed check and failed create.
+    session_keys = {k: v for k, v in values.items() if k != "storage"}
+    problems.extend(spec.session_problems(session_keys, is_unknown=is_unknown))
     if "storage" not in values:
         problems.append(spec.Problem(("storage",), "is required: a StorageTarget (Agora's "
                                      "storageConfig), e.g. a storage component's target",
@@ -480,6 +510,25 @@ def input_problems(inputs: Mapping[str, Any]) -> list[spec.Problem]:
         problems.extend(
             spec.storage_target_problems(values["storage"], path=("storage",), is_unknown=is_unknown)
         )
+    return problems
+
+
+# Keys the engine or SnapshotSession puts beside the inputs: the pickled provider, and the declared
+# outputs (sent as empty values so that their attributes exist; reference/pulumi-dynamic.md 4A).
+_EXPECTED_KEYS: Final = frozenset({"__provider", *changes.INPUT_KEYS, *OUTPUT_KEYS})
+
+
+def _unexpected_keys(news: Mapping[str, Any]) -> list[spec.Problem]:
+    """A key the provider would silently ignore is a mistake (a misspelling, or an Agora field this
+    resource does not take); ``recordingFileConfig`` gets its own rule (S3, S8)."""
+    problems: list[spec.Problem] = []
+    for key in sorted(set(news) - _EXPECTED_KEYS):
+        if key in spec.SESSION_FORBIDDEN:
+            rule = spec.SESSION_FORBIDDEN[key]
+            problems.append(spec.Problem((key,), rule.text, rule.id))
+        else:
+            message = spec.unknown_key_message(key, changes.INPUT_KEYS)
+            problems.append(spec.Problem((key,), message, rules.UNKNOWN_KEY.id))
     return problems
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -569,7 +570,7 @@ def schema_problems(schema: Schema, instance: object) -> list[Problem]:
 
 def _problems(validator: Draft202012Validator, instance: object) -> list[Problem]:
     seen: dict[tuple[tuple[str | int, ...], str, str], Problem] = {}
-    for error in validator.iter_errors(instance):
+    for error in validator.iter_errors(_printable(instance)):
         for problem in _translate(validator.schema, error):
             seen.setdefault((problem.path, problem.rule_id, problem.message), problem)
     return sorted(seen.values(), key=lambda p: [str(x) for x in p.path])
@@ -640,3 +641,21 @@ def _translate(root: Schema, error: ValidationError) -> list[Problem]:
     last = path[-1] if path else ""
     shown = "a secret value" if last in SECRET_FIELDS else show_value(last, instance)
     return [Problem(path, f"is {shown}; {rule.text}", rule.id)]
+
+
+# Python 3.11 refuses to print an int of more than sys.get_int_max_str_digits() digits, and
+# jsonschema puts repr(instance) into its messages. A bit length beyond this bound has too many
+# digits for the default limit (4300 digits is about 14284 bits).
+_MAX_PRINTABLE_BITS: Final = int((sys.get_int_max_str_digits() or 4300) * 3.3219) - 8
+
+
+def _printable(value: object) -> object:
+    """``value`` with integers too long to print replaced by a marker string: no such number is
+    a valid value anywhere, and the schema then reports it at its path instead of crashing."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "<integer too large>" if abs(value).bit_length() > _MAX_PRINTABLE_BITS else value
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value

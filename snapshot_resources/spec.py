@@ -95,13 +95,18 @@ RECORDING_FORBIDDEN: Final = {
 def dotted(path: Path) -> str:
     """``("sessions", "lobby", "recordingConfig", "subscribeVideoUids", 3)`` ->
     ``sessions.lobby.recordingConfig.subscribeVideoUids[3]`` (botocore's key style)."""
+    if not path:
+        return "(document)"
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not part or not part.isprintable():
+            # An empty key must not read as the document, nor a newline split the line.
+            out += f"[{part!r}]"
         else:
             out += f".{part}" if out else part
-    return out or "(document)"
+    return out
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,20 @@ def show_value(key: str | int, value: object) -> str:
     """The value for a message, unless it is a secret's."""
     if key in SECRET_FIELDS:
         return f"of type {type(value).__name__}"
-    text = repr(value)
+    # A mapping or list where a scalar belongs may hold a secret anywhere inside (a whole storage
+    # target pasted into `vendor`): name its type and keys, never its contents.
+    if isinstance(value, Mapping):
+        # repr: a key may hold a newline, which would split a one-line problem.
+        names = ", ".join(repr(str(k))[:24] for k in sorted(value, key=str)[:8])
+        return f"a mapping (keys: {names})" if names else "an empty mapping"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        # str() of an int over sys.get_int_max_str_digits() raises ValueError (Python 3.11), and
+        # a very deep structure exceeds the recursion limit: describe instead of crashing.
+        return f"a {type(value).__name__} too large to show"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -225,7 +243,10 @@ class _Checker:
         if self.opaque(value):
             return None
         if not isinstance(value, Mapping):
-            self.add(path, rule, f"is {show_value('', value)}")
+            # A storage target or recordingConfig given as text may be a serialized object
+            # holding keys (json.dumps of a StorageTarget): name the type, not the value.
+            hides = rule is rules.STORAGE_TARGET or path[-1:] == ("recordingConfig",)
+            self.add(path, rule, f"is {show_value('secret' if hides else '', value)}")
             return None
         for key in value:
             if known is None or key in known:
@@ -268,10 +289,10 @@ class _Checker:
             return _S.BAD
         if isinstance(rule, IntRange):
             if not rule.minimum <= value <= rule.maximum:
-                self.add(p, rule, f"is {value}")
+                self.add(p, rule, f"is {show_value(key, value)}")
                 return _S.BAD
         elif value not in rule.values:
-            self.add(p, rule, f"is {value}")
+            self.add(p, rule, f"is {show_value(key, value)}")
             return _S.BAD
         return value
 
@@ -517,8 +538,8 @@ class _Checker:
             "fileType": [rules.FILE_TYPE.default],
         }
         value = self.get(obj, "fileType")
-        if value is _S.OPAQUE:
-            out["fileType"] = value
+        if value is _S.OPAQUE or (isinstance(value, list) and any(self.opaque(v) for v in value)):
+            out["fileType"] = _S.OPAQUE  # an entry not known yet (preview): cannot compare
         elif value is not _S.ABSENT and value != list(rules.FILE_TYPE.values):
             self.add((*path, "fileType"), rules.FILE_TYPE, f"is {show_value('fileType', value)}")
             out["fileType"] = _S.BAD
@@ -615,7 +636,8 @@ class _Checker:
             naming = rules.VENDORS[vendor_code].bucket
             if not naming.matches(value):
                 self.add_message((*path, "bucket"), rules.BUCKET_NAME,
-                                 f"is {value!r}; {rules.BUCKET_NAME.text}: {naming.text}")
+                                 f"is {show_value('bucket', value)}; {rules.BUCKET_NAME.text}: "
+                                 f"{naming.text}")
                 return _S.BAD
         return value
 
@@ -706,7 +728,7 @@ class _Checker:
                 if ref not in storage:
                     hint = _suggest(ref, storage)
                     self.add((*path, "storage"), rules.STORAGE_REFERENCE,
-                             f"names {ref!r}, which is not declared"
+                             f"names {show_value('storage', ref)}, which is not declared"
                              + (f" (did you mean {hint!r}?)" if hint else ""))
             self.combined_prefix(target, session, path)
             # S7 code 53: one task per appid + cname + uid (S2).
@@ -892,7 +914,16 @@ class StackSpec(_Model):
     def _check(cls, data: Any, info: ValidationInfo) -> Any:
         if _was_checked(info):
             return data
-        return _run(lambda c: c.stack(data, None))
+        values = _run(lambda c: c.stack(data, None))
+        # The entries are built as checked models: validated again as raw input, a storage
+        # entry's filled-in default retentionDays would count as "set without provision".
+        storage = cast(Mapping[str, Mapping[str, object]], values["storage"])
+        sessions = cast(Mapping[str, Mapping[str, object]], values["sessions"])
+        return {
+            "storage": {name: StorageSpec._checked(entry) for name, entry in storage.items()},
+            "sessions": {name: StackSessionSpec._checked(entry)
+                         for name, entry in sessions.items()},
+        }
 
 
 def _run(step: Callable[[_Checker], dict[str, object] | None]) -> dict[str, object]:

@@ -96,3 +96,21 @@ def test_serialized_provider_is_tiny_and_holds_no_credential() -> None:
     assert b"snapshot_resources.provider" in raw
     assert b"SnapshotSessionProvider" in raw
     assert b"secret" not in raw.lower()
+
+
+def test_unknown_and_forbidden_top_level_keys_are_reported(offline_host: ProviderHost) -> None:
+    news = session_inputs(APP_ID, snapshotConfg={"captureInterval": 5},
+                          recordingFileConfig={"avFileType": ["hls"]})
+    found = failures(offline_host, news)
+    # Unexpected keys are never named as the property: the engine would print their value.
+    assert {prop for prop, _ in found} == {""}
+    reasons = sorted(reason for _, reason in found)
+    assert reasons[0].startswith("recordingFileConfig: must not be set")
+    assert "recording_file_config_forbidden" in reasons[0]
+    assert reasons[1].startswith("snapshotConfg: 'snapshotConfg' is not a known key")
+    assert "did you mean 'snapshotConfig'" in reasons[1]
+
+
+def test_declared_outputs_beside_the_inputs_are_expected() -> None:
+    news = {**session_inputs(APP_ID), "sid": None, "status": None, "__provider": "x"}
+    assert SnapshotSessionProvider().check({}, news).failures == []

@@ -2,7 +2,9 @@
 
 Public API: ``HELP``, ``add_arguments(parser)``, ``run(args) -> int`` (the CLI contract), and
 ``validate_text(text, name) -> list[Located]`` / ``validate_file(path) -> list[Located]`` for
-programs and tests.
+programs and tests.  ``load_text`` / ``load_file`` return the same problems together with the
+document they were found in (a ``StackFile``), for commands that go on to use a valid file
+(``snapshot-resources plan``): one reader, so every command accepts exactly the same files.
 
 A FILE is either a Pulumi stack file (``Pulumi.<stack>.yaml``: this project's keys under
 ``config:`` as ``agora-snapshots:storage`` and ``agora-snapshots:sessions``, with ``agora:appId``
@@ -19,7 +21,7 @@ import difflib
 import json
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -41,6 +43,13 @@ PROJECT: Final = "agora-snapshots"  # the Pulumi project name: config keys are "
 APP_ID_KEY: Final = "agora:appId"
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
+
+_MERGE_TAG: Final = "tag:yaml.org,2002:merge"  # "<<": may repeat, merges rather than repeats
+
+# Bounds on a document's shape, checked before it is built: a stack file nests fewer than 10
+# levels and holds a few thousand values at most.
+MAX_DEPTH: Final = 100
+MAX_VALUES: Final = 100_000
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,30 @@ class Located:
             "message": self.message, "rule": self.rule_id,
             "sources": list(rule.sources) if rule else [],
         }
+
+
+@dataclass(frozen=True)
+class StackFile:
+    """One file as read: its stack document, default App ID and every problem found in it.
+
+    ``document`` is the ``storage``/``sessions`` mapping exactly as written (``secure:`` values
+    left in place): the file itself for a plain document, the project's keys under ``config:``
+    for a Pulumi stack file (``{}`` when it has none), None when the file is not a mapping.
+    ``app_id`` is ``agora:appId`` as written (None for a plain document).
+    """
+
+    name: str
+    document: Mapping[str, Any] | None
+    app_id: object
+    problems: list[Located]
+    root: yaml.Node | None = field(default=None, repr=False, compare=False)
+    prefix: tuple[str, ...] = ()
+
+    def locate(self, problem: Problem) -> Located:
+        """``problem`` (a path in ``document``) at its place in this file."""
+        if self.root is None:
+            return Located(self.name, 1, 1, problem.dotted_path, problem.message, problem.rule_id)
+        return _locate(self.root, self.name, problem, self.prefix)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,44 +131,151 @@ def run(args: argparse.Namespace) -> int:
 
 
 def validate_file(path: Path) -> list[Located]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return [Located(str(path), 1, 1, "", f"cannot read the file: {exc.strerror}", None)]
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return [Located(str(path), 1, 1, "", "is not UTF-8 text (YAML or JSON expected)", None)]
-    return validate_text(text, str(path))
+    return load_file(path).problems
 
 
 def validate_text(text: str, name: str) -> list[Located]:
     """Every problem in one document's text; ``name`` is the file name shown."""
-    loader = _Loader(text)
+    return load_text(text, name).problems
+
+
+def load_file(path: Path) -> StackFile:
+    """``path`` read and checked (see ``load_text``)."""
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        raw = path.read_bytes()
+    except OSError as exc:
+        return _unread(Located(str(path), 1, 1, "", f"cannot read the file: {exc.strerror}",
+                               None))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return _unread(Located(str(path), 1, 1, "", "is not UTF-8 text (YAML or JSON expected)",
+                               None))
+    return load_text(text, str(path))
+
+
+def load_text(text: str, name: str) -> StackFile:
+    """One document's text read and checked: its stack document, default App ID and every
+    problem, in file order; ``name`` is the file name shown."""
+    try:
+        deep = _too_deep(text, name)  # before composing: libyaml's composer recurses in C
+        if deep is not None:
+            return _unread(deep)
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            shape = _shape_problem(node, name) if node is not None else None
+            if shape is not None:
+                return _unread(shape)  # before constructing: an alias bomb is never expanded
+            # Before constructing: the constructor splices "<<" merge keys into the node, and
+            # a key that overrides a merged one is not a repeated key.
+            duplicates = _duplicate_keys(node, ()) if node is not None else []
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         reason = getattr(exc, "problem", None) or "cannot be parsed"
-        return [Located(name, line, col, "", f"is not valid YAML or JSON: {reason}", None)]
-    finally:
-        loader.dispose()
+        return _unread(Located(name, line, col, "", f"is not valid YAML or JSON: {reason}", None))
+    except ValueError:
+        # int() of a number over sys.get_int_max_str_digits() digits (Python 3.11) refuses it.
+        return _unread(Located(name, 1, 1, "", "is not valid YAML or JSON: holds a number too "
+                               "large to read", None))
     if node is None or data is None:
-        return [Located(name, 1, 1, "", "is empty: expected storage and sessions, or a Pulumi "
-                        "stack file with config", None)]
+        return _unread(Located(name, 1, 1, "", "is empty: expected storage and sessions, or a "
+                               "Pulumi stack file with config", None))
     if not isinstance(data, Mapping):
-        return [Located(name, node.start_mark.line + 1, node.start_mark.column + 1, "",
-                        "is not a mapping: expected storage and sessions, or a Pulumi stack file "
-                        "with config", None)]
+        return _unread(Located(name, node.start_mark.line + 1, node.start_mark.column + 1, "",
+                               "is not a mapping: expected storage and sessions, or a Pulumi "
+                               "stack file with config", None))
+    document: Mapping[str, Any] | None = data
+    app_id: object = None
     if "config" in data and not any(k in data for k in STACK_KEYS):
         problems, prefix = _pulumi_problems(data["config"])
+        document, app_id = _pulumi_document(data["config"])
     else:
         problems, prefix = stack_problems(data, is_unknown=is_secure_marker), ()
     located = [_locate(node, name, p, prefix) for p in problems]
-    located += [_locate(node, name, p, prefix, mark) for p, mark in _duplicate_keys(node, ())]
-    return sorted(located, key=lambda loc: (loc.line, loc.column))
+    located += [_locate(node, name, p, prefix, mark) for p, mark in duplicates]
+    located.sort(key=lambda loc: (loc.line, loc.column))
+    return StackFile(name, document, app_id, located, node, prefix)
+
+
+def _unread(problem: Located) -> StackFile:
+    """A file that could not be read as a mapping: its one problem and no document."""
+    return StackFile(problem.file, None, None, [problem])
+
+
+def _pulumi_document(config: object) -> tuple[dict[str, Any] | None, object]:
+    """A Pulumi stack file's stack document and ``agora:appId``, as written; an empty stack for
+    ``config:`` with nothing under it, no document when ``config`` is not a mapping."""
+    if config is None:
+        return {}, None
+    if not isinstance(config, Mapping):
+        return None, None
+    document = {key: config[f"{PROJECT}:{key}"] for key in STACK_KEYS if f"{PROJECT}:{key}" in config}
+    return document, config.get(APP_ID_KEY)
+
+
+def _too_deep(text: str, name: str) -> Located | None:
+    """Nesting deeper than MAX_DEPTH, found from parser events (an iterative state machine):
+    composing such a document overflows the C stack in libyaml's composer (a crash, not an
+    exception) or the recursion limit in PyYAML's."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+                return Located(name, line, col, "",
+                               f"is nested more than {MAX_DEPTH} levels deep (a stack file needs "
+                               "fewer than 10)", None)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _shape_problem(root: yaml.Node, name: str) -> Located | None:
+    """A recursive alias, or aliases that expand past MAX_VALUES values ("billion laughs").
+
+    YAML aliases share one node, so the composed graph stays small while the document it stands
+    for can be exponentially large: every walk over the data (checks, messages, the duplicate-key
+    scan) would expand it.  The expanded size is computed once per node, without recursion."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > MAX_VALUES:
+                mark = node.start_mark
+                return Located(name, mark.line + 1, mark.column + 1, "",
+                               f"uses YAML aliases that expand to more than {MAX_VALUES} values "
+                               "(refused unexpanded)", None)
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            mark = node.start_mark
+            return Located(name, mark.line + 1, mark.column + 1, "",
+                           "has a recursive YAML alias (a value that contains itself)", None)
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node))
+    return None
 
 
 def _pulumi_problems(config: object) -> tuple[list[Problem], tuple[str, ...]]:
@@ -144,8 +284,7 @@ def _pulumi_problems(config: object) -> tuple[list[Problem], tuple[str, ...]]:
         return [], ()
     if not isinstance(config, Mapping):
         return [Problem(("config",), f"is not a mapping; {rules.MAPPING.text}", rules.MAPPING.id)], ()
-    document = {key: config[f"{PROJECT}:{key}"] for key in STACK_KEYS if f"{PROJECT}:{key}" in config}
-    app_id = config.get(APP_ID_KEY)
+    document, app_id = _pulumi_document(config)
     extra: list[Problem] = []
     if is_secure_marker(app_id):
         app_id = "(secret agora:appId)"  # opaque, but still one App ID shared by its sessions
@@ -175,7 +314,8 @@ def _duplicate_keys(
     if isinstance(node, yaml.MappingNode):
         first: dict[str, yaml.Mark] = {}
         for key_node, value_node in node.value:
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) and (
+                key_node.tag != _MERGE_TAG) else None
             if key is not None and key in first:
                 found.append((Problem(
                     (*path, key), f"repeats the key {key!r} of line {first[key].line + 1} (YAML "

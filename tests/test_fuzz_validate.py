@@ -1,0 +1,364 @@
+"""Bad input to ``snapshot-resources validate`` (issue #7 item 3): malformed YAML of every kind.
+
+The command runs in-process (``cli.main(["validate", path])``, output captured).  For any file:
+exit status 1 with one ``FILE:LINE:COL: ...`` line per problem and a count on stderr, never a
+traceback; exit status 0 only for a document the checker accepts.  Alias bombs and deep nesting
+are refused before the document is built (commands/validate.py: MAX_VALUES, MAX_DEPTH).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_fuzz_spec import PathT, json_values_for_schema, mutated, valid_stack
+
+from snapshot_resources import cli
+from snapshot_resources.commands import validate
+from snapshot_resources.commands.validate import MAX_DEPTH, MAX_VALUES
+from snapshot_resources.spec import is_secure_marker, stack_problems
+
+FUZZ = settings(max_examples=200, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+VALID_YAML = yaml.safe_dump(valid_stack(), sort_keys=False)
+PULUMI_YAML = """\
+config:
+  agora:appId: 0123456789abcdef0123456789abcdef
+  agora-snapshots:storage:
+    main:
+      vendor: aws
+      region: us-east-1
+      bucket: my-snapshots
+      accessKey:
+        secure: AAABAKm5
+      secretKey:
+        secure: AAABAJx1
+  agora-snapshots:sessions:
+    lobby:
+      cname: lobby
+      uid: 527841
+      storage: main
+"""
+
+
+class Run:
+    """One validate run: exit status, stdout lines, stderr."""
+
+    def __init__(self, status: int, out: str, err: str) -> None:
+        self.status, self.out, self.err = status, out, err
+        self.lines = [line for line in out.splitlines() if line]
+
+
+def run_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | str,
+                 *extra: str, name: str = "stack.yaml") -> Run:
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    else:
+        path.write_bytes(content)
+    capsys.readouterr()
+    status = cli.main(["validate", *extra, str(path)])
+    out, err = capsys.readouterr()
+    return Run(status, out, err)
+
+
+def assert_clean_outcome(run: Run, path: Path) -> None:
+    """Exit 0 with no output, or exit 1 with one located line per problem and the count."""
+    assert "Traceback" not in run.out + run.err
+    assert run.status in (0, 1)
+    if run.status == 0:
+        assert run.lines == []
+        assert run.err == ""
+        return
+    assert run.lines, "exit status 1 without a problem"
+    line_re = re.compile(re.escape(str(path)) + r":\d+:\d+: \S.*")
+    for line in run.lines:
+        assert line_re.fullmatch(line), line
+    count = len(run.lines)
+    assert run.err == f"{count} problem{'s' if count != 1 else ''} in 1 file(s)\n"
+
+
+def accepted_by_checker(text: str) -> bool:
+    """What exit status 0 must mean: a mapping the checker accepts (Pulumi form or plain)."""
+    data = yaml.load(text, Loader=validate._Loader)  # noqa: S506 - the safe loader validate uses
+    if not isinstance(data, Mapping):
+        return False
+    if "config" in data and "storage" not in data and "sessions" not in data:
+        config = data["config"]
+        if config is None:
+            return True
+        document = {k: config[f"agora-snapshots:{k}"] for k in ("storage", "sessions")
+                    if f"agora-snapshots:{k}" in config}
+        return not stack_problems(document, default_app_id=config.get("agora:appId"),
+                                  is_unknown=is_secure_marker)
+    return not stack_problems(data, is_unknown=is_secure_marker)
+
+
+def test_the_valid_documents_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for content in (VALID_YAML, PULUMI_YAML, json.dumps(valid_stack())):
+        run = run_validate(tmp_path, capsys, content)
+        assert (run.status, run.lines, run.err) == (0, [], "")
+
+
+# --------------------------------------------------------------------------------------------------
+# Hand-picked malformed files
+
+
+BOMB = "\n".join(
+    [f"l0: &l0 [{', '.join(['lol'] * 9)}]"]
+    + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]
+) + "\n"
+
+MALFORMED: dict[str, tuple[bytes | str, str]] = {
+    # name: (file content, a phrase the single message must contain)
+    "empty file": ("", "is empty"),
+    "only whitespace and comments": ("  \n# nothing\n\n", "is empty"),
+    "explicit null": ("null\n", "is empty"),
+    "a list at the root": ("- storage\n- sessions\n", "is not a mapping"),
+    "a scalar at the root": ("just text\n", "is not a mapping"),
+    "a number at the root": ("42\n", "is not a mapping"),
+    "tab indentation": ("storage:\n\tmain:\n\t\tvendor: aws\n", "not valid YAML"),
+    "unclosed double quote": ('sessions:\n  s:\n    cname: "lobby\n', "not valid YAML"),
+    "unclosed single quote": ("sessions: {s: {cname: 'lobby}}\n", "not valid YAML"),
+    "unclosed flow mapping": ("sessions: {s: {cname: lobby}\n", "not valid YAML"),
+    "undefined alias": ("sessions: *nowhere\n", "not valid YAML"),
+    "python object tag": ("sessions: !!python/object/apply:os.system ['true']\n",
+                          "not valid YAML"),
+    "unhashable key": ("? [a, b]\n: 1\n", "not valid YAML"),
+    "two documents": ("storage: {}\n---\nsessions: {}\n", "not valid YAML"),
+    "non-UTF-8 bytes": (b"storage:\n  main:\n    bucket: caf\xe9\n", "not UTF-8"),
+    "random binary": (bytes(range(256)), "not UTF-8"),
+    "a NUL character": ("storage:\x00\n", "not valid YAML"),
+    "an integer of 5000 digits": ("sessions:\n  s:\n    uid: " + "9" * 5000 + "\n",
+                                  "number too large"),
+    "billion laughs": (BOMB, "aliases that expand"),
+    "recursive alias": ("sessions: &s {lobby: *s}\n", "recursive"),
+    "recursive alias in a list": ("storage: &l [*l]\n", "recursive"),
+    "lists nested 1000 deep": ("storage: " + "[" * 1000 + "]" * 1000 + "\n", "nested more"),
+    "mappings nested 1000 deep": ("storage: " + "{a: " * 1000 + "1" + "}" * 1000 + "\n",
+                                  "nested more"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_file_gets_one_clear_line(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content, phrase = MALFORMED[case]
+    started = time.monotonic()
+    run = run_validate(tmp_path, capsys, content)
+    elapsed = time.monotonic() - started
+    assert_clean_outcome(run, tmp_path / "stack.yaml")
+    assert run.status == 1
+    assert len(run.lines) == 1, run.lines
+    assert phrase in run.lines[0], run.lines[0]
+    assert elapsed < 5, f"{case} took {elapsed:.1f} s"
+
+
+def test_alias_bomb_is_refused_quickly_without_being_expanded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = time.monotonic()
+    run = run_validate(tmp_path, capsys, BOMB)
+    assert time.monotonic() - started < 2  # 9**9 values expanded would take minutes
+    assert run.status == 1
+    assert len(run.lines) == 1
+    assert re.fullmatch(re.escape(str(tmp_path / "stack.yaml")) + r":\d+:\d+: uses YAML aliases "
+                        f"that expand to more than {MAX_VALUES} values \\(refused unexpanded\\)",
+                        run.lines[0]), run.lines
+
+
+def test_aliases_within_the_bound_are_ordinary_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shared = """\
+storage:
+  main: {vendor: aws, region: us-east-1, bucket: my-snapshots, accessKey: A, secretKey: S}
+sessions:
+  a: &session
+    cname: lobby
+    uid: 1
+    storage: main
+    recordingConfig: &rc {subscribeVideoUids: ["#allstream#"]}
+  b:
+    <<: *session
+    uid: 2
+    recordingConfig: *rc
+"""
+    run = run_validate(tmp_path, capsys, shared)
+    assert (run.status, run.lines) == (0, [])
+
+
+def test_an_aliased_problem_is_still_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = VALID_YAML + "  copy: &c {cname: 'a b!', uid: 0, storage: main}\n  again: *c\n"
+    run = run_validate(tmp_path, capsys, text)
+    assert_clean_outcome(run, tmp_path / "stack.yaml")
+    assert any("sessions.copy.uid" in line for line in run.lines)
+    assert any("sessions.again.uid" in line for line in run.lines)
+
+
+def test_nesting_at_the_bound_is_still_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # MAX_DEPTH levels (the root mapping counts as one) are parsed and checked as usual.
+    inner = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)
+    run = run_validate(tmp_path, capsys, f"storage: {inner}\n")
+    assert run.status == 1
+    assert "nested more" not in run.out
+    assert "storage: is []" in run.out or "storage:" in run.out
+
+
+@pytest.mark.parametrize("depth", [100_000])
+def test_very_deep_nesting_does_not_crash_the_process(tmp_path: Path, depth: int) -> None:
+    # In a fresh process: libyaml's composer recursing this deep overflowed the C stack
+    # (SIGSEGV) before validate scanned the depth first.
+    path = tmp_path / "deep.yaml"
+    path.write_text("storage: " + "[" * depth + "]" * depth + "\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "snapshot_resources.cli", "validate",
+                             str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "nested more" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_duplicate_keys_are_each_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = VALID_YAML + "  lobby:\n    cname: other\n    uid: 5\n    storage: main\n"
+    text += "storage:\n  x: {}\n"
+    run = run_validate(tmp_path, capsys, text)
+    assert_clean_outcome(run, tmp_path / "stack.yaml")
+    assert sum("repeats the key 'lobby'" in line for line in run.lines) == 1
+    assert sum("repeats the key 'storage'" in line for line in run.lines) == 1
+
+
+@pytest.mark.parametrize("number", ["1e999", "-.inf", ".nan", "0x" + "f" * 40, "1" * 30,
+                                    "527841.0", "0o777"])
+def test_odd_numbers_are_problems_not_crashes(
+    number: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = VALID_YAML.replace("uid: 7", f"uid: {number}")
+    assert text != VALID_YAML
+    run = run_validate(tmp_path, capsys, text)
+    assert_clean_outcome(run, tmp_path / "stack.yaml")
+    assert run.status == 1
+    assert any("sessions.hall.uid" in line and "(rule recorder_uid;" in line
+               for line in run.lines), run.lines
+
+
+def test_json_format_of_a_malformed_file_is_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = run_validate(tmp_path, capsys, BOMB, "--format", "json")
+    assert run.status == 1
+    report = json.loads(run.out)
+    assert report["problemCount"] == 1
+    assert report["files"][0]["problems"][0]["rule"] is None
+
+
+# --------------------------------------------------------------------------------------------------
+# Generated files
+
+
+@FUZZ
+@given(data=st.binary(max_size=300))
+def test_random_bytes(data: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = run_validate(tmp_path, capsys, data)
+    assert_clean_outcome(run, tmp_path / "stack.yaml")
+    if run.status == 0:
+        assert accepted_by_checker(data.decode("utf-8-sig"))
+
+
+_YAMLISH = st.lists(st.sampled_from([*"{}[]:,-?&*!|>'\"#%@`\n\t .0aB1~<=",
+                                      "storage", "sessions", "main", "uid", "cname", "vendor",
+                                      "config", "\n  ", "&a ", "*a", "!!str ", "<<: ",
+                                      "secure: "]),
+                    max_size=40).map("".join)
+
+
+@FUZZ
+@given(text=_YAMLISH)
+def test_random_yaml_punctuation(text: str, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    run = run_validate(tmp_path, capsys, text)
+    assert_clean_outcome(run, tmp_path / "stack.yaml")
+    if run.status == 0:
+        assert accepted_by_checker(text)
+
+
+@st.composite
+def edited_text(draw: st.DrawFn, base: str) -> str:
+    """``base`` with a few characters deleted, inserted or replaced."""
+    text = base
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(text)))
+        kind = draw(st.sampled_from(["delete", "insert", "replace"]))
+        piece = draw(st.sampled_from(["\t", "'", '"', ":", "-", "{", "]", "&x ", "*x", "\n",
+                                      " ", "#", "\x00", "\u2028", "é", "!!binary "]))
+        if kind == "delete":
+            text = text[:at] + text[at + draw(st.integers(1, 5)):]
+        elif kind == "insert":
+            text = text[:at] + piece + text[at:]
+        else:
+            text = text[:at] + piece + text[at + len(piece):]
+    return text
+
+
+@FUZZ
+@given(text=st.one_of(edited_text(VALID_YAML), edited_text(PULUMI_YAML)))
+def test_a_valid_file_with_a_few_characters_changed(
+    text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = run_validate(tmp_path, capsys, text)
+    assert_clean_outcome(run, tmp_path / "stack.yaml")
+    if run.status == 0:
+        assert accepted_by_checker(text)
+
+
+def _dump(value: object) -> str:
+    try:
+        return yaml.safe_dump(value, sort_keys=False, allow_unicode=True)
+    except yaml.YAMLError:
+        return "{}\n"  # not every Python value has a YAML spelling
+
+
+@FUZZ
+@given(case=mutated(valid_stack, json_values_for_schema))
+def test_a_valid_document_with_one_value_changed(
+    case: tuple[Any, PathT], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc, changed = case
+    text = _dump(doc)
+    run = run_validate(tmp_path, capsys, text)
+    assert_clean_outcome(run, tmp_path / "stack.yaml")
+    assert (run.status == 0) == accepted_by_checker(text), (changed, run.lines)
+
+
+@FUZZ
+@given(case=mutated(valid_stack, json_values_for_schema))
+def test_the_same_change_inside_a_pulumi_stack_file(
+    case: tuple[Any, PathT], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc, _ = case
+    config: dict[str, object] = {"agora:appId": "0123456789abcdef0123456789abcdef"}
+    if isinstance(doc, dict):
+        config.update({f"agora-snapshots:{k}": v for k, v in doc.items()})
+    else:
+        config["agora-snapshots:sessions"] = doc
+    text = _dump({"config": config})
+    run = run_validate(tmp_path, capsys, text, name="Pulumi.dev.yaml")
+    assert_clean_outcome(run, tmp_path / "Pulumi.dev.yaml")
+    assert (run.status == 0) == accepted_by_checker(text), run.lines
