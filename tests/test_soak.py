@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
@@ -41,6 +41,7 @@ import pytest
 import requests
 from conftest import TIME_SCALE, provider_config, session_inputs
 
+from snapshot_resources.emulator.server import ConnectionTrackingServer
 from snapshot_resources.provider import SnapshotSessionProvider
 from snapshot_resources.testing.emulator import EmulatorHandle, run_emulator
 from snapshot_resources.testing.provider_host import (
@@ -95,26 +96,6 @@ class ProxyFaults:
     seed: int = 0
 
 
-class _ProxyServer(ThreadingHTTPServer):
-    daemon_threads = False
-    block_on_close = True
-    request_queue_size = 64
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self.connections_lock:
-                self.connections.discard(request)
-
-
 class _ProxyHandler(BaseHTTPRequestHandler):
     proxy: ClassVar[FaultyProxy]
     protocol_version = "HTTP/1.1"
@@ -163,7 +144,7 @@ class FaultyProxy:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         handler = type("SoakProxyHandler", (_ProxyHandler,), {"proxy": self})
-        self._server = _ProxyServer(("127.0.0.1", 0), handler)
+        self._server = ConnectionTrackingServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
             name="soak-proxy", daemon=True,

@@ -13,7 +13,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -56,14 +56,17 @@ class EmulatorOptions:
     clock: Clock | None = None  # injected in tests; default ScaledClock(time_scale)
 
 
-class _HttpServer(ThreadingHTTPServer):
-    # Request threads are joined on close (no leaks); open connections are shut down first.
+class ConnectionTrackingServer(ThreadingHTTPServer):
+    """A threaded HTTP server that can be stopped cleanly: request threads are joined on close
+    (no leaks) and open keep-alive connections can be shut down first (``drop_connections``).
+    Also used by tests that put a loopback proxy in front of the emulator."""
+
     daemon_threads = False
     block_on_close = True
     # socketserver's default listen backlog is 5: fifty clients connecting at once were reset.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], handler: type[Handler]) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         super().__init__(address, handler)
@@ -113,7 +116,7 @@ class EmulatorServer:
             latency_ms=opts.latency_ms,
             extra_counters=self.webhooks.snapshot_counters if self.webhooks else None)
         handler = type("EmulatorHandler", (Handler,), {"emulator": self.responses})
-        self._http = _HttpServer((opts.host, opts.port), handler)
+        self._http = ConnectionTrackingServer((opts.host, opts.port), handler)
         self._serve_thread = threading.Thread(target=self._http.serve_forever,
                                               kwargs={"poll_interval": 0.05},
                                               name="emulator-http", daemon=True)
