@@ -204,6 +204,8 @@ def unknown_key_message(key: object, known: Iterable[str]) -> str:
 
 def _uid_value(value: object) -> str | None:
     """A uid (int or digit string) as Agora's digit string, or None when it is not one (S2)."""
+    if type(value) is float and value.is_integer():  # as in _Checker.integer
+        value = int(value)
     if type(value) is int:
         return str(value) if 1 <= value <= rules.UID_MAX else None
     if isinstance(value, str) and rules.RECORDER_UID.matches(value) and int(value) <= rules.UID_MAX:
@@ -284,6 +286,10 @@ class _Checker:
             return default
         if value is _S.OPAQUE:
             return value
+        # 5.0 is the integer 5, as JSON Schema's "integer" says and as Pulumi's wire sends it
+        # (numbers are doubles there); 5.5 is not.
+        if type(value) is float and value.is_integer():
+            value = int(value)
         if type(value) is not int:
             self.add(p, rule, f"is {show_value(key, value)}, not an integer")
             return _S.BAD

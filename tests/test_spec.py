@@ -189,7 +189,7 @@ def test_vendor_and_region_typos_get_suggestions() -> None:
     assert "did you mean 'us-east-1'?" in region_problems[0].message
 
 
-@pytest.mark.parametrize("value", [True, 1.0, "1", None])
+@pytest.mark.parametrize("value", [True, 1.5, "1", None])
 def test_integers_must_be_integers(value: object) -> None:
     problems = session_problems({"cname": "c", "uid": 1, "recordingConfig": {"channelType": value}})
     assert rule_ids(problems) == ["channel_type"]
@@ -419,3 +419,12 @@ def test_resource_inputs_round_trip_through_the_provider_check() -> None:
 def test_storage_target_that_is_not_a_mapping_names_its_rule() -> None:
     problems = storage_target_problems("main", path=("storage",))
     assert [(p.path, p.rule_id) for p in problems] == [(("storage",), "storage_target")]
+
+
+def test_an_integral_float_is_the_integer_as_json_schema_says() -> None:
+    # JSON Schema counts 5.0 as an integer, and Pulumi's wire sends every number as a double.
+    spec = parse_session({"cname": "c", "uid": 527841.0,
+                          "snapshotConfig": {"captureInterval": 5.0}})
+    assert spec.snapshotConfig.captureInterval == 5
+    assert type(spec.snapshotConfig.captureInterval) is int
+    assert spec.uid == "527841"
