@@ -76,6 +76,11 @@ _SECRET_BEARING_INPUTS: Final = frozenset({"storage", "token", "recordingConfig"
 _ENDED_STATUSES: Final = frozenset({6, 7, 8, 20})
 
 
+# Guards the lazy client of every provider instance: the engine calls one instance from up to four
+# threads at once (reference section 1). A module global, so it is never part of a pickle.
+_CLIENT_LOCK: Final = threading.Lock()
+
+
 class ProviderConfigError(RuntimeError):
     """A setting the operation needs is missing or malformed (never carries its value)."""
 
@@ -178,7 +183,6 @@ class SnapshotSessionProvider(ResourceProvider):
     # the provider (Resource.__init__ pickles a fresh instance).
     _settings: ProviderSettings | None = None
     _client: AgoraClient | None = None
-    _lock: threading.Lock | None = None
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -196,9 +200,7 @@ class SnapshotSessionProvider(ResourceProvider):
         return self._settings
 
     def client(self) -> AgoraClient:
-        if self._lock is None:
-            self._lock = threading.Lock()
-        with self._lock:
+        with _CLIENT_LOCK:
             if self._client is None:
                 self._client = self._build_client(self.settings())
             return self._client
