@@ -4,14 +4,15 @@ plugin, ``snapshot_resources.testing.plugin``.)"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from snapshot_resources.provider import SnapshotSessionProvider
-from snapshot_resources.testing.emulator import EmulatorHandle, run_emulator
+from snapshot_resources.testing.emulator import EmulatorHandle, RawAgora, run_emulator
 from snapshot_resources.testing.provider_host import HostedResource, ProviderHost
 
 # Emulated seconds per real second: a 5 s capture interval takes 0.1 s.
@@ -73,3 +74,20 @@ def host(emulator: EmulatorHandle) -> Iterator[ProviderHost]:
 @pytest.fixture
 def session(host: ProviderHost) -> HostedResource:
     return host.resource(SnapshotSessionProvider(), name="lobby")
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds (a bound on how
+    long a failing test takes, not a speed assertion)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def agora(agora_emulator: EmulatorHandle) -> Iterator[RawAgora]:
+    """Raw REST calls to the emulator (no client logic in between)."""
+    client = RawAgora(agora_emulator)
+    yield client
+    client.close()

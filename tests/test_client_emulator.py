@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from conftest import wait_for
 from support.agora_stub import refused_url
 
 from snapshot_resources import rules
@@ -38,12 +39,6 @@ def client_for(handle: EmulatorHandle, **options: Any) -> AgoraClient:
     options.setdefault("retry", FAST)
     return AgoraClient(handle.customer_id, handle.customer_secret, endpoint=handle.url, **options)
 
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import io
 import itertools
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
+from conftest import wait_for
 from PIL import Image
 
 from snapshot_resources.naming import SnapshotName, parse_snapshot_name
@@ -23,18 +22,6 @@ from snapshot_resources.testing.emulator import (
 CNAME, BOT = "lobby", "527841"
 
 
-@pytest.fixture
-def agora(agora_emulator: EmulatorHandle) -> Iterator[RawAgora]:
-    client = RawAgora(agora_emulator)
-    yield client
-    client.close()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 def _files(root: Path) -> list[SnapshotName]:

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+
+from conftest import wait_for
 
 from snapshot_resources.naming import parse_snapshot_name
 from snapshot_resources.testing.emulator import EmulatorHandle, RawAgora, snapshot_request
 
 CNAME, BOT = "lobby", "527841"
 
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 def test_failover_answers_404_then_continues_with_bak0_files(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+from conftest import wait_for
 
 from snapshot_resources.testing.emulator import (
     EmulatorHandle,
@@ -19,18 +19,6 @@ from snapshot_resources.testing.emulator import (
 CNAME, BOT = "lobby", "527841"
 
 
-@pytest.fixture
-def agora(agora_emulator: EmulatorHandle) -> Iterator[RawAgora]:
-    client = RawAgora(agora_emulator)
-    yield client
-    client.close()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 def _running(agora: RawAgora, handle: EmulatorHandle, publisher: str | None = "100",

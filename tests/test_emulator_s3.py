@@ -8,10 +8,9 @@ A good key puts the files in the bucket under their documented names; a key with
 from __future__ import annotations
 
 import io
-import time
-from collections.abc import Callable
 
 import pytest
+from conftest import wait_for
 from PIL import Image
 
 from snapshot_resources.naming import parse_snapshot_name
@@ -25,12 +24,6 @@ from snapshot_resources.testing.emulator import (
 
 CNAME, BOT, BUCKET = "lobby", "527841", "agora-snaps"
 
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 def _policy(*actions: str) -> dict[str, object]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from conftest import wait_for
 
 from snapshot_resources.events import parse_event, verify_signature
 from snapshot_resources.testing.emulator import RawAgora, run_emulator, snapshot_request
@@ -55,12 +55,6 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
     thread.join()
 
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 def _session(receiver: Receiver, *, secret: str | None = SECRET) -> list[tuple[int, Any]]:
