@@ -209,3 +209,25 @@ def test_a_task_that_never_becomes_ready_is_stopped_and_create_fails(tmp_path: P
             message = ""
         assert "did not reach status 4 or 5" in message
         assert [t for t in slow.admin.tasks() if t["status"] in (0, 1, 2, 3, 4, 5)] == []
+
+
+def test_numbers_that_crossed_the_wire_as_doubles_reach_agora_as_integers(
+    emulator: EmulatorHandle, session: HostedResource
+) -> None:
+    # Struct numbers are doubles: the provider receives captureInterval 5.0, maxIdleTime 300.0,
+    # vendor 2.0 (reference/pulumi-dynamic.md 4C). Agora wants integers (S3).
+    inputs = session_inputs(emulator.app_id, recordingConfig={
+        "channelType": 1, "maxIdleTime": 300, "subscribeVideoUids": ["#allstream#"]})
+    session.check(inputs)
+    sid = session.create().id
+    sent = emulator.backend._tasks[sid].request.client_request
+    numbers = [
+        sent["snapshotConfig"]["captureInterval"],
+        sent["recordingConfig"]["maxIdleTime"],
+        sent["recordingConfig"]["channelType"],
+        sent["recordingConfig"]["subscribeUidGroup"],
+        sent["storageConfig"]["vendor"],
+        sent["storageConfig"]["region"],
+    ]
+    assert numbers == [5, 300, 1, 0, 2, 3]
+    assert all(type(n) is int for n in numbers)
