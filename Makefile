@@ -1,18 +1,28 @@
 # The two commands of the README: `make test` and `make demo`.
+# Everything is installed from requirements-lock.txt (hashes checked); `make lock` refreshes it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+LOCK := requirements-lock.txt
 STAMP := $(VENV)/.installed
+LOCK_VENV := .venv-lock
 
-.PHONY: test lint typecheck unit demo schemas bench clean
+.PHONY: test lint typecheck unit engine demo pulumi schemas bench lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): $(LOCK) pyproject.toml
+	@echo "==> $(VENV): installing exactly $(LOCK) (the first run downloads a few hundred MB)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-test: $(STAMP) lint typecheck unit
+# The Pulumi CLI, built from Pulumi's Go modules into a cache outside the work tree (by version,
+# shared by every clone on this machine) and linked into the venv. A cold build takes minutes.
+pulumi: $(STAMP)
+	@bin=$$(tools/pulumi-cli/build.sh) && ln -sf "$$bin/pulumi" $(BIN)/pulumi \
+	  && echo "==> $(BIN)/pulumi -> $$bin/pulumi"
+
+test: $(STAMP) pulumi lint typecheck unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -23,14 +33,24 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
+# Only the tests that run the real Pulumi engine (tests/engine/).
+engine: $(STAMP) pulumi
+	$(BIN)/pytest -q -m engine
+
 schemas: $(STAMP)
 	$(BIN)/snapshot-resources schema --write
 
-demo: $(STAMP)
+demo: $(STAMP) pulumi
 	$(BIN)/python -m snapshot_resources.demo
 
-bench: $(STAMP)
+bench: $(STAMP) pulumi
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
+# Re-resolve every dependency (all extras, the test tools and the build backend) with hashes.
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools; }
+	$(LOCK_VENV)/bin/pip-compile --upgrade --all-extras --all-build-deps --generate-hashes --strip-extras \
+	  --no-emit-find-links --unsafe-package snapshot-resources --output-file $(LOCK) pyproject.toml
+
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) .demo .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info build dist

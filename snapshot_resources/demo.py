@@ -2,34 +2,35 @@
 
 1. starts the local Agora emulator (``snapshot-resources emulator``) with local storage in .demo/,
 2. puts two users in channel ``lobby`` publishing video,
-3. deploys the demo stack with ``pulumi up`` on a local file backend inside .demo/,
-4. shows the JPGs landing (paths and count),
+3. deploys this repository's project (``Pulumi.yaml``, ``__main__.py``) with the real
+   ``pulumi up`` on a local ``file://`` backend in .demo/, offline,
+4. shows the JPGs landing, per session and per user,
 5. changes a subscription list and applies again (an in-place update: same ``sid``),
-6. ``pulumi destroy`` and stops everything it started.
+6. ``pulumi destroy``, and stops everything it started.
 
-Steps 3 to 6 need the Pulumi CLI. When ``pulumi`` is not on PATH the demo installs it with the
-SDK's official installer (``pulumi.automation.PulumiCommand.install``) into .demo/pulumi; when
-that cannot reach the network it stops with one message saying how to install the CLI.
+The Pulumi CLI is found in this order: next to this Python (``make pulumi`` links it) or on
+``PATH``; the Go build of ``tools/pulumi-cli`` (cached by version; built when Go is here); the
+official installer (``pulumi.automation.PulumiCommand.install``, which needs get.pulumi.com). When
+none works it stops with one message saying how to get the CLI (exit code 2, emulator stopped).
+The program runs as an Automation API inline program (see ``snapshot_resources.engine``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from snapshot_resources import naming
+from snapshot_resources import engine, naming
 
 PROJECT = "agora-snapshots"
 STACK = "demo"
@@ -37,16 +38,18 @@ STACK = "demo"
 DEMO_APP_ID = "demoappid0000000000000000000000a"
 DEMO_CUSTOMER_ID = "demo-customer-id"
 DEMO_CUSTOMER_SECRET = "demo-customer-secret"  # noqa: S105 - the emulator's demo login
-DEMO_PASSPHRASE = "agora-snapshots-demo"  # noqa: S105 - local file backend of the demo only
 DEMO_BUCKET = "demo-snapshots"
 CHANNEL = "lobby"
 PUBLISHERS = ("101", "102")
 INSTALL_TIMEOUT_SECONDS = 600.0
+# The emulator's clock runs this much faster than the wall clock: 5 s captures every 0.5 s.
+TIME_SCALE = 10.0
+WAIT_FOR_SNAPSHOTS_SECONDS = 3.0
 
 CLI_HELP = (
-    "The rest of the demo needs the Pulumi CLI, which is not on PATH and could not be installed "
-    "automatically ({reason}). Install it (https://www.pulumi.com/docs/install/, e.g. "
-    "`curl -fsSL https://get.pulumi.com | sh`) and run `make demo` again."
+    "The rest of the demo needs the Pulumi CLI (>= 3.181), which is not on PATH, could not be "
+    "built (Go >= 1.26 builds it: `make pulumi`) and could not be installed automatically "
+    "({reason}). Install it (https://www.pulumi.com/docs/install/) and run `make demo` again."
 )
 
 
@@ -139,14 +142,33 @@ def _official_installer(root: Path) -> Any:
 
 
 def find_pulumi_cli(
-    root: Path, installer: Installer = _official_installer, timeout: float = INSTALL_TIMEOUT_SECONDS
-) -> tuple[Any | None, str]:
-    """A ``PulumiCommand`` for the CLI on PATH or in ``root``, else install it; ``(None, why)`` if not."""
-    from pulumi.automation import PulumiCommand
+    root: Path,
+    repo: Path,
+    installer: Installer = _official_installer,
+    timeout: float = INSTALL_TIMEOUT_SECONDS,
+) -> tuple[engine.PulumiCli | None, str]:
+    """The CLI to run, in the order of the module docstring: ``(cli, how it was found)``, or
+    ``(None, why not)``. ``root`` is where the official installer puts it."""
+    found = engine.find_cli(repo)
+    if found is not None:
+        return found, f"{found.source}: {found.executable}"
+    reasons = [engine.cli_missing_message()]
+    if shutil.which("go") and (repo / engine.BUILD_SCRIPT).is_file():
+        say("building the Pulumi CLI from Pulumi's Go modules (a cold build takes minutes)")
+        try:
+            built = engine.build_cli(repo, progress=lambda line: print(f"    {line}", flush=True))
+            return built, f"built: {built.executable}"
+        except engine.CliNotFoundError as exc:
+            reasons.append(str(exc))
+    installed = _install(root, installer, timeout)
+    if isinstance(installed, engine.PulumiCli):
+        return installed, f"installed: {installed.executable}"
+    reasons.append(installed)
+    return None, "; ".join(reasons[1:] or reasons)
 
-    on_path = shutil.which("pulumi")
-    if on_path:
-        return PulumiCommand(root=str(Path(on_path).resolve().parent.parent)), on_path
+
+def _install(root: Path, installer: Installer, timeout: float) -> engine.PulumiCli | str:
+    """Run the official installer, bounded (the SDK's installer sets no timeout of its own)."""
     result: list[Any] = []
     failure: list[str] = []
 
@@ -156,20 +178,23 @@ def find_pulumi_cli(
         except Exception as exc:  # the installer reports network failures in many shapes
             failure.append(f"{type(exc).__name__}: {exc}")
 
-    # Bounded: urllib has no timeout of its own in the SDK's installer.
     worker = threading.Thread(target=install, daemon=True)
     worker.start()
     worker.join(timeout)
-    if result:
-        return result[0], str(root)
-    return None, failure[0] if failure else f"the installer did not finish in {timeout:.0f} s"
+    if not result:
+        return failure[0] if failure else f"the installer did not finish in {timeout:.0f} s"
+    bin_dir = root / "bin"
+    version = engine.cli_version(bin_dir / "pulumi")
+    if version is None:
+        return f"the installer left no working CLI in {bin_dir}"
+    return engine.PulumiCli(bin_dir, version, "installed")
 
 
 # -- the stack -------------------------------------------------------------------------------------
 
 
 def demo_config(url: str, *, pair_uids: Sequence[str]) -> dict[str, Any]:
-    """The demo stack's configuration (Pulumi.demo.yaml), minus the secret leaves."""
+    """The demo stack's configuration (``Pulumi.demo.yaml``), minus the secret leaves."""
     return {
         "agora:appId": DEMO_APP_ID,
         "agora:endpoint": url,
@@ -205,68 +230,76 @@ def demo_config(url: str, *, pair_uids: Sequence[str]) -> dict[str, Any]:
 
 
 SECRET_LEAVES = {
+    "agora:customerId": DEMO_CUSTOMER_ID,
+    "agora:customerSecret": DEMO_CUSTOMER_SECRET,
     f"{PROJECT}:storage.local.accessKey": "demo-access-key",
     f"{PROJECT}:storage.local.secretKey": "demo-secret-key",
 }
 
 
-def run_stack(cli: Any, repo: Path, demo_dir: Path, emulator: RunningEmulator) -> None:
-    """Steps 3-6 through the Automation API; needs the Pulumi CLI (not on this project's CI)."""
-    from pulumi import automation as auto
+def run_stack(
+    cli: engine.PulumiCli, repo: Path, demo_dir: Path, emulator: RunningEmulator
+) -> dict[str, Counter[str]]:
+    """Steps 3-6 with the real engine; returns, per session, the snapshots counted per user."""
+    from snapshot_resources.testing.offline import OfflinePulumi
 
-    state = demo_dir / "state"
-    state.mkdir(parents=True, exist_ok=True)
-    env = {
-        "PULUMI_BACKEND_URL": state.resolve().as_uri(),
-        "PULUMI_CONFIG_PASSPHRASE": DEMO_PASSPHRASE,
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "AGORA_CUSTOMER_ID": DEMO_CUSTOMER_ID,
-        "AGORA_CUSTOMER_SECRET": DEMO_CUSTOMER_SECRET,
-    }
-    workspace = auto.LocalWorkspace(work_dir=str(repo), pulumi_command=cli, env_vars=env)
-    stack = auto.Stack.create_or_select(STACK, workspace)
-    stack_file = repo / f"Pulumi.{STACK}.yaml"
-
-    def configure(pair_uids: Sequence[str]) -> None:
-        current = yaml.safe_load(stack_file.read_text()) if stack_file.exists() else {}
-        current = current or {}
-        current["config"] = demo_config(emulator.url, pair_uids=pair_uids)
-        stack_file.write_text(yaml.safe_dump(current, sort_keys=False))
-        for key, value in SECRET_LEAVES.items():
-            stack.set_config(key, auto.ConfigValue(value, secret=True), path=True)
-
-    try:
-        configure(PUBLISHERS[:1])
-        say("pulumi up (two sessions on channel lobby)")
-        first = stack.up(on_output=print)
-        sids = {k: v.value for k, v in first.outputs.items()}
-        say(f"outputs: {sids}")
-        wait = 12
-        say(f"waiting {wait} s for snapshots (captureInterval 5 s)")
-        time.sleep(wait)
-        show_snapshots(emulator.storage_dir / DEMO_BUCKET)
-        say("changing lobby-pair's subscribeVideoUids to both publishers; pulumi up again")
-        configure(PUBLISHERS)
-        second = stack.up(on_output=print)
-        before = first.outputs["sessions"].value["lobby-pair"]["sid"]
-        after = second.outputs["sessions"].value["lobby-pair"]["sid"]
-        verdict = "same: updated in place" if before == after else "CHANGED"
-        say(f"lobby-pair sid before {before}, after {after}: {verdict}")
-        time.sleep(wait)
-        show_snapshots(emulator.storage_dir / DEMO_BUCKET)
-    finally:
-        say("pulumi destroy")
-        stack.destroy(on_output=print)
-        with contextlib.suppress(FileNotFoundError):
-            stack_file.unlink()
+    root = demo_dir / "pulumi"
+    shutil.rmtree(root, ignore_errors=True)  # a fresh backend and passphrase every run
+    bucket = emulator.storage_dir / DEMO_BUCKET
+    with OfflinePulumi(cli, root=root) as offline:
+        project = offline.project(repo)
+        say(f"project {project} (this repository's Pulumi.yaml and __main__.py), "
+            f"state in {offline.backend_dir}")
+        stack = offline.stack(project, STACK)
+        try:
+            offline.write_config(stack, demo_config(emulator.url, pair_uids=PUBLISHERS[:1]),
+                                 SECRET_LEAVES)
+            say(f"pulumi up: two sessions on channel {CHANNEL!r} (lobby-pair subscribes to "
+                f"{PUBLISHERS[0]} only)")
+            first = stack.up(color="never", on_output=_indented)
+            before = first.outputs["sessions"].value
+            landed = _wait_and_show(bucket, before)
+            say(f"editing lobby-pair's subscribeVideoUids to {list(PUBLISHERS)}; pulumi up again")
+            offline.write_config(stack, demo_config(emulator.url, pair_uids=PUBLISHERS),
+                                 SECRET_LEAVES)
+            second = stack.up(color="never", on_output=_indented)
+            after = second.outputs["sessions"].value
+            same = before["lobby-pair"]["sid"] == after["lobby-pair"]["sid"]
+            say(f"lobby-pair sid before {before['lobby-pair']['sid']}, after "
+                f"{after['lobby-pair']['sid']}: "
+                + ("the same task, updated in place" if same else "CHANGED (unexpected)"))
+            landed = _wait_and_show(bucket, after)
+        finally:
+            say("pulumi destroy")
+            stack.destroy(color="never", on_output=_indented)
+    return landed
 
 
-def show_snapshots(bucket_dir: Path) -> int:
+def _indented(line: str) -> None:
+    print(f"    {line}", flush=True)
+
+
+def _wait_and_show(bucket: Path, sessions: dict[str, Any]) -> dict[str, Counter[str]]:
+    say(f"waiting {WAIT_FOR_SNAPSHOTS_SECONDS:g} s of wall time for snapshots (captureInterval 5 s, "
+        f"emulator clock x{TIME_SCALE:g})")
+    time.sleep(WAIT_FOR_SNAPSHOTS_SECONDS)
+    return show_snapshots(bucket, sessions)
+
+
+def show_snapshots(bucket_dir: Path, sessions: dict[str, Any]) -> dict[str, Counter[str]]:
+    """Print the JPGs in ``bucket_dir`` per session and user; return the counts."""
     listing = naming.list_snapshots(naming.LocalDirectory(bucket_dir))
-    for name in listing:
-        print(f"    {bucket_dir / name.key}")
-    say(f"{len(listing)} snapshot(s) in {bucket_dir}")
-    return len(listing)
+    counts: dict[str, Counter[str]] = {name: Counter() for name in sessions}
+    for snapshot in listing:
+        for name, outputs in sessions.items():
+            if snapshot.sid == outputs["sid"]:
+                counts[name][snapshot.uid] += 1
+    for name, per_user in counts.items():
+        users = ", ".join(f"user {uid}: {n}" for uid, n in sorted(per_user.items())) or "none yet"
+        say(f"{name} (sid {sessions[name]['sid']}): {users}")
+    if listing:
+        say(f"{len(listing)} JPG(s) in {bucket_dir}, e.g. {listing[-1].key}")
+    return counts
 
 
 # -- main ------------------------------------------------------------------------------------------
@@ -275,27 +308,34 @@ def show_snapshots(bucket_dir: Path) -> int:
 def main(
     argv: Sequence[str] | None = None, *, installer: Installer = _official_installer
 ) -> int:
-    parser = argparse.ArgumentParser(prog="python -m snapshot_resources.demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m snapshot_resources.demo", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--dir", type=Path, default=Path(".demo"), help="working directory (default .demo)")
+    parser.add_argument("--repo", type=Path, default=Path.cwd(),
+                        help="the checkout whose Pulumi.yaml and __main__.py are deployed (default .)")
     args = parser.parse_args(argv)
-    repo = Path.cwd()
-    demo_dir: Path = args.dir
-    with emulator_process(demo_dir / "storage") as emulator:
+    demo_dir: Path = args.dir.resolve()
+    repo: Path = args.repo.resolve()
+    landed: dict[str, Counter[str]] = {}
+    with emulator_process(demo_dir / "storage", time_scale=TIME_SCALE) as emulator:
         say(f"emulator listening on {emulator.url}, storage in {emulator.storage_dir}")
         put_publishers_in_channel(emulator.url)
         say(f"users {', '.join(PUBLISHERS)} joined channel {CHANNEL!r} and publish video")
-        cli, where = find_pulumi_cli(demo_dir / "pulumi", installer=installer)
+        cli, where = find_pulumi_cli(demo_dir / "pulumi-cli", repo, installer=installer)
         if cli is not None:
-            say(f"using the Pulumi CLI at {where}")
-            run_stack(cli, repo, demo_dir, emulator)
+            say(f"using the Pulumi CLI {cli.version} ({where})")
+            landed = run_stack(cli, repo, demo_dir, emulator)
     if cli is None:
         print(CLI_HELP.format(reason=where), file=sys.stderr)
         say("stopped before the Pulumi steps; the emulator is stopped")
         return 2
-    say("done; the emulator is stopped")
+    if not all(landed.values()):
+        say("no snapshots landed for some session: something is wrong")
+        return 1
+    say("done: snapshots landed, the update kept the sid, the stack is destroyed, the emulator stopped")
     return 0
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
     sys.exit(main())

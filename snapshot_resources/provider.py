@@ -69,7 +69,7 @@ OUTPUT_KEYS: Final = (
 # Top-level inputs whose value holds a secret. The engine prints ``property P value V has a
 # problem`` for a check failure naming P (reference/pulumi-dynamic.md section 2, leak path 4), so
 # failures under these keys are reported with an empty property and the path in the reason.
-_SECRET_BEARING_INPUTS: Final = frozenset({"storage", "token", "recordingConfig"})
+_SECRET_BEARING_INPUTS: Final = rules.SECRET_BEARING_INPUTS
 
 # Query statuses after which the task is no longer working for us (S4): 6 stop requested,
 # 7 stopped, 8 exited, 20 exited abnormally.

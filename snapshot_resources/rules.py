@@ -801,6 +801,36 @@ SNAPSHOT_FILE_TIME_FORMAT: Final = "%Y%m%d%H%M%S"  # + 3 digits of milliseconds,
 
 
 # --------------------------------------------------------------------------------------------------
+# Secrets: the one declaration of which values are secret. Every path derives from it: the
+# resource's secret inputs and outputs, the stack program, problem messages, plan, the client's
+# redaction (CONTRIBUTING.md "Secrets").
+
+SECRET_PATHS: Final[tuple[tuple[str, ...], ...]] = (
+    ("storage", "accessKey"),  # storageConfig keys (S3); accessKey names the credential, and for
+    ("storage", "secretKey"),  # Azure it is the storage account paired with the account key
+    ("storage", "stsToken"),
+    ("token",),  # the recorder's RTC token (S3): joins the channel as the recorder
+    ("recordingConfig", "secret"),  # media decryption key and salt (S3): decrypt the channel
+    ("recordingConfig", "salt"),
+)
+"""Paths, inside a SnapshotSession's inputs (Agora's start ``clientRequest``), of secret values."""
+
+SECRET_WHOLE_INPUTS: Final = ("storage", "token")
+"""Inputs kept secret as a whole. Decision: the storage target is mostly keys, so it is one
+secret (``storageLocation`` shows vendor, bucket and prefix); ``recordingConfig`` keeps only its
+``secret`` and ``salt`` secret, so reviewers still see subscription-list edits in a diff."""
+
+SECRET_LEAVES: Final = frozenset(path[-1] for path in SECRET_PATHS)
+"""Key names whose values are never shown, wherever they appear."""
+
+SECRET_BEARING_INPUTS: Final = frozenset(path[0] for path in SECRET_PATHS)
+"""Top-level inputs that hold a secret somewhere inside."""
+
+SECRET_NESTED_PATHS: Final = tuple(p for p in SECRET_PATHS if p[0] not in SECRET_WHOLE_INPUTS)
+"""Secret leaves inside an input that is not secret as a whole: marked one by one."""
+
+
+# --------------------------------------------------------------------------------------------------
 # The registry: every rule above, for tests, schemas and documentation.
 
 ALL_RULES: Final[tuple[Rule, ...]] = (

@@ -12,6 +12,7 @@ part of the URN: renaming either replaces the session unless an alias is given.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,14 +20,17 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
+from snapshot_resources import rules
 from snapshot_resources.provider import OUTPUT_KEYS, SnapshotSessionProvider
 from snapshot_resources.spec import SessionSpec
 from snapshot_resources.target import StorageTarget
 
-# Outputs that can hold secrets. ``storage`` carries the upload keys and ``token`` the RTC token;
-# the engine re-marks outputs only by the name of a secret input, so both are named here too
-# (reference/pulumi-dynamic.md section 2).
-SECRET_OUTPUTS = ["storage", "token"]
+# Outputs secret as a whole (rules.SECRET_WHOLE_INPUTS): the provider echoes its inputs, and the
+# engine re-marks an output secret only where the input of the same name was (annotateSecrets,
+# docs/pulumi-dynamic.md section 2), so they are named here too. Nested secrets
+# (rules.SECRET_NESTED_PATHS) are marked on the input leaf; the engine carries that mark into the
+# output of the same path (tests/engine/test_engine_secrets.py proves it).
+SECRET_OUTPUTS = list(rules.SECRET_WHOLE_INPUTS)
 
 
 @dataclass
@@ -92,11 +96,43 @@ class SnapshotSessionArgs:
             "snapshotConfig": self.snapshot_config,
             "region": self.region,
             "resourceExpiredHour": self.resource_expired_hour,
-            "token": pulumi.Output.secret(self.token) if self.token is not None else None,
+            "token": self.token,
         }
+        mark_secrets(props)
         # Declared outputs must exist as keys, or the attributes are missing (reference 4A).
         props.update({key: None for key in OUTPUT_KEYS})
         return props
+
+
+def mark_secrets(props: dict[str, Any]) -> None:
+    """Wrap every secret of ``props`` (a SnapshotSession's inputs) as a Pulumi secret, in place:
+    the inputs of ``rules.SECRET_WHOLE_INPUTS`` as a whole, the leaves of
+    ``rules.SECRET_NESTED_PATHS`` one by one. A leaf can be marked alone only inside a plain
+    mapping; when its object is itself an Output, the whole object becomes secret (an Output is
+    secret or not as a whole)."""
+    for key in rules.SECRET_WHOLE_INPUTS:
+        if props.get(key) is not None:
+            props[key] = pulumi.Output.secret(props[key])
+    for path in rules.SECRET_NESTED_PATHS:
+        top, rest = path[0], path[1:]
+        value = props.get(top)
+        if isinstance(value, Mapping):
+            props[top] = _with_secret_leaf(value, rest)
+        elif value is not None:
+            props[top] = pulumi.Output.from_input(value).apply(
+                functools.partial(_with_secret_leaf, path=rest)
+            )
+
+
+def _with_secret_leaf(value: Any, path: tuple[str, ...]) -> Any:
+    if not isinstance(value, Mapping) or path[0] not in value or value[path[0]] is None:
+        return value
+    copied = dict(value)
+    if len(path) == 1:
+        copied[path[0]] = pulumi.Output.secret(copied[path[0]])
+    else:
+        copied[path[0]] = _with_secret_leaf(copied[path[0]], path[1:])
+    return copied
 
 
 def resource_inputs(spec: SessionSpec, written: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -55,7 +55,7 @@ from snapshot_resources.target import StorageTarget
 Path = tuple[str | int, ...]
 UnknownPredicate = Callable[[object], bool]
 
-SECRET_FIELDS: Final = frozenset({"accessKey", "secretKey", "stsToken", "token", "secret", "salt"})
+SECRET_FIELDS: Final = rules.SECRET_LEAVES
 """Keys whose values never appear in a message (CONTRIBUTING.md: secrets never in exception text)."""
 
 SESSION_KEYS: Final = (

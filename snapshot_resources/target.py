@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Final, NotRequired, TypedDict
 
+from snapshot_resources import rules
+
 
 class ExtensionParams(TypedDict, total=False):
     sse: str  # "kms" | "aes256", vendor 1 only (rules.EXTENSION_SSE)
@@ -28,7 +30,7 @@ class StorageTarget(TypedDict):
     stsExpiration: NotRequired[int]
 
 
-SECRET_KEYS: Final = frozenset({"accessKey", "secretKey", "stsToken"})
+SECRET_KEYS: Final = frozenset(path[1] for path in rules.SECRET_PATHS if path[0] == "storage")
 """Keys of a StorageTarget that are always Pulumi secrets and never logged.
 
 ``accessKey`` counts as a secret too: it names the credential, and for Azure it is the storage

@@ -1,7 +1,7 @@
-"""``make demo`` on a machine without the Pulumi CLI and without internet: it gets as far as the
-CLI step, stops with one clear message, exits non-zero and leaves no emulator running (issue 6).
+"""``make demo`` on a machine without the Pulumi CLI, without Go and without internet: it gets as
+far as the CLI step, stops with one clear message, exits non-zero and leaves no emulator running.
 The installer is replaced by one that fails as an offline download does, so no test sends traffic
-anywhere but loopback."""
+anywhere but loopback. (The whole demo under the real engine: tests/engine/test_engine_demo.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from snapshot_resources import demo
+from snapshot_resources import demo, engine
 from snapshot_resources.spec import parse_stack
 
 
@@ -25,7 +25,9 @@ def offline_installer(root: Path) -> Any:
 def test_demo_without_cli_stops_cleanly_with_one_clear_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no `pulumi` on PATH
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no `pulumi` and no `go` on PATH
+    # Nothing next to this interpreter either (`make pulumi` links one into the venv).
+    monkeypatch.setattr(engine, "find_cli", lambda repo=None: None)
 
     code = demo.main(["--dir", str(tmp_path / "demo")], installer=offline_installer)
 
@@ -35,6 +37,7 @@ def test_demo_without_cli_stops_cleanly_with_one_clear_message(
     assert url is not None, out
     assert "users 101, 102 joined channel 'lobby'" in out
     assert err.count("needs the Pulumi CLI") == 1
+    assert "make pulumi" in err
     assert "Name or service not known" in err
     assert "https://www.pulumi.com/docs/install/" in err
     with pytest.raises(requests.ConnectionError):  # the emulator it started is gone
@@ -49,7 +52,8 @@ def test_a_hanging_installer_is_bounded(tmp_path: Path, monkeypatch: pytest.Monk
         release.wait(5)
         raise urllib.error.URLError("released")
 
-    cli, why = demo.find_pulumi_cli(tmp_path / "pulumi", installer=hanging, timeout=0.2)
+    monkeypatch.setattr(engine, "find_cli", lambda repo=None: None)
+    cli, why = demo.find_pulumi_cli(tmp_path / "pulumi", tmp_path, installer=hanging, timeout=0.2)
     release.set()
     assert cli is None
     assert "did not finish in 0 s" in why
@@ -62,7 +66,9 @@ def test_the_demo_stack_config_is_valid() -> None:
         "sessions": config[f"{demo.PROJECT}:sessions"],
     }
     for key, value in demo.SECRET_LEAVES.items():
-        name = key.split(":", 1)[1].split(".")
-        raw[name[0]][name[1]][name[2]] = value
+        namespace, dotted = key.split(":", 1)
+        if namespace == demo.PROJECT:
+            name = dotted.split(".")
+            raw[name[0]][name[1]][name[2]] = value
     stack = parse_stack(raw, default_app_id=config["agora:appId"])
     assert set(stack.sessions) == {"lobby-all", "lobby-pair"}

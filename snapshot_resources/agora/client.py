@@ -72,9 +72,7 @@ STOP_READ_TIMEOUT_SECONDS: Final = rules.STOP_UPLOAD_TIMEOUT_SECONDS + 10.0
 EXITED_STATUSES: Final = frozenset({6, 7, 8, 20})
 # Body keys whose string values are secrets (storageConfig keys, STS and RTC tokens, decryption
 # secret and salt; reference 3.3, 3.4, 3.6).
-SECRET_KEYS: Final = frozenset(
-    {"accesskey", "secretkey", "ststoken", "token", "secret", "salt"}
-)
+SECRET_KEYS: Final = frozenset(key.lower() for key in rules.SECRET_LEAVES)
 # Calls begin on the endpoint that last worked; after this long they begin on the first one again
 # (G1 re-picks the best domain every 30 s).
 PRIMARY_RECHECK_SECONDS: Final = 30.0
@@ -681,7 +679,14 @@ class AgoraClient:
                 retry_after=_retry_after(response),
             )
         code = answer.code
-        level = logging.INFO if answer.success(operation) else logging.WARNING
+        # A warning only for an answer that will be retried (a fault worth seeing while it lasts).
+        # Under the real engine a provider's stderr is shown to the user as a diagnostic, so an
+        # answer the caller expects (404 while waiting for a stopped task to leave) stays at INFO;
+        # a final failure reaches the user in the exception instead.
+        retried = not answer.success(operation) and retry.classify(
+            answer.status, answer.code, operation
+        ).retryable
+        level = logging.WARNING if retried else logging.INFO
         logger.log(
             level,
             "agora %s host=%s status=%d code=%s request_id=%s duration_ms=%.1f attempt=%d",

@@ -158,7 +158,10 @@ def load_text(text: str, name: str) -> StackFile:
     """One document's text read and checked: its stack document, default App ID and every
     problem, in file order; ``name`` is the file name shown."""
     try:
-        deep = _too_deep(text, name)  # before composing: libyaml's composer recurses in C
+        # Before the parser: PyYAML (since 6.0.4) stops deep flow nesting itself, with its own
+        # wording; flow brackets are counted first so the message is this tool's, whatever the
+        # version. Then parser events catch deep block nesting before the composer recurses.
+        deep = _too_deep_flow(text, name) or _too_deep(text, name)
         if deep is not None:
             return _unread(deep)
         loader = _Loader(text)
@@ -218,6 +221,51 @@ def _pulumi_document(config: object) -> tuple[dict[str, Any] | None, object]:
     return document, config.get(APP_ID_KEY)
 
 
+def _too_deep_message() -> str:
+    return f"is nested more than {MAX_DEPTH} levels deep (a stack file needs fewer than 10)"
+
+
+def _too_deep_flow(text: str, name: str) -> Located | None:
+    """Flow collections (``[`` ``{``) nested deeper than MAX_DEPTH, counted on the raw text:
+    quoted scalars and comments are skipped; a bracket inside a plain scalar counts too, which
+    can only make a file with about a hundred of them look deep."""
+    depth = 0
+    quote = ""
+    line, col = 1, 0
+    previous = "\n"
+    index = 0
+    while index < len(text):
+        char = text[index]
+        col += 1
+        if char == "\n":
+            line, col = line + 1, 0
+            if quote == "#":
+                quote = ""
+        elif quote == "#":
+            pass
+        elif quote == '"':
+            if char == "\\":
+                index, col = index + 1, col + 1  # the escaped character, whatever it is
+            elif char == '"':
+                quote = ""
+        elif quote == "'":
+            if char == "'":
+                quote = ""  # '' (an escaped quote) reopens at once on the next character
+        elif char in "\"'" and previous in " \t\n[{,:-?":
+            quote = char  # a quoted scalar starts a token; "it's" in a plain scalar does not
+        elif char == "#" and previous in " \t\n":
+            quote = "#"
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return Located(name, line, col, "", _too_deep_message(), None)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        previous = char
+        index += 1
+    return None
+
+
 def _too_deep(text: str, name: str) -> Located | None:
     """Nesting deeper than MAX_DEPTH, found from parser events (an iterative state machine):
     composing such a document overflows the C stack in libyaml's composer (a crash, not an
@@ -229,9 +277,7 @@ def _too_deep(text: str, name: str) -> Located | None:
             if depth > MAX_DEPTH:
                 mark = event.start_mark
                 line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-                return Located(name, line, col, "",
-                               f"is nested more than {MAX_DEPTH} levels deep (a stack file needs "
-                               "fewer than 10)", None)
+                return Located(name, line, col, "", _too_deep_message(), None)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
     return None
