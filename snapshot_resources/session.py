@@ -26,8 +26,8 @@ from snapshot_resources.spec import SessionSpec
 from snapshot_resources.target import StorageTarget
 
 # Outputs secret as a whole (rules.SECRET_WHOLE_INPUTS): the provider echoes its inputs, and the
-# engine re-marks an output secret only where the input of the same name was (annotateSecrets,
-# docs/pulumi-dynamic.md section 2), so they are named here too. Nested secrets
+# engine re-marks an output secret only where the input of the same path was (annotateSecrets;
+# docs/engine.md, difference 1), so they are named here too. Nested secrets
 # (rules.SECRET_NESTED_PATHS) are marked on the input leaf; the engine carries that mark into the
 # output of the same path (tests/engine/test_engine_secrets.py proves it).
 SECRET_OUTPUTS = list(rules.SECRET_WHOLE_INPUTS)

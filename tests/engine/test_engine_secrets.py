@@ -15,19 +15,27 @@ from engine.conftest import (
     PROJECT,
     ExampleStack,
 )
+from snapshot_resources import rules
 from snapshot_resources.testing.offline import OfflinePulumi
 
 
 def _secret_values(example: ExampleStack) -> dict[str, str]:
+    """Each secret the stack holds, by name: the provider's credentials, and one value for every
+    declared secret path of a session (rules.SECRET_PATHS; stsToken is not used by vendor 1)."""
+    by_path = {
+        ("storage", "accessKey"): example.upload_key.access_key_id,
+        ("storage", "secretKey"): example.upload_key.secret_access_key,
+        ("token",): example.secrets[f"{PROJECT}:sessions.stage.token"],
+        ("recordingConfig", "secret"): DECRYPTION_SECRET,
+        ("recordingConfig", "salt"): DECRYPTION_SALT,
+    }
+    # A secret path declared later must get a value here, or this test fails.
+    assert set(by_path) | {("storage", "stsToken")} == set(rules.SECRET_PATHS)
     return {
         "customer id": CUSTOMER_ID,
         "customer secret": CUSTOMER_SECRET,
         "app certificate": APP_CERTIFICATE,
-        "storage access key": example.upload_key.access_key_id,
-        "storage secret key": example.upload_key.secret_access_key,
-        "RTC token": example.secrets[f"{PROJECT}:sessions.stage.token"],
-        "decryption secret": DECRYPTION_SECRET,
-        "decryption salt": DECRYPTION_SALT,
+        **{".".join(path): value for path, value in by_path.items()},
     }
 
 

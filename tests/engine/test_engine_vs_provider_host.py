@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from engine.conftest import SESSION_TYPE, ExampleStack, running_tasks
 from snapshot_resources.provider import SnapshotSessionProvider
@@ -130,3 +132,40 @@ def test_provider_host_and_the_engine_agree_on_a_whole_session_life(example: Exa
         session.delete()
         assert _agora_calls(example.agora.admin.request_log()[log_start:]) == engine_delete_calls
     assert running_tasks(example.agora) == []
+
+
+def test_the_engine_starts_the_provider_process_as_provider_host_does(
+    example: ExampleStack, tmp_path: Path
+) -> None:
+    """Same interpreter arguments, working directory and PULUMI_* variables; with an inline
+    program the engine passes the runtime option ``address`` (its ``client`` runtime), not the
+    ``virtualenv`` of Pulumi.yaml, which is why PULUMI_PYTHON_CMD names the interpreter."""
+    dump = tmp_path / "provider-starts"
+    wrapper = tmp_path / "python"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'{{ pwd; echo "$*"; env | grep ^PULUMI_ | grep -v PASSPHRASE | sort; }} > "{dump}.$$"\n'
+        f'exec "{sys.executable}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    example.offline.env["PULUMI_PYTHON_CMD"] = str(wrapper)
+    example.stack = example.offline.stack(example.project_dir, example.stack.name)
+    example.sessions = {"stage": example.sessions["stage"]}
+    example.publish()
+    example.apply()
+
+    assert example.up().ok
+    [start, *_] = sorted(tmp_path.glob("provider-starts.*"))
+    cwd, argv, *variables = start.read_text().splitlines()
+    engine_env = dict(line.split("=", 1) for line in variables)
+
+    assert Path(cwd) == example.project_dir
+    assert argv.startswith("-u -m pulumi.dynamic ")
+    assert "PULUMI_RUNTIME_VIRTUALENV" not in engine_env
+    with ProviderHost(cwd=example.project_dir,
+                      runtime_options={"address": engine_env["PULUMI_RUNTIME_ADDRESS"]}) as host:
+        model = host.environment()
+        model_argv = cast(list[str], host.process.args)
+    for key in ("PULUMI_PROJECT", "PULUMI_CONFIG", "PULUMI_RUNTIME_ADDRESS"):
+        assert model[key] == engine_env[key], key
+    assert model_argv[1:4] == ["-u", "-m", "pulumi.dynamic"]
