@@ -55,6 +55,10 @@ _EXPORTS: dict[str, str] = {
     "scan_snapshots": "snapshot_resources.naming",
     "NcsEvent": "snapshot_resources.events",
     "SignatureError": "snapshot_resources.events",
+    "NotificationError": "snapshot_resources.events",
+    "NotificationBodyError": "snapshot_resources.events",
+    "ReplayError": "snapshot_resources.events",
+    "SeenNotices": "snapshot_resources.events",
     "build_event": "snapshot_resources.events",
     "parse_event": "snapshot_resources.events",
     "sign_headers": "snapshot_resources.events",
@@ -82,9 +86,13 @@ __all__ = [
     "LocalDirectory",
     "MissingExtraError",
     "NcsEvent",
+    "NotificationBodyError",
+    "NotificationError",
     "Problem",
     "ProviderSettings",
+    "ReplayError",
     "S3Bucket",
+    "SeenNotices",
     "SessionSpec",
     "SignatureError",
     "SnapshotBucketArgs",
@@ -140,6 +148,10 @@ if TYPE_CHECKING:
     from snapshot_resources.emulator.server import EmulatorOptions as EmulatorOptions
     from snapshot_resources.emulator.server import EmulatorServer as EmulatorServer
     from snapshot_resources.events import NcsEvent as NcsEvent
+    from snapshot_resources.events import NotificationBodyError as NotificationBodyError
+    from snapshot_resources.events import NotificationError as NotificationError
+    from snapshot_resources.events import ReplayError as ReplayError
+    from snapshot_resources.events import SeenNotices as SeenNotices
     from snapshot_resources.events import SignatureError as SignatureError
     from snapshot_resources.events import build_event as build_event
     from snapshot_resources.events import dedup_key as dedup_key

@@ -65,6 +65,16 @@ class Change:
         return any(d.startswith("storage.") for d in self.details) and "storage" not in self.replaces
 
 
+def canonical_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """``inputs`` with ``recordingConfig``'s blacklists under their canonical keys
+    (rules.BLACKLIST_SPELLING), so the spelling a user chose is never a change."""
+    out = dict(inputs)
+    recording = out.get("recordingConfig")
+    if isinstance(recording, Mapping):
+        out["recordingConfig"] = rules.canonical_blacklists(recording)
+    return out
+
+
 def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
@@ -75,8 +85,8 @@ def classify(old_inputs: Mapping[str, Any], new_inputs: Mapping[str, Any]) -> Ch
     Values are normalised first (``5.0 == 5``), so a round trip through the engine is no change.
     A value that is not known yet (preview) differs from anything, which is the safe answer.
     """
-    old = {k: plain(old_inputs.get(k)) for k in INPUT_KEYS}
-    new = {k: plain(new_inputs.get(k)) for k in INPUT_KEYS}
+    old = canonical_inputs({k: plain(old_inputs.get(k)) for k in INPUT_KEYS})
+    new = canonical_inputs({k: plain(new_inputs.get(k)) for k in INPUT_KEYS})
     replaces: list[str] = []
     updates: list[str] = []
     details: list[str] = []

@@ -45,11 +45,13 @@ INSTALL_TIMEOUT_SECONDS = 600.0
 # The emulator's clock runs this much faster than the wall clock: 5 s captures every 0.5 s.
 TIME_SCALE = 10.0
 WAIT_FOR_SNAPSHOTS_SECONDS = 3.0
+# How long an interrupted `pulumi up` gets to finish cancelling before it is stopped.
+ENGINE_EXIT_GRACE_SECONDS = 15.0
 
 CLI_HELP = (
-    "The rest of the demo needs the Pulumi CLI (>= 3.181), which is not on PATH, could not be "
-    "built (Go >= 1.26 builds it: `make pulumi`) and could not be installed automatically "
-    "({reason}). Install it (https://www.pulumi.com/docs/install/) and run `make demo` again."
+    "The rest of the demo needs the Pulumi CLI (>= 3.181): {reason}. Install Go >= 1.26 and run "
+    "`make pulumi` (it builds the CLI from Pulumi's Go modules), or install the CLI "
+    "(https://www.pulumi.com/docs/install/), then run `make demo` again."
 )
 
 
@@ -144,15 +146,16 @@ def _official_installer(root: Path) -> Any:
 def find_pulumi_cli(
     root: Path,
     repo: Path,
-    installer: Installer = _official_installer,
+    installer: Installer | None = _official_installer,
     timeout: float = INSTALL_TIMEOUT_SECONDS,
 ) -> tuple[engine.PulumiCli | None, str]:
     """The CLI to run, in the order of the module docstring: ``(cli, how it was found)``, or
-    ``(None, why not)``. ``root`` is where the official installer puts it."""
+    ``(None, why not)``. ``root`` is where the official installer puts it; ``installer=None``
+    skips that step (``--no-download``)."""
     found = engine.find_cli(repo)
     if found is not None:
         return found, f"{found.source}: {found.executable}"
-    reasons = [engine.cli_missing_message()]
+    reasons = ["no Pulumi CLI next to this Python, on PATH or in the build cache"]
     if shutil.which("go") and (repo / engine.BUILD_SCRIPT).is_file():
         say("building the Pulumi CLI from Pulumi's Go modules (a cold build takes minutes)")
         try:
@@ -160,11 +163,18 @@ def find_pulumi_cli(
             return built, f"built: {built.executable}"
         except engine.CliNotFoundError as exc:
             reasons.append(str(exc))
+    else:
+        reasons.append("no Go to build it with")
+    if installer is None:
+        reasons.append("downloading it was not allowed (--no-download)")
+        return None, "; ".join(reasons)
+    say("trying Pulumi's official installer (downloads from get.pulumi.com; --no-download skips "
+        "this)")
     installed = _install(root, installer, timeout)
     if isinstance(installed, engine.PulumiCli):
         return installed, f"installed: {installed.executable}"
-    reasons.append(installed)
-    return None, "; ".join(reasons[1:] or reasons)
+    reasons.append(f"the installer failed: {installed}")
+    return None, "; ".join(reasons)
 
 
 def _install(root: Path, installer: Installer, timeout: float) -> engine.PulumiCli | str:
@@ -182,7 +192,7 @@ def _install(root: Path, installer: Installer, timeout: float) -> engine.PulumiC
     worker.start()
     worker.join(timeout)
     if not result:
-        return failure[0] if failure else f"the installer did not finish in {timeout:.0f} s"
+        return failure[0] if failure else f"the installer did not finish in {timeout:g} s"
     bin_dir = root / "bin"
     version = engine.cli_version(bin_dir / "pulumi")
     if version is None:
@@ -237,15 +247,26 @@ SECRET_LEAVES = {
 }
 
 
+@dataclass
+class Outcome:
+    """What the Pulumi half of the demo showed: snapshots per session and user, and whether the
+    subscription-list edit kept the sid (an update in place, as it must)."""
+
+    landed: dict[str, Counter[str]]
+    kept_sid: bool
+
+
 def run_stack(
     cli: engine.PulumiCli, repo: Path, demo_dir: Path, emulator: RunningEmulator
-) -> dict[str, Counter[str]]:
-    """Steps 3-6 with the real engine; returns, per session, the snapshots counted per user."""
-    from snapshot_resources.testing.offline import OfflinePulumi
+) -> Outcome:
+    """Steps 3-6 with the real engine. Whatever happens (an error, Ctrl-C), the engine is let
+    finish, the stack is destroyed and removed, and no process of it is left running."""
+    from snapshot_resources.testing.offline import OfflinePulumi, stop_processes
 
     root = demo_dir / "pulumi"
     shutil.rmtree(root, ignore_errors=True)  # a fresh backend and passphrase every run
     bucket = emulator.storage_dir / DEMO_BUCKET
+    outcome = Outcome({}, kept_sid=False)
     with OfflinePulumi(cli, root=root) as offline:
         project = offline.project(repo)
         say(f"project {project} (this repository's Pulumi.yaml and __main__.py), "
@@ -258,21 +279,32 @@ def run_stack(
                 f"{PUBLISHERS[0]} only)")
             first = stack.up(color="never", on_output=_indented)
             before = first.outputs["sessions"].value
-            landed = _wait_and_show(bucket, before)
+            outcome.landed = _wait_and_show(bucket, before)
             say(f"editing lobby-pair's subscribeVideoUids to {list(PUBLISHERS)}; pulumi up again")
             offline.write_config(stack, demo_config(emulator.url, pair_uids=PUBLISHERS),
                                  SECRET_LEAVES)
             second = stack.up(color="never", on_output=_indented)
             after = second.outputs["sessions"].value
-            same = before["lobby-pair"]["sid"] == after["lobby-pair"]["sid"]
+            outcome.kept_sid = before["lobby-pair"]["sid"] == after["lobby-pair"]["sid"]
             say(f"lobby-pair sid before {before['lobby-pair']['sid']}, after "
-                f"{after['lobby-pair']['sid']}: "
-                + ("the same task, updated in place" if same else "CHANGED (unexpected)"))
-            landed = _wait_and_show(bucket, after)
+                f"{after['lobby-pair']['sid']}: " + (
+                    "the same task, updated in place" if outcome.kept_sid
+                    else "CHANGED: the edit replaced the session instead of updating it"))
+            outcome.landed = _wait_and_show(bucket, after)
+        except KeyboardInterrupt:
+            say("interrupted: letting the engine finish cancelling, then destroying")
+            raise
         finally:
+            # An interrupted `pulumi up` holds the stack's lock until its CLI has exited; one
+            # that had to be killed leaves the lock behind, which `pulumi cancel` removes.
+            if stop_processes(offline.home, grace=ENGINE_EXIT_GRACE_SECONDS):
+                with contextlib.suppress(subprocess.CalledProcessError):
+                    offline.run("cancel", "--yes", "--stack", STACK, cwd=project)
             say("pulumi destroy")
             stack.destroy(color="never", on_output=_indented)
-    return landed
+            stack.workspace.remove_stack(STACK)
+            say(f"stack {STACK!r} removed (its state and passphrase were this run's only)")
+    return outcome
 
 
 def _indented(line: str) -> None:
@@ -314,24 +346,42 @@ def main(
     parser.add_argument("--dir", type=Path, default=Path(".demo"), help="working directory (default .demo)")
     parser.add_argument("--repo", type=Path, default=Path.cwd(),
                         help="the checkout whose Pulumi.yaml and __main__.py are deployed (default .)")
+    parser.add_argument("--no-download", action="store_true",
+                        help="never run Pulumi's installer (it downloads from get.pulumi.com)")
     args = parser.parse_args(argv)
     demo_dir: Path = args.dir.resolve()
     repo: Path = args.repo.resolve()
-    landed: dict[str, Counter[str]] = {}
-    with emulator_process(demo_dir / "storage", time_scale=TIME_SCALE) as emulator:
-        say(f"emulator listening on {emulator.url}, storage in {emulator.storage_dir}")
-        put_publishers_in_channel(emulator.url)
-        say(f"users {', '.join(PUBLISHERS)} joined channel {CHANNEL!r} and publish video")
-        cli, where = find_pulumi_cli(demo_dir / "pulumi-cli", repo, installer=installer)
-        if cli is not None:
-            say(f"using the Pulumi CLI {cli.version} ({where})")
-            landed = run_stack(cli, repo, demo_dir, emulator)
+    missing = [name for name in engine.PROJECT_FILES if not (repo / name).is_file()]
+    if missing:
+        print(f"{repo} is not a checkout of agora-snapshots (no {', '.join(missing)}): run "
+              "`make demo` in the repository, or pass --repo", file=sys.stderr)
+        return 2
+    storage = demo_dir / "storage"
+    shutil.rmtree(storage, ignore_errors=True)  # this run's snapshots only
+    outcome: Outcome | None = None
+    try:
+        with emulator_process(storage, time_scale=TIME_SCALE) as emulator:
+            say(f"emulator listening on {emulator.url}, storage in {emulator.storage_dir}")
+            put_publishers_in_channel(emulator.url)
+            say(f"users {', '.join(PUBLISHERS)} joined channel {CHANNEL!r} and publish video")
+            cli, where = find_pulumi_cli(demo_dir / "pulumi-cli", repo,
+                                         installer=None if args.no_download else installer)
+            if cli is not None:
+                say(f"using the Pulumi CLI {cli.version} ({where})")
+                outcome = run_stack(cli, repo, demo_dir, emulator)
+    except KeyboardInterrupt:
+        say("interrupted: the stack is destroyed and the emulator is stopped")
+        return 130
     if cli is None:
         print(CLI_HELP.format(reason=where), file=sys.stderr)
         say("stopped before the Pulumi steps; the emulator is stopped")
         return 2
-    if not all(landed.values()):
-        say("no snapshots landed for some session: something is wrong")
+    assert outcome is not None
+    if not outcome.landed or not all(outcome.landed.values()):
+        say("FAILED: no snapshots landed for some session")
+        return 1
+    if not outcome.kept_sid:
+        say("FAILED: the subscription-list edit should have kept the sid")
         return 1
     say("done: snapshots landed, the update kept the sid, the stack is destroyed, the emulator stopped")
     return 0

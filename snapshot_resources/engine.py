@@ -21,13 +21,15 @@ built here sets ``PULUMI_PYTHON_CMD`` to the interpreter that has this package i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import runpy
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -56,9 +58,10 @@ class CliNotFoundError(RuntimeError):
 class PulumiCli:
     """A Pulumi CLI found on this machine.
 
-    ``bin_dir`` holds ``pulumi`` (possibly a symlink); ``launcher_dir`` is where the dynamic
-    provider launcher sits (next to the real binary, or on ``PATH``); ``source`` says how it was
-    found: ``"venv"``, ``"PATH"``, ``"build cache"`` or ``"built"``.
+    ``bin_dir`` holds ``pulumi`` (possibly a symlink; the engine finds the dynamic-provider
+    launcher next to the real binary, or on ``PATH``); ``version`` is what ``pulumi version``
+    printed, without the ``v``; ``source`` says how it was found: ``"venv"``, ``"PATH"``,
+    ``"build cache"``, ``"built"`` or ``"installed"``.
     """
 
     bin_dir: Path
@@ -69,22 +72,46 @@ class PulumiCli:
     def executable(self) -> Path:
         return self.bin_dir / "pulumi"
 
-    def command(self) -> auto.PulumiCommand:
-        """The Automation API's handle on this CLI (it expects ``<root>/bin/pulumi``)."""
+    def command(self, home: Path | None = None) -> auto.PulumiCommand:
+        """The Automation API's handle on this CLI (it expects ``<root>/bin/pulumi``). Making it
+        runs ``pulumi version``, which writes a log under ``PULUMI_HOME``: ``home`` (default a
+        throwaway directory) keeps the user's ``~/.pulumi`` out of it."""
         from pulumi import automation as auto
 
-        return auto.PulumiCommand(root=str(self.bin_dir.parent))
+        with _pulumi_home(home):
+            return auto.PulumiCommand(root=str(self.bin_dir.parent))
+
+
+@contextlib.contextmanager
+def _pulumi_home(home: Path | None) -> Iterator[str]:
+    """``PULUMI_HOME`` set to ``home`` (or a temporary directory) for the duration: the SDK reads
+    it from the process environment when it runs the CLI on its own."""
+    with contextlib.ExitStack() as stack:
+        path = str(home) if home is not None else stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="pulumi-home-"))
+        saved = os.environ.get("PULUMI_HOME")
+        os.environ["PULUMI_HOME"] = path
+        try:
+            yield path
+        finally:
+            if saved is None:
+                os.environ.pop("PULUMI_HOME", None)
+            else:
+                os.environ["PULUMI_HOME"] = saved
 
 
 def cli_version(executable: Path) -> str | None:
-    """``pulumi version`` without the leading ``v``, or None when it does not run."""
-    try:
-        out = subprocess.run(  # noqa: S603 - a path we resolved ourselves
-            [str(executable), "version"], capture_output=True, text=True, timeout=60, check=True,
-            env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"},
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
+    """``pulumi version`` without the leading ``v``, or None when it does not run. It runs with a
+    throwaway ``PULUMI_HOME``, so nothing is written under the user's ``~/.pulumi``."""
+    with tempfile.TemporaryDirectory(prefix="pulumi-home-") as home:
+        try:
+            out = subprocess.run(  # noqa: S603 - a path we resolved ourselves
+                [str(executable), "version"], capture_output=True, text=True, timeout=60,
+                check=True,
+                env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_HOME": home},
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
     return out.removeprefix("v") or None
 
 
@@ -111,7 +138,7 @@ def find_cli(repo: Path | None = None) -> PulumiCli | None:
         version = _usable(executable)
         if version is not None:
             return PulumiCli(executable.parent, version, source)
-    if repo is not None and (repo / BUILD_SCRIPT).is_file() and shutil.which("go"):
+    if repo is not None and (repo / BUILD_SCRIPT).is_file():  # needs neither Go nor a network
         cached = _build(repo, check_only=True)
         if cached is not None:
             return cached
@@ -214,10 +241,11 @@ def select_stack(
     ``Pulumi.yaml``), with its ``__main__.py`` as the inline program."""
     from pulumi import automation as auto
 
+    home = env.get("PULUMI_HOME")
     workspace = auto.LocalWorkspace(
         work_dir=str(project_dir),
         program=project_program(project_dir),
-        pulumi_command=cli.command(),
+        pulumi_command=cli.command(Path(home) if home else None),
         env_vars=dict(env),
     )
     if create:

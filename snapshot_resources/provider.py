@@ -63,8 +63,11 @@ OUTPUT_KEYS: Final = (
     "fileNamePattern",
     "storageLocation",
     "tokenExpiresAt",
+    "resourceExpiresAt",
 )
-"""Outputs the provider computes, on top of the echoed inputs (CONTRIBUTING.md)."""
+"""Outputs the provider computes, on top of the echoed inputs (CONTRIBUTING.md).
+``resourceExpiresAt`` (ISO 8601, UTC): when the resource ID stops accepting query, update and
+stop (``resourceExpiredHour`` after start, S2)."""
 
 # Top-level inputs whose value holds a secret. The engine prints ``property P value V has a
 # problem`` for a check failure naming P (reference/pulumi-dynamic.md section 2, leak path 4), so
@@ -242,7 +245,9 @@ class SnapshotSessionProvider(ResourceProvider):
         inputs = {k: news[k] for k in changes.INPUT_KEYS if k in news}
         problems = input_problems(inputs)
         problems.extend(_unexpected_keys(news))
-        return CheckResult(news, [self._failure(problem) for problem in problems])
+        # The checked inputs are what the engine stores: blacklists under one spelling.
+        return CheckResult(changes.canonical_inputs(news),
+                           [self._failure(problem) for problem in problems])
 
     @staticmethod
     def _failure(problem: spec.Problem) -> CheckFailure:
@@ -258,6 +263,12 @@ class SnapshotSessionProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         change = changes.classify(olds, news)
+        if change.kind is not changes.ChangeKind.REPLACE and _resource_id_renewal_due(olds):
+            # A new task, and with it a new resource ID, while the old one can still be stopped
+            # (rules.resource_id_renew_before). Nothing in the inputs changed, so the change is
+            # stated (DIFF_SOME) rather than left to the engine's own diff of the inputs.
+            return DiffResult(changes=True, replaces=["resourceExpiredHour"],
+                              delete_before_replace=True)
         if change.kind is changes.ChangeKind.NONE:
             return DiffResult(changes=False, replaces=[], delete_before_replace=True)
         # changes=None (DIFF_UNKNOWN) lets the engine compute the per-property diff that
@@ -269,7 +280,6 @@ class SnapshotSessionProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         from snapshot_resources.agora import wire
-        from snapshot_resources.agora.client import FIRST_QUERY_DELAY_SECONDS
 
         session = self._session(props)
         client = self.client()
@@ -278,26 +288,20 @@ class SnapshotSessionProvider(ResourceProvider):
         acquire = wire.acquire_body(session.spec)
         start = wire.start_body(session.spec, session.storage, token=token)
         started = client.acquire_and_start(session.app_id, acquire, start)
-        try:
-            running = client.wait_until_running(
-                session.app_id,
-                started.resource_id,
-                started.sid,
-                timeout=settings.start_timeout,
-                interval=settings.poll_interval,
-                first_delay=min(settings.poll_interval, FIRST_QUERY_DELAY_SECONDS),
-            )
-        except BaseException:
-            # Transactional create: a task we started must not outlive a failed create, or it
-            # would keep billing with no resource in state (design.md "create()").
-            self._stop_after_failed_create(client, session, started.resource_id, started.sid)
-            raise
+        # Agora has given a sid: from here no path may lose it. A Python dynamic provider cannot
+        # return partial state with an error, so create fails only when the task is known not to
+        # be running (ended, gone, or stopped here because it never started); otherwise the
+        # session is recorded, with a warning when its state could not be confirmed, and
+        # refresh and destroy manage it (docs/decisions.md "A failed create").
+        confirmed = self._confirm(client, session, started.resource_id, started.sid)
+        if confirmed.warning is not None:
+            print(f"snapshot-resources: {confirmed.warning}", file=sys.stderr)
         outs = {
             **session.inputs,
             "sid": started.sid,
             "resourceId": started.resource_id,
-            "status": running.status,
-            "startedAt": _iso_from_ms(running.slice_start_time) or _now_iso(),
+            "status": confirmed.status,
+            "startedAt": _iso_from_ms(confirmed.slice_start_time) or _now_iso(),
             "fileNamePattern": naming.snapshot_pattern(
                 sid=started.sid,
                 cname=session.spec.cname,
@@ -305,8 +309,95 @@ class SnapshotSessionProvider(ResourceProvider):
             ),
             "storageLocation": _storage_location(session.storage),
             "tokenExpiresAt": token_expires_at,
+            # S2: the countdown starts when start succeeds and returns a sid.
+            "resourceExpiresAt": _iso_from_s(
+                int(time.time()) + session.spec.resourceExpiredHour * 3600
+            ),
         }
         return CreateResult(started.sid, outs)
+
+    def _confirm(
+        self, client: AgoraClient, session: _Session, resource_id: str, sid: str
+    ) -> _Confirmed:
+        """Wait until the started task runs (status 4/5, S10) and say what create records.
+
+        Raises only when the task is known not to be running: it exited, it stayed gone past the
+        failover grace, or it never reached 4/5 and was stopped here. Any other failure (query
+        answers lost to 429, 5xx or the network) records the session with a warning.
+        """
+        from snapshot_resources.agora.client import FIRST_QUERY_DELAY_SECONDS
+
+        settings = self.settings()
+        app_id = session.app_id
+        try:
+            running = client.wait_until_running(
+                app_id, resource_id, sid,
+                timeout=settings.start_timeout,
+                interval=settings.poll_interval,
+                first_delay=min(settings.poll_interval, FIRST_QUERY_DELAY_SECONDS),
+            )
+            return _Confirmed(running.status, running.slice_start_time)
+        except errors.TaskNotRunningError as exc:
+            if isinstance(exc.__cause__, errors.TaskNotFoundError):
+                return self._confirm_after_404(client, session, resource_id, sid)
+            if exc.last_status in _ENDED_STATUSES:
+                raise _create_failed(sid, str(exc), "it is not running, nothing to stop") from exc
+            # Never reached 4/5 in startTimeout (S10: start a new task): known not to work.
+            return self._stop_stuck(client, session, resource_id, sid, exc)
+        except errors.AgoraError as exc:
+            return _unconfirmed(sid, None, f"its status could not be read ({exc})")
+        except BaseException:
+            # Interrupted (Ctrl-C): the engine records nothing, so stop what was started.
+            self._stop_after_failed_create(client, session, resource_id, sid)
+            raise
+
+    def _confirm_after_404(
+        self, client: AgoraClient, session: _Session, resource_id: str, sid: str
+    ) -> _Confirmed:
+        """404 while confirming: a failover in progress answers 404 too (S7 FAQ); ride it out."""
+        try:
+            result = client.query_riding_failover(
+                session.app_id, resource_id, sid, grace=self.settings().failover_grace
+            )
+        except errors.TaskNotFoundError as exc:
+            raise _create_failed(
+                sid, f"Agora did not know the task for {self.settings().failover_grace:g} s "
+                "after starting it", "it is not running, nothing to stop") from exc
+        except errors.AgoraError as exc:
+            return _unconfirmed(sid, None, f"its status could not be read ({exc})")
+        if result.status in _ENDED_STATUSES:
+            raise _create_failed(
+                sid, f"the task is {rules.QUERY_STATUSES.get(result.status or 0)}",
+                "it is not running, nothing to stop")
+        if result.running:
+            return _Confirmed(result.status, result.slice_start_time)
+        return _unconfirmed(sid, result.status, "it came back from a failover not yet running")
+
+    def _stop_stuck(
+        self,
+        client: AgoraClient,
+        session: _Session,
+        resource_id: str,
+        sid: str,
+        cause: errors.TaskNotRunningError,
+    ) -> _Confirmed:
+        """A task that never started is known not to work: stop it, and fail create. If it
+        cannot be stopped, record it (its sid must not be lost) and say so."""
+        from snapshot_resources.agora import wire
+
+        body = wire.stop_body(session.spec.cname, session.spec.uid)
+        try:
+            client.stop_quietly(
+                session.app_id, resource_id, sid, body,
+                failover_grace=self.settings().failover_grace,
+            )
+        except errors.AgoraError as exc:
+            return _unconfirmed(
+                sid, cause.last_status,
+                f"it did not start ({cause}) and could not be stopped ({exc}); it is recorded "
+                "so that `pulumi destroy` or the next `pulumi up` can stop it",
+            )
+        raise _create_failed(sid, str(cause), "it was stopped") from cause
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         outs = plain({k: v for k, v in props.items() if k != "__provider"})
@@ -319,6 +410,13 @@ class SnapshotSessionProvider(ResourceProvider):
         except errors.TaskNotFoundError:
             self._report_gone(id_, outs, "Agora no longer knows the task")
             return ReadResult("", {})
+        except errors.ResourceExpiredError:
+            # S2/S18: past resourceExpiredHour query and stop answer 433 forever. The session is
+            # kept (it may still run) with its status unknown; the next `up` replaces it.
+            print(f"snapshot-resources: {_expired_note(id_, outs)}; the next `pulumi up` "
+                  "replaces it", file=sys.stderr)
+            outs["status"] = None
+            return ReadResult(id_, outs, {k: outs[k] for k in changes.INPUT_KEYS if k in outs})
         if result.status in _ENDED_STATUSES:
             self._report_gone(id_, outs, f"the task is {rules.QUERY_STATUSES.get(result.status or 0)}")
             return ReadResult("", {})
@@ -360,9 +458,15 @@ class SnapshotSessionProvider(ResourceProvider):
         # concluding it is already gone, or a live task would be forgotten and keep billing.
         client = self.client()
         app_id, resource_id = str(outs["appId"]), str(outs["resourceId"])
-        outcome = client.stop_quietly(
-            app_id, resource_id, id_, body, failover_grace=self.settings().failover_grace
-        )
+        try:
+            outcome = client.stop_quietly(
+                app_id, resource_id, id_, body, failover_grace=self.settings().failover_grace
+            )
+        except errors.ResourceExpiredError:
+            # Nothing can stop it any more (S2, S18): delete succeeds, saying what still runs.
+            print(f"snapshot-resources: {_expired_note(id_, outs)}; it is removed from the state",
+                  file=sys.stderr)
+            return
         log.info("session %s: stop outcome %s", id_, outcome.kind.name)
         uploading = outcome.result.uploading_status if outcome.result else None
         if uploading not in (None, "uploaded"):
@@ -404,7 +508,9 @@ class SnapshotSessionProvider(ResourceProvider):
     # -- helpers --------------------------------------------------------------------------------
 
     def _session(self, props: Mapping[str, Any]) -> _Session:
-        inputs = plain({k: props[k] for k in changes.INPUT_KEYS if k in props and props[k] is not None})
+        inputs = changes.canonical_inputs(
+            plain({k: props[k] for k in changes.INPUT_KEYS if k in props and props[k] is not None})
+        )
         problems = input_problems(inputs)
         if problems:
             raise spec.SpecError(problems)
@@ -440,22 +546,22 @@ class SnapshotSessionProvider(ResourceProvider):
     def _stop_after_failed_create(
         self, client: AgoraClient, session: _Session, resource_id: str, sid: str
     ) -> None:
+        """Best effort, when create is interrupted after start: nothing will be recorded."""
         from snapshot_resources.agora import wire
 
         body = wire.stop_body(session.spec.cname, session.spec.uid)
         try:
-            # A task in the middle of a failover answers 404 to query and stop alike (S7 FAQ),
-            # and wait_until_running gives up on that 404 (S10): ride it out as delete() does,
-            # or the task comes back after the failover with no resource in state and bills.
             client.stop_quietly(
                 session.app_id, resource_id, sid, body,
                 failover_grace=self.settings().failover_grace,
             )
         except Exception as exc:
-            # The original failure is what the user needs; this one is reported alongside.
             print(
-                f"snapshot-resources: could not stop task {sid} after a failed create "
-                f"({type(exc).__name__}: {exc}); it ends after maxIdleTime",
+                f"snapshot-resources: create was interrupted after Agora started task {sid} "
+                f"(channel {session.spec.cname!r}, uid {session.spec.uid}) and it could not be "
+                f"stopped ({type(exc).__name__}: {exc}); it records while anyone publishes and "
+                f"ends {_idle_end(session)}. Stop it with `snapshot-resources` or Agora's stop "
+                f"API using resourceId and sid {sid}.",
                 file=sys.stderr,
             )
 
@@ -471,6 +577,78 @@ class SnapshotSessionProvider(ResourceProvider):
             "refresh drops it and the next `pulumi up` starts a new one",
             file=sys.stderr,
         )
+
+
+@dataclass(frozen=True)
+class _Confirmed:
+    """What create records about a started task: its last status (None if never read), when
+    it started capturing, and a warning for the user when that is not a confirmed run."""
+
+    status: int | None
+    slice_start_time: int | None = None
+    warning: str | None = None
+
+
+def _unconfirmed(sid: str, status: int | None, why: str) -> _Confirmed:
+    return _Confirmed(status, None, (
+        f"session {sid} was started, but {why}; it is recorded in the state (status "
+        f"{status if status is not None else 'unknown'}). Run `pulumi refresh` to see its state."
+    ))
+
+
+class CreateFailedError(RuntimeError):
+    """Create did not produce a running task, and none is left running (``sid`` says which)."""
+
+    def __init__(self, message: str, sid: str) -> None:
+        super().__init__(message)
+        self.sid = sid
+
+
+def _create_failed(sid: str, why: str, outcome: str) -> CreateFailedError:
+    return CreateFailedError(f"session {sid} did not start: {why}; {outcome}", sid)
+
+
+def _idle_end(session: _Session) -> str:
+    idle = session.spec.recordingConfig.maxIdleTime
+    return f"{idle} s after the last user stops publishing (maxIdleTime)"
+
+
+def _resource_expires_at(outs: Mapping[str, Any]) -> float | None:
+    """Unix seconds the session's resource ID expires: the output, or for a state written before
+    it existed, ``startedAt`` + ``resourceExpiredHour`` (S2)."""
+    lifetime = outs.get("resourceExpiredHour", rules.RESOURCE_EXPIRED_HOUR.default)
+    for text, hours in ((outs.get("resourceExpiresAt"), 0), (outs.get("startedAt"), lifetime)):
+        if not isinstance(text, str) or not isinstance(hours, int | float):
+            continue
+        try:
+            at = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            continue
+        return at + float(hours) * 3600
+    return None
+
+
+def _resource_id_renewal_due(olds: Mapping[str, Any]) -> bool:
+    expires = _resource_expires_at(olds)
+    hours = olds.get("resourceExpiredHour", rules.RESOURCE_EXPIRED_HOUR.default)
+    if expires is None or not isinstance(hours, int | float):
+        return False
+    return expires - time.time() < rules.resource_id_renew_before(int(hours))
+
+
+def _expired_note(sid: str, outs: Mapping[str, Any]) -> str:
+    expires = _resource_expires_at(outs)
+    when = _iso_from_s(int(expires)) if expires is not None else "an unknown time"
+    recording = outs.get("recordingConfig")
+    idle = recording.get("maxIdleTime") if isinstance(recording, Mapping) else None
+    idle_s = int(idle) if isinstance(idle, int | float) else rules.MAX_IDLE_TIME.default
+    token = outs.get("tokenExpiresAt")
+    ends = f"{idle_s} s after the last user stops publishing (maxIdleTime)"
+    if isinstance(token, str):
+        ends += f", or when its RTC token expires at {token}"
+    return (f"session {sid} on channel {outs.get('cname')!r}: its resource ID expired at {when} "
+            f"(resourceExpiredHour), so Agora no longer lets it be queried or stopped; if it "
+            f"still runs, it ends {ends}")
 
 
 def token_expiry(token: str) -> int | None:

@@ -13,6 +13,7 @@ own documentation, cited by page.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
@@ -59,6 +60,16 @@ SOURCES: Final = MappingProxyType(
             Source("S19", "AgoraIO/Docs-Source cloud-recording/reference/rest-api/start.md@0923b0a71",
                    "2022-07-30"),
             Source("G1", "AgoraIO-Community/agora-rest-client-go@2afc9fb", "2025-07-31"),
+            Source("GH19", "AgoraIO-Community/agora-rest-client-go issue #19 "
+                   "(UnsubscribeAudioUIDs should be UnSubscribeAudioUIDs; 2024-08-20, fixed)",
+                   "2026-11-30"),
+            Source("J1", "seymourtang/agora-rest-client-java@7f87751 "
+                   "(cloudrecording/api/req/StartResourceReq.java, UpdateResourceReq.java)",
+                   "2025-07-31"),
+            Source("N1", "AgoraIO-Community/agora-rest-client-nodejs "
+                   "(src/services/cloudrecording/api/req/startResource.ts)", "2025-04-23"),
+            Source("P1", "AgoraIO-Community/agora-rest-client-python "
+                   "(agora_rest_client/services/cloud_recording/v1/api_start.py)", "2024-04-15"),
             Source("VENDOR", "the storage vendor's published bucket naming rules", "2026-11-23"),
         )
     }
@@ -146,6 +157,18 @@ RESOURCE_EXPIRED_HOUR = IntRange(
     ),
 )
 
+RESOURCE_ID_RENEW_MAX_SECONDS: Final = 24 * 3600
+RESOURCE_ID_RENEW_FRACTION: Final = 0.25
+
+
+def resource_id_renew_before(expired_hour: int) -> float:
+    """Seconds before a session's resource ID expires from which `pulumi up` replaces the
+    session (a new task, a new resource ID) while stop can still be called: a quarter of its
+    lifetime, at most a day. Decision: after expiry query and stop answer 433 forever (S2, S18),
+    so the old task could no longer be stopped; renewing ahead keeps every session controllable
+    when `up` runs at least that often."""
+    return min(RESOURCE_ID_RENEW_MAX_SECONDS, expired_hour * 3600 * RESOURCE_ID_RENEW_FRACTION)
+
 ACQUIRE_SCENE: Final = 0  # 0 real-time recording (snapshots), 1 web-page recording (S2)
 
 ACQUIRE_REGION = Choice(
@@ -181,6 +204,56 @@ RTC_TOKEN = Rule(
         "(Cloud Recording cannot renew tokens)"
     ),
     sources=("S3", "S18"),
+)
+
+RTC_TOKEN_IDENTITY = Rule(
+    id="rtc_token_identity",
+    path="token",
+    text=(
+        "a given RTC token must be built for this session's App ID, channel (cname) and recorder "
+        "uid (or uid 0, any uid); Agora refuses any other with 110 invalid token"
+    ),
+    sources=("S3", "S18"),
+    decision=(
+        "AccessToken2 ('007...') tokens are read without the certificate (their App ID, channel, "
+        "uid and expiry are not encrypted); a token of another format (the older AccessToken "
+        "'006...', or one Agora adds later) is passed through unread. A common mistake this "
+        "catches: reusing a publisher's token for the recorder."
+    ),
+)
+
+MIN_TOKEN_REMAINING_SECONDS: Final = 3600
+"""A given token must still be valid this long when checked (preview) and when started (up)."""
+
+RTC_TOKEN_LIFETIME = Rule(
+    id="rtc_token_lifetime",
+    path="token",
+    text=(
+        f"a given RTC token must be valid for at least {MIN_TOKEN_REMAINING_SECONDS // 3600} hour "
+        "more: Cloud Recording cannot renew tokens, so the task leaves the channel when it "
+        "expires (Agora: 109 token expired)"
+    ),
+    sources=("S3", "S18"),
+    decision=(
+        f"The minimum remaining lifetime is {MIN_TOKEN_REMAINING_SECONDS} s: shorter would start a "
+        "session that ends within the hour, with a replacement needing a new token first. Agora "
+        "tokens live at most 24 h. Checked in preview and again at create, because time passes in "
+        "between."
+    ),
+)
+
+RECORDER_UID_SUBSCRIBED = Rule(
+    id="recorder_uid_subscribed",
+    path="recordingConfig.subscribeVideoUids",
+    text=(
+        "the recorder uid must not be a user's uid in the channel (S2), so it cannot appear in a "
+        "subscription list of its own session or of another session on the same channel"
+    ),
+    sources=("S2", "S19"),
+    decision=(
+        "Reported symptom of a clash at Agora: the task stays at status 4, captures nothing, and "
+        "stop answers 435; it is refused before anything is sent."
+    ),
 )
 
 MODE = Choice(
@@ -301,17 +374,47 @@ SUBSCRIBE_LIST = Rule(
     decision="Empty lists are rejected: S19 says a list 'should not be empty', S3 says avoid them.",
 )
 
+# Blacklist spelling. Canonical (the key in stack files, the Python API and state): the current
+# English REST reference's `unsubscribe...Uids` (S2, S3, S5, S17, P1). Sent to Agora: the official
+# clients' `unSubscribe...Uids` (G1 since issue GH19, J1, N1; also S14, S15, S19). Accepted: both.
+BLACKLIST_WIRE_NAMES: Final = MappingProxyType({
+    "unsubscribeVideoUids": "unSubscribeVideoUids",
+    "unsubscribeAudioUids": "unSubscribeAudioUids",
+})
+"""Canonical blacklist key -> the spelling sent to Agora."""
+
+BLACKLIST_ALIASES: Final = MappingProxyType({v: k for k, v in BLACKLIST_WIRE_NAMES.items()})
+"""Accepted other spelling -> canonical key."""
+
 BLACKLIST_SPELLING = Rule(
     id="blacklist_spelling",
     path="recordingConfig.unsubscribeVideoUids",
-    text="blacklists are sent as unsubscribeVideoUids / unsubscribeAudioUids",
-    sources=("S2", "S3", "S5", "S17"),
+    text=(
+        "a blacklist is written once: unsubscribeVideoUids or unSubscribeVideoUids (likewise for "
+        "audio), not both"
+    ),
+    sources=("S3", "S15", "G1", "GH19", "J1"),
     decision=(
-        "CONFLICT, UNCONFIRMED: S15, S14, S19 and the Go/Java/Node clients spell it "
-        "unSubscribe...Uids. The current REST reference (S2/S3/S5) is the contract we follow; the "
-        "user-facing spec accepts only the current spelling so a typo is never silently ignored."
+        "CONFLICT: the current English REST reference (S2/S3/S5, S17) and the Python client (P1) "
+        "spell it unsubscribe...Uids; the Chinese start reference, S14, S15, S19 and the Java (J1), "
+        "Node (N1) and Go (G1) clients spell it unSubscribe...Uids, the Go client since a user "
+        "reported in 2024 that the lower-case key did not work and its maintainers agreed (GH19). "
+        "We send unSubscribe...Uids, as the official clients do; stack files and the Python API "
+        "may use either spelling, and state keeps one canonical form (unsubscribe...Uids), so a "
+        "spelling change is not a diff."
     ),
 )
+
+
+def canonical_blacklists(recording: Mapping[str, object]) -> dict[str, object]:
+    """``recording`` (a recordingConfig) with each blacklist under its canonical key. A mapping
+    that holds both spellings of one list is returned unchanged, for the checker to report."""
+    out = dict(recording)
+    for alias, canonical in BLACKLIST_ALIASES.items():
+        if alias in out and canonical not in out:
+            out[canonical] = out.pop(alias)
+    return out
+
 
 SUBSCRIBE_EXCLUSIVE = Rule(
     id="subscribe_exclusive",
@@ -836,10 +939,13 @@ SECRET_NESTED_PATHS: Final = tuple(p for p in SECRET_PATHS if p[0] not in SECRET
 ALL_RULES: Final[tuple[Rule, ...]] = (
     CHANNEL_NAME,
     RECORDER_UID,
+    RECORDER_UID_SUBSCRIBED,
     RESOURCE_EXPIRED_HOUR,
     ACQUIRE_REGION,
     APP_ID,
     RTC_TOKEN,
+    RTC_TOKEN_IDENTITY,
+    RTC_TOKEN_LIFETIME,
     MODE,
     RECORDING_FILE_CONFIG_FORBIDDEN,
     CHANNEL_TYPE,
@@ -878,6 +984,16 @@ ALL_RULES: Final[tuple[Rule, ...]] = (
 RULES_BY_ID: Final = MappingProxyType({r.id: r for r in ALL_RULES})
 
 
+def is_ascii_digits(text: str) -> bool:
+    """True when ``text`` is one or more ASCII digits 0-9: the package's only "string of digits".
+
+    ``str.isdigit`` also accepts other scripts' digits ("１２", "٣") and superscripts ("²"):
+    ``int()`` turns the first into numbers that no Agora uid or code is written with, and raises on
+    the second.  Use this instead of ``isdigit`` everywhere.
+    """
+    return text.isascii() and text.isdigit()
+
+
 def vendor_by_name(name: str | int) -> Vendor | None:
     """Resolve a vendor given by Agora's code or by name/alias (``aws``, ``alibaba``, ``s3``...)."""
     if isinstance(name, bool):
@@ -885,7 +1001,7 @@ def vendor_by_name(name: str | int) -> Vendor | None:
     if isinstance(name, int):
         return VENDORS.get(name)
     key = name.strip().lower()
-    if key.isascii() and key.isdigit():  # "²".isdigit() is True but int("²") raises
+    if is_ascii_digits(key):
         return VENDORS.get(int(key))
     for vendor in VENDORS.values():
         if key == vendor.name or key in vendor.aliases:

@@ -153,6 +153,22 @@ def _has(key: str) -> Schema:
     return {"required": [key]}
 
 
+def _has_any(*keys: str) -> Schema:
+    return _has(keys[0]) if len(keys) == 1 else {"anyOf": [_has(k) for k in keys]}
+
+
+def _list_key(key: str, wire: bool) -> str:
+    """A subscription list's key: on the wire a blacklist takes the spelling sent to Agora."""
+    return rules.BLACKLIST_WIRE_NAMES.get(key, key) if wire else key
+
+
+def _spellings(key: str, wire: bool) -> tuple[str, ...]:
+    """Every key a subscription list may appear under: one on the wire, both in a stack file."""
+    if wire:
+        return (_list_key(key, wire),)
+    return (key, *(alias for alias, canonical in rules.BLACKLIST_ALIASES.items() if canonical == key))
+
+
 def _none_of(*keys: str) -> Schema:
     return {"not": {"anyOf": [_has(k) for k in keys]}} if len(keys) > 1 else {"not": _has(keys[0])}
 
@@ -209,33 +225,39 @@ def recording_schema(*, wire: bool, secure: bool) -> Schema:
             {"type": "string", "pattern": anchored(rules.SALT_REGEX)},
             *([{"$ref": "#/$defs/secure"}] if secure else []),
         ]}),
-        **{key: uid_list_schema(wire=wire) for key in rules.SUBSCRIBE_LIST_KEYS},
+        **{_list_key(key, wire): uid_list_schema(wire=wire) for key in rules.SUBSCRIBE_LIST_KEYS},
         "subscribeUidGroup": int_schema(rules.SUBSCRIBE_UID_GROUP, default=False),
     }
-    if not wire:
-        properties |= {k: forbidden(rules.BLACKLIST_SPELLING)
-                       for k in ("unSubscribeVideoUids", "unSubscribeAudioUids")}
+    if not wire:  # a stack file may use either blacklist spelling, one at a time
+        properties |= {alias: uid_list_schema(wire=False) for alias in rules.BLACKLIST_ALIASES}
     decrypting = {"required": ["decryptionMode"],
                   "properties": {"decryptionMode": {"not": {"const": 0}}}}
     salted = {"required": ["decryptionMode"],
               "properties": {"decryptionMode": {"enum": sorted(rules.SALT_MODES)}}}
-    audio_lists = {"anyOf": [_has(k) for k in rules.AUDIO_LIST_KEYS]}
+    def has(key: str) -> Schema:  # the list is present, under any spelling it may have here
+        return _has_any(*_spellings(key, wire))
+
+    audio_lists = {"anyOf": [has(k) for k in rules.AUDIO_LIST_KEYS]}
     checks: list[Schema] = [
         {"if": decrypting, "then": ruled(rules.DECRYPTION_SECRET, _has("secret")),
          "else": ruled(rules.DECRYPTION_SECRET, _none_of("secret"), key="secret")},
         {"if": salted, "then": ruled(rules.DECRYPTION_SALT, _has("salt")),
          "else": ruled(rules.DECRYPTION_SALT, _none_of("salt"), key="salt")},
-        ruled(rules.SUBSCRIBE_EXCLUSIVE, {"not": {"required": list(rules.VIDEO_LIST_KEYS)}},
-              key="unsubscribeVideoUids"),
-        ruled(rules.SUBSCRIBE_EXCLUSIVE, {"not": {"required": list(rules.AUDIO_LIST_KEYS)}},
-              key="unsubscribeAudioUids"),
+        ruled(rules.SUBSCRIBE_EXCLUSIVE, {"not": {"allOf": [has(k) for k in rules.VIDEO_LIST_KEYS]}},
+              key=_list_key("unsubscribeVideoUids", wire)),
+        ruled(rules.SUBSCRIBE_EXCLUSIVE, {"not": {"allOf": [has(k) for k in rules.AUDIO_LIST_KEYS]}},
+              key=_list_key("unsubscribeAudioUids", wire)),
         ruled(rules.AUDIO_NEEDS_VIDEO_LIST,
               {"dependentRequired": {"subscribeAudioUids": ["subscribeVideoUids"]}},
               key="subscribeAudioUids"),
-        {"if": _has("unsubscribeAudioUids"),
+        {"if": has("unsubscribeAudioUids"),
          "then": ruled(rules.AUDIO_NEEDS_VIDEO_LIST,
-                       {"anyOf": [_has(k) for k in rules.VIDEO_LIST_KEYS]},
-                       key="unsubscribeAudioUids")},
+                       {"anyOf": [has(k) for k in rules.VIDEO_LIST_KEYS]},
+                       key=_list_key("unsubscribeAudioUids", wire))},
+        *([] if wire else [
+            ruled(rules.BLACKLIST_SPELLING, {"not": {"required": [canonical, alias]}}, key=alias)
+            for alias, canonical in rules.BLACKLIST_ALIASES.items()
+        ]),
         {"if": audio_lists,
          "then": ruled(rules.AUDIO_LIST_NEEDS_AUDIO_STREAM,
                        {"properties": {"streamTypes": {"const": 2}}})},

@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
-from snapshot_resources import rules
+from snapshot_resources import changes, rules
 from snapshot_resources.provider import OUTPUT_KEYS, SnapshotSessionProvider
 from snapshot_resources.spec import SessionSpec
 from snapshot_resources.target import StorageTarget
@@ -92,7 +92,10 @@ class SnapshotSessionArgs:
             "cname": self.cname,
             "uid": self.uid,
             "storage": self.storage,
-            "recordingConfig": self.recording_config,
+            "recordingConfig": (
+                rules.canonical_blacklists(self.recording_config)
+                if isinstance(self.recording_config, Mapping) else self.recording_config
+            ),
             "snapshotConfig": self.snapshot_config,
             "region": self.region,
             "resourceExpiredHour": self.resource_expired_hour,
@@ -146,6 +149,7 @@ def resource_inputs(spec: SessionSpec, written: Mapping[str, Any] | None = None)
     if written is None:
         return full
     inputs: dict[str, Any] = {}
+    written = changes.canonical_inputs(written)  # either blacklist spelling was written
     for key, value in full.items():
         if key not in written:
             continue
@@ -169,6 +173,9 @@ class SnapshotSession(dynamic.Resource, module="agora", name="SnapshotSession"):
     """A regular expression matching the object keys of this session's snapshots."""
     storageLocation: pulumi.Output[dict[str, Any]]  # noqa: N815
     tokenExpiresAt: pulumi.Output[str | None]  # noqa: N815
+    resourceExpiresAt: pulumi.Output[str]  # noqa: N815
+    """When Agora stops accepting query and stop for this task (``resourceExpiredHour`` after
+    start, S2); `pulumi up` replaces the session ahead of it."""
 
     def __init__(
         self,

@@ -41,8 +41,10 @@ from __future__ import annotations
 import difflib
 import enum
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
@@ -82,14 +84,17 @@ STACK_KEYS: Final = ("storage", "sessions")
 
 # Keys that are rejected with their own rule rather than as unknown.
 SESSION_FORBIDDEN: Final = {"recordingFileConfig": rules.RECORDING_FILE_CONFIG_FORBIDDEN}
-RECORDING_FORBIDDEN: Final = {
-    "unSubscribeVideoUids": rules.BLACKLIST_SPELLING,
-    "unSubscribeAudioUids": rules.BLACKLIST_SPELLING,
-}
+# The other accepted spelling of each blacklist (rules.BLACKLIST_SPELLING): a known key that the
+# checker renames to the canonical one.
+RECORDING_ACCEPTED_KEYS: Final = (*RECORDING_KEYS, *rules.BLACKLIST_ALIASES)
 
 
 # --------------------------------------------------------------------------------------------------
 # Problems
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def dotted(path: Path) -> str:
@@ -214,9 +219,12 @@ def _uid_value(value: object) -> str | None:
 
 
 class _Checker:
-    def __init__(self, is_unknown: UnknownPredicate | None) -> None:
+    def __init__(self, is_unknown: UnknownPredicate | None, now: float | None = None) -> None:
         self.problems: list[Problem] = []
         self._is_unknown = is_unknown
+        # Unix seconds the token rules compare expiries with (rules.RTC_TOKEN_LIFETIME).
+        self.now = time.time() if now is None else now
+        self.default_app_id: str | None = None
 
     # ---- recording problems
 
@@ -430,10 +438,66 @@ class _Checker:
         }
         if out["mode"] is _S.ABSENT:
             out["mode"] = rules.MODE.default
+        self.recorder_not_subscribed(out, path)
+        self.token_identity(out, path)
         if stack:
             out["storage"] = self.string(obj, "storage", path, rules.STORAGE_REFERENCE,
                                          required=True)
         return out
+
+    def recorder_not_subscribed(self, out: dict[str, object], path: Path) -> None:
+        """S2: the recorder's uid must not be a user's uid in the channel."""
+        uid, recording = out["uid"], out["recordingConfig"]
+        if not isinstance(uid, str) or not isinstance(recording, dict):
+            return
+        for key in rules.SUBSCRIBE_LIST_KEYS:
+            uids = recording.get(key)
+            if isinstance(uids, list) and uid in uids:
+                self.add((*path, "recordingConfig", key), rules.RECORDER_UID_SUBSCRIBED,
+                         f"holds the recorder's own uid {uid}")
+
+    def token_identity(self, out: dict[str, object], path: Path) -> None:
+        """A given AccessToken2 read without the certificate: built for this App ID, channel and
+        uid, and valid long enough (rules.RTC_TOKEN_IDENTITY, rules.RTC_TOKEN_LIFETIME). The
+        messages name what the token holds, never the token."""
+        from snapshot_resources.agora import token as rtc_token
+
+        value = out["token"]
+        if not isinstance(value, str):
+            return  # absent, or not known yet
+        p = (*path, "token")
+        if not value.startswith(rtc_token.TOKEN_VERSION):
+            # The older AccessToken ("006"), or a format Agora adds later: passed unread.
+            return
+        try:
+            parsed = rtc_token.parse_token(value)
+        except ValueError:
+            self.add(p, rules.RTC_TOKEN_IDENTITY, "is not a readable AccessToken2 token")
+            return
+        app = out["appId"] if isinstance(out["appId"], str) else self.default_app_id
+        rtc = parsed.rtc
+        if isinstance(app, str) and parsed.app_id != app:
+            self.add(p, rules.RTC_TOKEN_IDENTITY, f"was built for App ID {parsed.app_id!r}, "
+                     f"not {app!r}")
+        if rtc is None:
+            self.add(p, rules.RTC_TOKEN_IDENTITY, "has no RTC service")
+        else:
+            cname, uid = out["cname"], out["uid"]
+            if isinstance(cname, str) and rtc.channel_name != cname:
+                self.add(p, rules.RTC_TOKEN_IDENTITY, f"was built for channel "
+                         f"{rtc.channel_name!r}, not {cname!r}")
+            if isinstance(uid, str) and rtc.uid not in ("", uid):
+                self.add(p, rules.RTC_TOKEN_IDENTITY, f"was built for uid {rtc.uid}, not the "
+                         f"recorder uid {uid} (a publisher's token?)")
+        expires = rtc_token.token_expires_at(value)
+        if expires is None:
+            return
+        left = expires - self.now
+        when = _utc(expires)
+        if left <= 0:
+            self.add(p, rules.RTC_TOKEN_LIFETIME, f"expired at {when}")
+        elif left < rules.MIN_TOKEN_REMAINING_SECONDS:
+            self.add(p, rules.RTC_TOKEN_LIFETIME, f"expires at {when}, in {int(left // 60)} min")
 
     def recorder_uid(self, obj: Mapping[str, object], path: Path) -> object:
         value = self.get(obj, "uid")
@@ -449,9 +513,13 @@ class _Checker:
         return uid
 
     def recording(self, data: object, path: Path) -> object:
-        obj = self.mapping(data, path, RECORDING_KEYS, RECORDING_FORBIDDEN)
-        if obj is None:
+        given = self.mapping(data, path, RECORDING_ACCEPTED_KEYS)
+        if given is None:
             return _S.OPAQUE if self.opaque(data) else _S.BAD
+        for alias, canonical in rules.BLACKLIST_ALIASES.items():
+            if alias in given and canonical in given:
+                self.add((*path, alias), rules.BLACKLIST_SPELLING, f"is set together with {canonical}")
+        obj = rules.canonical_blacklists(given)
         out: dict[str, object] = {
             "channelType": self.integer(obj, "channelType", path, rules.CHANNEL_TYPE,
                                         default=rules.CHANNEL_TYPE.default),
@@ -693,6 +761,7 @@ class _Checker:
                     self.add((*path, key), rules.STS_FIELDS, f"is set for vendor {vendor_code}")
 
     def stack(self, data: object, default_app_id: str | None) -> dict[str, object] | None:
+        self.default_app_id = default_app_id
         obj = self.mapping(data, (), STACK_KEYS)
         if obj is None:
             return None
@@ -723,6 +792,7 @@ class _Checker:
         default_app_id: str | None,
     ) -> None:
         tasks: dict[tuple[object, str, str], str] = {}
+        self.recorders_not_subscribed_by_others(sessions, default_app_id)
         for name, session in sessions.items():
             if not isinstance(session, dict):
                 continue
@@ -745,6 +815,29 @@ class _Checker:
                 if first != name:
                     self.add((*path, "uid"), rules.UNIQUE_TASK,
                              f"session {first!r} already records channel {cname!r} as uid {uid}")
+
+    def recorders_not_subscribed_by_others(
+        self, sessions: dict[str, object], default_app_id: str | None
+    ) -> None:
+        """A recorder uid in another session's lists on the same channel is a user's uid there
+        from that recorder's point of view (S2), and recorders publish nothing to capture."""
+        recorders: dict[tuple[object, object, object], str] = {}
+        for name, session in sessions.items():
+            if isinstance(session, dict):
+                app = session["appId"] if session["appId"] is not _S.ABSENT else default_app_id
+                recorders.setdefault((app, session["cname"], session["uid"]), name)
+        for name, session in sessions.items():
+            if not isinstance(session, dict) or not isinstance(session["recordingConfig"], dict):
+                continue
+            app = session["appId"] if session["appId"] is not _S.ABSENT else default_app_id
+            for key in rules.SUBSCRIBE_LIST_KEYS:
+                uids = session["recordingConfig"].get(key)
+                for uid in uids if isinstance(uids, list) else ():
+                    other = recorders.get((app, session["cname"], uid))
+                    if other is not None and other != name:
+                        self.add(("sessions", name, "recordingConfig", key),
+                                 rules.RECORDER_UID_SUBSCRIBED,
+                                 f"holds uid {uid}, the recorder of session {other!r}")
 
     def combined_prefix(self, target: object, session: dict[str, object], path: Path) -> None:
         own = session["fileNamePrefix"]
@@ -950,18 +1043,25 @@ def stack_problems(
     *,
     default_app_id: str | None = None,
     is_unknown: UnknownPredicate | None = None,
+    now: float | None = None,
 ) -> list[Problem]:
-    """Every problem in a stack document (``storage`` + ``sessions``), stack-level rules included."""
-    checker = _Checker(is_unknown)
+    """Every problem in a stack document (``storage`` + ``sessions``), stack-level rules included.
+    ``now`` (Unix seconds, default the clock) is what given tokens' expiries are compared with."""
+    checker = _Checker(is_unknown, now)
     checker.stack(data, default_app_id)
     return checker.problems
 
 
 def session_problems(
-    data: object, *, path: Path = (), is_unknown: UnknownPredicate | None = None
+    data: object,
+    *,
+    path: Path = (),
+    is_unknown: UnknownPredicate | None = None,
+    now: float | None = None,
 ) -> list[Problem]:
-    """Every problem in one session's keys (``SESSION_KEYS``); paths start with ``path``."""
-    checker = _Checker(is_unknown)
+    """Every problem in one session's keys (``SESSION_KEYS``); paths start with ``path``.
+    ``now`` (Unix seconds, default the clock) is what a given token's expiry is compared with."""
+    checker = _Checker(is_unknown, now)
     checker.session(data, path, stack=False)
     return checker.problems
 

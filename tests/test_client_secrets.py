@@ -9,15 +9,17 @@ notes, chain and attributes are then searched for each secret.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import traceback
+import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support.agora_stub import Reply, refused_url, run_stub
+from support.agora_stub import Received, Reply, refused_url, run_stub
 
 from snapshot_resources.agora import errors
 from snapshot_resources.agora.client import AgoraClient
@@ -29,7 +31,7 @@ CUSTOMER_SECRET = "CSECRET-w3Jm0pLd"
 ACCESS_KEY = "AKIA-SECRETKEYID-5tV"
 SECRET_KEY = "SKEY-hP2x/9Qz+Lm"
 STS_TOKEN = "STS-TOKEN-Jr6Wq2"
-RTC_TOKEN = "007RTC-TOKEN-Yb4Nc8"
+RTC_TOKEN = "006RTC-TOKEN-Yb4Nc8"
 SECRETS = (
     CUSTOMER_ID,
     CUSTOMER_SECRET,
@@ -227,3 +229,182 @@ def test_redaction_leaves_no_secret_in_any_text(secrets: list[str], pieces: list
     text = "".join(p + s for p, s in zip(pieces, secrets * 3, strict=False)) + "".join(secrets)
     redacted = _Redactor(secrets)(text)
     assert not any(s in redacted for s in secrets)
+
+
+# --------------------------------------------------------------------------------------------------
+# Encoded forms: a server that quotes the request back may print a secret JSON-escaped (a body
+# dumped into a message), URL-encoded (a URL or form echoed) or as the Basic-auth token.
+
+HARD_ID = "CUST-id/é+q&7Zr"
+HARD_SECRET = 'CSEC"q\\7/é+ &<Zx9='
+HARD_ACCESS_KEY = "AK é/+&<ID-5tV"
+HARD_SECRET_KEY = 'SK/ü"\\+ &k2Q=='
+HARD_STS = 'STS\\"é/+&Tk\u2028'
+HARD_TOKEN = "006RTC/Tök+en&"
+HARD_BASIC = base64.b64encode(f"{HARD_ID}:{HARD_SECRET}".encode()).decode()
+HARD_SECRETS = (HARD_ID, HARD_SECRET, HARD_BASIC, f"{HARD_ID}:{HARD_SECRET}", HARD_ACCESS_KEY,
+                HARD_SECRET_KEY, HARD_STS, HARD_TOKEN)
+HARD_START: dict[str, Any] = {
+    **START,
+    "clientRequest": {
+        **START["clientRequest"],
+        "token": HARD_TOKEN,
+        "storageConfig": {"vendor": 1, "region": 0, "bucket": "b", "accessKey": HARD_ACCESS_KEY,
+                          "secretKey": HARD_SECRET_KEY, "stsToken": HARD_STS},
+    },
+}
+
+# Each form as the standard library writes it (the redactor's own list is not reused here).
+ENCODINGS: dict[str, Callable[[str], str]] = {
+    "verbatim": lambda s: s,
+    "json": lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
+    "json-ascii": lambda s: json.dumps(s)[1:-1],
+    "url-quote": lambda s: urllib.parse.quote(s, safe=""),
+    "url-quote-default-safe": urllib.parse.quote,
+    "url-quote-plus": urllib.parse.quote_plus,
+}
+
+
+def _sent_secrets(request: Received) -> list[str]:
+    """The secrets as the stub received them: Basic-auth token decoded, body values."""
+    token = request.headers["Authorization"].removeprefix("Basic ")
+    customer_id, _, customer_secret = base64.b64decode(token).decode().partition(":")
+    storage = json.loads(request.body)["clientRequest"]["storageConfig"]
+    return [token, customer_id, customer_secret, f"{customer_id}:{customer_secret}",
+            storage["accessKey"], storage["secretKey"], storage["stsToken"],
+            json.loads(request.body)["clientRequest"]["token"]]
+
+
+def _echo(encode: Callable[[str], str]) -> Callable[[Received], dict[str, Any]]:
+    def reply(request: Received) -> dict[str, Any]:
+        forms = [encode(secret) for secret in _sent_secrets(request)]
+        return {"code": 2, "reason": "ECHO " + " | ".join(forms) + " END",
+                "echo": {form: form for form in forms},
+                "authorization": request.headers["Authorization"]}
+    return reply
+
+
+def hard_leaks(texts: Iterable[str]) -> list[tuple[str, str, str]]:
+    return [(name, form, text) for text in texts for secret in HARD_SECRETS
+            for name, encode in ENCODINGS.items()
+            for form in [encode(secret)] if form in text]
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_no_encoded_secret_in_logs_or_exceptions(encoding: str) -> None:
+    reset_registry()
+    recorder = Recorder()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(recorder)
+    root.setLevel(logging.DEBUG)
+    try:
+        with run_stub() as stub:
+            stub.script(Reply(400, echo=_echo(ENCODINGS[encoding])))
+            client = AgoraClient(HARD_ID, HARD_SECRET, endpoint=stub.url)
+            with client, pytest.raises(errors.InvalidRequestError) as info:
+                client.start(APP, "rid-1", HARD_START)
+    finally:
+        root.removeHandler(recorder)
+        root.setLevel(old_level)
+    # The stub did echo all eight secrets in this encoding; each one, and only it, is masked.
+    assert info.value.reason == "ECHO " + " | ".join(["***"] * 8) + " END"
+    assert info.value.body["echo"] == {"***": "***"}
+    assert recorder.texts
+    assert hard_leaks([*recorder.texts, *exception_texts(info.value)]) == []
+
+
+def test_the_basic_auth_header_echoed_back_is_masked() -> None:
+    reset_registry()
+    with run_stub() as stub:
+        stub.script(Reply(401, echo=lambda request: {
+            "message": f"bad credentials in {request.headers['Authorization']}"}))
+        client = AgoraClient(HARD_ID, HARD_SECRET, endpoint=stub.url)
+        with client, pytest.raises(errors.AuthError) as info:
+            client.start(APP, "rid-1", HARD_START)
+    assert info.value.reason == "bad credentials in Basic ***"
+    assert hard_leaks(exception_texts(info.value)) == []
+
+
+def test_a_secret_echoed_in_the_request_id_header_is_masked() -> None:
+    """The request id is the server's own header, printed in log lines and errors."""
+    reset_registry()
+    recorder = Recorder()
+    logger = logging.getLogger("snapshot_resources.agora")
+    logger.addHandler(recorder)
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        with run_stub() as stub:
+            stub.script(Reply(400, body={"code": 2, "reason": "bad"},
+                              headers={"X-Request-Id": f"req-{HARD_SECRET}"}))
+            client = AgoraClient(HARD_ID, HARD_SECRET, endpoint=stub.url)
+            with client, pytest.raises(errors.InvalidRequestError) as info:
+                client.start(APP, "rid-1", HARD_START)
+    finally:
+        logger.removeHandler(recorder)
+        logger.setLevel(old_level)
+    assert info.value.request_id == "req-***"
+    assert recorder.texts
+    assert hard_leaks([*recorder.texts, *exception_texts(info.value)]) == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "form"),
+    [
+        ('ab"cd', 'ab\\"cd'),
+        ("ab\\cd", "ab\\\\cd"),
+        ("pässwörd", "p\\u00e4ssw\\u00f6rd"),
+        ("ab/cd", "ab\\/cd"),
+        ("a<b&c>d", "a\\u003cb\\u0026c\\u003ed"),
+        ("ab cd/+é", "ab%20cd%2F%2B%C3%A9"),
+        ("ab cd/+é", "ab%20cd/%2B%C3%A9"),
+        ("ab cd/+é", "ab+cd%2F%2B%C3%A9"),
+        ("ab cd/+é", "ab%20cd%2f%2b%c3%a9"),
+        ("YWJjZA==", "YWJjZA"),
+    ],
+    ids=["json-quote", "json-backslash", "json-non-ascii", "json-slash", "go-html-safe",
+         "quote", "quote-default-safe", "quote-plus", "quote-lower-hex", "base64-unpadded"],
+)
+def test_each_encoded_form_is_masked(secret: str, form: str) -> None:
+    from snapshot_resources.agora.client import _Redactor
+
+    assert _Redactor([secret])(f"before {form} after") == "before *** after"
+
+
+@pytest.mark.parametrize("secret", ['a"b', "a\\b", "é/+", "a b"])
+def test_secrets_shorter_than_four_characters_stay_unmasked_in_every_form(secret: str) -> None:
+    from snapshot_resources.agora.client import _Redactor
+
+    text = " ".join(encode(secret) for encode in ENCODINGS.values())
+    assert _Redactor([secret])(text) == text
+
+
+def test_an_extended_redactor_masks_the_forms_of_old_and_new_secrets() -> None:
+    from snapshot_resources.agora.client import _Redactor
+
+    redact = _Redactor(['old"one']).extended(["new/two"])
+    assert redact('old\\"one new%2Ftwo old"one') == "*** *** ***"
+
+
+def test_a_secret_echoed_as_a_key_is_masked_in_the_error_body() -> None:
+    reset_registry()
+    with run_stub() as stub:
+        stub.script(Reply(400, {"code": 2, "reason": "unknown key", HARD_SECRET_KEY: "x"}))
+        client = AgoraClient(HARD_ID, HARD_SECRET, endpoint=stub.url)
+        with client, pytest.raises(errors.InvalidRequestError) as info:
+            client.start(APP, "rid-1", HARD_START)
+    assert "***" in info.value.body
+    assert hard_leaks(exception_texts(info.value)) == []
+
+
+@given(secret=st.text(min_size=4, max_size=12), before=st.text(max_size=6),
+       after=st.text(max_size=6))
+def test_redaction_leaves_no_encoded_form_in_any_text(secret: str, before: str,
+                                                      after: str) -> None:
+    from snapshot_resources.agora.client import _Redactor
+
+    redact = _Redactor([secret])
+    for encode in ENCODINGS.values():
+        form = encode(secret)
+        assert form not in redact(before + form + after)

@@ -454,3 +454,14 @@ def test_a_call_that_cannot_get_a_token_before_its_deadline_times_out(stub: Stub
         with pytest.raises(errors.AgoraTimeoutError, match="rate limiter"):
             client.query("app-deadline", "rid-1", "sid-1")
     assert len(stub.received) == 1  # the second request was never sent
+
+
+@pytest.mark.parametrize("code", ["9" * 5000, "１２", "--5", " 53 x"])
+def test_a_code_that_is_not_a_small_ascii_integer_is_no_code(
+    stub: StubAgora, client: AgoraClient, code: str
+) -> None:
+    stub.script(Reply(400, {"code": code, "reason": "odd"}))
+    with pytest.raises(errors.AgoraApiError) as info:
+        client.acquire(APP, {"cname": "c1", "uid": "527841", "clientRequest": {}})
+    assert info.value.code is None
+    assert info.value.status == 400

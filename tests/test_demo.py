@@ -56,7 +56,7 @@ def test_a_hanging_installer_is_bounded(tmp_path: Path, monkeypatch: pytest.Monk
     cli, why = demo.find_pulumi_cli(tmp_path / "pulumi", tmp_path, installer=hanging, timeout=0.2)
     release.set()
     assert cli is None
-    assert "did not finish in 0 s" in why
+    assert "did not finish in 0.2 s" in why
 
 
 def test_the_demo_stack_config_is_valid() -> None:
@@ -72,3 +72,28 @@ def test_the_demo_stack_config_is_valid() -> None:
             raw[name[0]][name[1]][name[2]] = value
     stack = parse_stack(raw, default_app_id=config["agora:appId"])
     assert set(stack.sessions) == {"lobby-all", "lobby-pair"}
+
+
+def test_no_download_never_runs_the_installer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    monkeypatch.setattr(engine, "find_cli", lambda repo=None: None)
+
+    def must_not_run(root: Path) -> Any:
+        raise AssertionError("the installer ran")
+
+    cli, why = demo.find_pulumi_cli(tmp_path / "pulumi", tmp_path, installer=None)
+    assert cli is None
+    assert "--no-download" in why
+    code = demo.main(["--dir", str(tmp_path / "demo"), "--no-download"], installer=must_not_run)
+    assert code == 2
+
+
+def test_outside_a_checkout_the_demo_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = demo.main(["--dir", str(tmp_path / "demo"), "--repo", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "is not a checkout of agora-snapshots (no Pulumi.yaml, __main__.py)" in err

@@ -182,6 +182,20 @@ def test_update_changes_which_uids_are_captured(agora: RawAgora,
     assert agora_emulator.admin.task(sid)["publishers"] == ["200"]
 
 
+def test_start_and_update_take_the_blacklist_spelling_of_the_official_clients(
+        agora: RawAgora, agora_emulator: EmulatorHandle) -> None:
+    for uid in ("100", "200"):
+        agora_emulator.admin.join(CNAME, uid)
+    request = snapshot_request(subscribe_video_uids=None)
+    request["recordingConfig"]["unSubscribeVideoUids"] = ["100"]
+    rid, sid = agora.begin(CNAME, BOT, request)
+    started = agora_emulator.admin.task(sid)["publishers"]
+    response = agora.update(rid, sid, CNAME, BOT, {"streamSubscribe": {
+        "videoUidList": {"unSubscribeVideoUids": ["200"]}}})
+    assert (started, response.status_code) == (["200"], 200)
+    assert agora_emulator.admin.task(sid)["publishers"] == ["100"]
+
+
 def test_update_with_a_broken_list_is_400_code_2(agora: RawAgora,
                                                  agora_emulator: EmulatorHandle) -> None:
     rid, sid = _running(agora, agora_emulator)

@@ -60,7 +60,9 @@ def test_the_documented_minimal_snapshot_body_is_accepted() -> None:
     ("clientRequest.recordingConfig.subscribeVideoUids", [str(i) for i in range(1, 34)],
      "subscribeVideoUids"),
     ("clientRequest.recordingConfig.subscribeVideoUids", ["0"], "subscribeVideoUids"),
-    ("clientRequest.recordingConfig.unSubscribeVideoUids", ["1"], "unSubscribeVideoUids"),
+    # Neither of the two documented spellings (module docstring of validation.py).
+    ("clientRequest.recordingConfig.UnsubscribeVideoUids", ["1"], "UnsubscribeVideoUids"),
+    ("clientRequest.recordingConfig.unSubScribeAudioUids", ["1"], "unSubScribeAudioUids"),
     ("clientRequest.recordingConfig.transcodingConfig", {}, "transcodingConfig"),
     ("clientRequest.recordingConfig.streamMode", "original", "streamMode"),
     ("clientRequest.recordingConfig.decryptionMode", 1, "recordingConfig.secret"),
@@ -129,6 +131,67 @@ def test_the_current_blacklist_spelling_is_accepted() -> None:
     subscription = validation.check_start("individual", body).subscription
     assert (subscription.captures_video_of("7"), subscription.captures_video_of("8")) == \
         (False, True)
+
+
+@pytest.mark.parametrize("key", ["unsubscribeVideoUids", "unSubscribeVideoUids"])
+def test_either_video_blacklist_spelling_is_accepted_at_start(key: str) -> None:
+    body = _set(_start_body(subscribe_video_uids=None), f"clientRequest.recordingConfig.{key}",
+                ["7"])
+    subscription = validation.check_start("individual", body).subscription
+    assert (subscription.captures_video_of("7"), subscription.captures_video_of("8")) == \
+        (False, True)
+
+
+@pytest.mark.parametrize("key", ["unsubscribeAudioUids", "unSubscribeAudioUids"])
+def test_either_audio_blacklist_spelling_is_accepted_at_start(key: str) -> None:
+    body = _set(_start_body(), f"clientRequest.recordingConfig.{key}", ["7"])
+    assert validation.check_start("individual", body).subscription.audio_exclude == ("7",)
+
+
+@pytest.mark.parametrize(("lower", "camel"), [("unsubscribeVideoUids", "unSubscribeVideoUids"),
+                                              ("unsubscribeAudioUids", "unSubscribeAudioUids")])
+def test_one_blacklist_in_both_spellings_at_start_is_400_code_2(lower: str, camel: str) -> None:
+    body = _set(_start_body(subscribe_video_uids=None), f"clientRequest.recordingConfig.{lower}",
+                ["7"])
+    body = _set(body, f"clientRequest.recordingConfig.{camel}", ["7"])
+    error = _reject(validation.check_start, "individual", body)
+    assert (error.status, error.code) == (400, 2)
+    assert f"recordingConfig.{camel}" in error.reason
+    assert lower in error.reason
+
+
+def test_one_blacklist_in_both_spellings_in_acquire_start_parameter_is_400_code_2() -> None:
+    parameter = snapshot_request(subscribe_video_uids=None)
+    parameter["recordingConfig"].update(unsubscribeVideoUids=["7"], unSubscribeVideoUids=["7"])
+    error = _reject(validation.check_acquire, {"cname": "lobby", "uid": "527841",
+                                               "clientRequest": {"startParameter": parameter}})
+    assert (error.status, error.code) == (400, 2)
+    assert "startParameter.recordingConfig.unSubscribeVideoUids" in error.reason
+
+
+def test_a_whitelist_with_the_other_blacklist_spelling_is_refused_naming_it() -> None:
+    body = _set(_start_body(), "clientRequest.recordingConfig.unSubscribeVideoUids", ["1"])
+    reason = _reject(validation.check_start, "individual", body).reason
+    assert "recordingConfig.unSubscribeVideoUids: cannot be set together with" in reason
+
+
+@pytest.mark.parametrize(("media", "key"), [
+    ("video", "unsubscribeVideoUids"), ("video", "unSubscribeVideoUids"),
+    ("audio", "unsubscribeAudioUids"), ("audio", "unSubscribeAudioUids"),
+])
+def test_update_accepts_either_blacklist_spelling(media: str, key: str) -> None:
+    request = validation.check_update({"cname": "c", "uid": "1", "clientRequest": {
+        "streamSubscribe": {f"{media}UidList": {key: ["5"]}}}}, stream_types=2)
+    assert getattr(request, media) == (None, ("5",))
+
+
+@pytest.mark.parametrize("media", ["Video", "Audio"])
+def test_update_with_one_blacklist_in_both_spellings_is_400_code_2(media: str) -> None:
+    lists = {f"unsubscribe{media}Uids": ["5"], f"unSubscribe{media}Uids": ["5"]}
+    error = _reject(validation.check_update, {"cname": "c", "uid": "1", "clientRequest": {
+        "streamSubscribe": {f"{media.lower()}UidList": lists}}}, stream_types=2)
+    assert (error.status, error.code) == (400, 2)
+    assert f"{media.lower()}UidList.unSubscribe{media}Uids" in error.reason
 
 
 def test_only_audio_lists_mean_no_video_is_subscribed() -> None:

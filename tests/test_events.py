@@ -1,4 +1,4 @@
-"""snapshot_resources.events: NCS bodies and signatures (S12, S13; reference section 7.2)."""
+"""snapshot_resources.events: NCS bodies and signatures (S12, S13)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from snapshot_resources.events import (
     EVENT_NAMES,
     SIGNATURE_HEADER,
     SIGNATURE_V2_HEADER,
+    NotificationBodyError,
     SignatureError,
     build_event,
     dedup_key,
@@ -26,6 +27,12 @@ from snapshot_resources.events import (
 )
 
 SECRET = "ncs-secret-DO-NOT-LEAK-91c2"
+NOTIFY_MS = 1560408533119
+
+
+def _at_send() -> float:
+    """A receiver clock reading the moment the test bodies were sent (inside the replay window)."""
+    return NOTIFY_MS / 1000
 
 # Agora's own example (S13 signature-verification page): body, secret "secret", hex digests.
 AGORA_BODY = (b'{"eventType":10,"noticeId":"4eb720f0-8da7-11e9-a43e-53f411c2761f",'
@@ -43,7 +50,7 @@ def _payload(**details: Any) -> dict[str, Any]:
 
 
 def _body(event_type: int = 45, **details: Any) -> bytes:
-    event = build_event(event_type, _payload(**details), notice_id="n-1", notify_ms=1560408533119)
+    event = build_event(event_type, _payload(**details), notice_id="n-1", notify_ms=NOTIFY_MS)
     return json.dumps(event).encode()
 
 
@@ -58,19 +65,19 @@ def test_sign_headers_match_agoras_published_example() -> None:
 
 def test_correct_signature_is_accepted() -> None:
     body = _body(fileName=FILE_NAME)
-    verify_signature(body, sign_headers(body, SECRET), SECRET)
+    verify_signature(body, sign_headers(body, SECRET), SECRET, clock=_at_send)
 
 
 def test_header_names_are_case_insensitive() -> None:
     body = _body()
     headers = {k.lower(): v for k, v in sign_headers(body, SECRET).items()}
-    verify_signature(body, headers, SECRET)
+    verify_signature(body, headers, SECRET, clock=_at_send)
 
 
 def test_v1_alone_is_accepted_when_v2_is_absent() -> None:
     body = _body()
     verify_signature(body, {SIGNATURE_HEADER: sign_headers(body, SECRET)[SIGNATURE_HEADER]},
-                     SECRET)
+                     SECRET, clock=_at_send)
 
 
 def test_forged_signature_is_rejected() -> None:
@@ -141,7 +148,7 @@ def test_other_events_have_no_snapshot_file() -> None:
 
 
 def test_every_documented_event_type_has_a_name() -> None:
-    # The Cloud Recording events of reference section 7.2 (S12).
+    # The Cloud Recording event types that concern snapshot tasks (S12).
     assert set(EVENT_NAMES) == {1, 2, 3, 11, 12, 30, 31, 32, 33, 40, 41, 43, 44, 45}
 
 
@@ -171,9 +178,9 @@ def test_numeric_bot_uid_is_read_as_text() -> None:
     assert parse_event(data).uid == "527841"
 
 
-def test_redeliveries_share_a_dedup_key() -> None:
+def test_identical_deliveries_share_a_dedup_key() -> None:
     body = _body(fileName=FILE_NAME)
-    assert dedup_key(parse_event(body)) == dedup_key(parse_event(body)) == ("n-1", 1560408533119)
+    assert dedup_key(parse_event(body)) == dedup_key(parse_event(body)) == ("n-1", NOTIFY_MS)
 
 
 @pytest.mark.parametrize(
@@ -186,8 +193,9 @@ def test_redeliveries_share_a_dedup_key() -> None:
     ],
 )
 def test_malformed_body_is_a_value_error(body: bytes, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as caught:
         parse_event(body)
+    assert isinstance(caught.value, NotificationBodyError)
 
 
 @pytest.mark.parametrize(
@@ -269,8 +277,11 @@ def test_events_posted_by_the_emulator_verify_and_parse(
                 time.sleep(0.02)
         finally:
             raw.close()
-    for body, headers in list(received):
-        verify_signature(body, headers, SECRET)
-        with pytest.raises(SignatureError):
-            verify_signature(body, headers, "not-the-ncs-secret")
-        assert parse_event(body).product_id == 3
+        # The emulator stamps notifyMs on its scaled clock: the receiver must read the same clock.
+        # Verified while it still runs, since 600 emulated seconds pass in 12 real ones.
+        clock = emulator.backend.clock.now
+        for body, headers in list(received):
+            verify_signature(body, headers, SECRET, clock=clock)
+            with pytest.raises(SignatureError):
+                verify_signature(body, headers, "not-the-ncs-secret", clock=clock)
+            assert parse_event(body).product_id == 3

@@ -70,7 +70,7 @@ def valid_stack() -> dict[str, Any]:
             "lobby": {"cname": "lobby", "uid": "527841", "storage": "main",
                       "fileNamePrefix": ["lobby"], "appId": "abc123", "region": "NA",
                       "resourceExpiredHour": 24, "mode": "individual",
-                      "token": "007eJxTYBBZ",
+                      "token": "006eJxTYBBZ",
                       "recordingConfig": {"channelType": 1, "streamTypes": 2, "maxIdleTime": 300,
                                           "videoStreamType": 0, "decryptionMode": 7,
                                           "secret": "k", "salt": SALT,
@@ -89,7 +89,7 @@ def valid_stack() -> dict[str, Any]:
 def valid_session() -> dict[str, Any]:
     session = copy.deepcopy(valid_stack()["sessions"]["lobby"])
     del session["storage"]
-    session["token"] = "007eJxTYBBZ"
+    session["token"] = "006eJxTYBBZ"
     return cast(dict[str, Any], session)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +89,13 @@ def edited(edits: Edit, base: dict[str, Any] | None = None) -> dict[str, Any]:
 
 # Outputs the provider adds to the inputs at create (CONTRIBUTING.md): the engine hands diff the
 # old outputs, not the old inputs.
+# A session started an hour ago: far from its resource ID's expiry (which diff also weighs).
+_STARTED = datetime.now(UTC) - timedelta(hours=1)
 OUTPUTS: dict[str, Any] = {
     "sid": "sid-1",
     "resourceId": "rid-1",
     "status": 5,
-    "startedAt": "2026-01-01T00:00:00.000Z",
+    "startedAt": _STARTED.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     "fileNamePattern": "^a/b/sid-1_lobby.*$",
     "storageLocation": {"vendor": 2, "bucket": "snaps", "prefix": "a/b"},
     "tokenExpiresAt": None,

@@ -64,7 +64,7 @@ def test_a_given_token_is_used_as_is_and_kept_secret(
 ) -> None:
     given = rtc_token.build_rtc_token(
         app_id=emulator.app_id, app_certificate=CERTIFICATE, channel_name="lobby",
-        uid=527841, token_expire=3600,
+        uid=527841, token_expire=7200,
     )
     session = cert_host.resource(SnapshotSessionProvider(), name="given")
     # SnapshotSessionArgs always sends the token as a secret; so does the engine here.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from snapshot_resources import rules
+from snapshot_resources.agora import token as rtc_token
 from snapshot_resources.schema_gen import stack_schema_problems
 from snapshot_resources.spec import (
     Problem,
@@ -54,6 +56,14 @@ SALT_32 = base64.b64encode(bytes(range(32))).decode()
 SALT_16 = base64.b64encode(bytes(range(16))).decode()
 
 
+def _token(channel: str, uid: int, *, issued: int = 0) -> str:
+    """An AccessToken2 for the base session (no App ID is known there), valid 2 h from ``issued``
+    seconds after now."""
+    return rtc_token.build_rtc_token(
+        app_id="0123456789abcdef0123456789abcdef", app_certificate="f" * 32,
+        channel_name=channel, uid=uid, token_expire=2 * 3600, issued_at=int(time.time()) + issued)
+
+
 @dataclass(frozen=True)
 class Example:
     accepted: Mapping[Path, object]
@@ -74,7 +84,16 @@ EXAMPLES: dict[str, Example] = {
     "acquire_region": Example({(*S, "region"): "EU"}, {(*S, "region"): "US"}, (*S, "region")),
     "app_id": Example({(*S, "appId"): "0123456789abcdef0123456789abcdef"},
                       {(*S, "appId"): "my app"}, (*S, "appId")),
-    "rtc_token": Example({(*S, "token"): "007eJxTYLi"}, {(*S, "token"): ""}, (*S, "token")),
+    "rtc_token": Example({(*S, "token"): "006eJxTYLi"}, {(*S, "token"): ""}, (*S, "token")),
+    "rtc_token_identity": Example({(*S, "token"): _token("lobby", 527841)},
+                                  {(*S, "token"): _token("other-room", 527841)}, (*S, "token"),
+                                  schema=False),
+    "rtc_token_lifetime": Example({(*S, "token"): _token("lobby", 527841)},
+                                  {(*S, "token"): _token("lobby", 527841, issued=-7200)},
+                                  (*S, "token"), schema=False),
+    "recorder_uid_subscribed": Example({(*RC, "subscribeVideoUids"): ["1001"]},
+                                       {(*RC, "subscribeVideoUids"): ["1001", "527841"]},
+                                       (*RC, "subscribeVideoUids"), schema=False),
     "mode": Example({(*S, "mode"): "individual"}, {(*S, "mode"): "mix"}, (*S, "mode")),
     "recording_file_config_forbidden": Example(
         {(*S, "recordingFileConfig"): DELETE}, {(*S, "recordingFileConfig"): {"avFileType": ["hls"]}},
@@ -98,8 +117,9 @@ EXAMPLES: dict[str, Example] = {
     "subscribe_list": Example({(*RC, "subscribeVideoUids"): ["1", 2]},
                               {(*RC, "subscribeVideoUids"): [str(u) for u in range(1, 34)]},
                               (*RC, "subscribeVideoUids")),
-    "blacklist_spelling": Example({(*RC, "unsubscribeVideoUids"): ["5"]},
-                                  {(*RC, "unSubscribeVideoUids"): ["5"]},
+    "blacklist_spelling": Example({(*RC, "unSubscribeVideoUids"): ["5"]},
+                                  {(*RC, "unsubscribeVideoUids"): ["5"],
+                                   (*RC, "unSubscribeVideoUids"): ["5"]},
                                   (*RC, "unSubscribeVideoUids")),
     "subscribe_exclusive": Example(
         {(*RC, "subscribeVideoUids"): ["1"]},
@@ -224,11 +244,13 @@ def test_rejected_example_fails_schema_with_the_rule(rule_id: str) -> None:
     assert _has(problems, rule_id, example.path), [str(p) for p in problems]
 
 
-def test_rules_json_schema_cannot_say_are_the_cross_object_ones() -> None:
-    # Both need to look across entries of the stack: no JSON Schema keyword compares siblings.
+def test_rules_json_schema_cannot_say_are_the_comparing_and_decoding_ones() -> None:
+    # No JSON Schema keyword compares a value with its siblings (unique_task, storage_reference,
+    # recorder_uid_subscribed) or decodes a token and reads the clock (the token rules).
     stack_rules = {k for k, v in EXAMPLES.items() if v.target is None}
-    assert {k for k in stack_rules if not EXAMPLES[k].schema} == {"unique_task",
-                                                                  "storage_reference"}
+    assert {k for k in stack_rules if not EXAMPLES[k].schema} == {
+        "unique_task", "storage_reference", "recorder_uid_subscribed", "rtc_token_identity",
+        "rtc_token_lifetime"}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -214,12 +214,13 @@ WIRE_REJECTIONS: dict[str, tuple[dict[str, Any], PathT, str]] = {
     "uid 0": ({**SEED_START_BODY, "uid": "0"}, ("uid",), "recorder_uid"),
     "33 uids": (_seed(recordingConfig__subscribeVideoUids=[str(u) for u in range(1, 34)]),
                 ("clientRequest", "recordingConfig", "subscribeVideoUids"), "subscribe_list"),
-    "white and black": (_seed(recordingConfig__unsubscribeVideoUids=["2"]),
-                        ("clientRequest", "recordingConfig", "unsubscribeVideoUids"),
+    "white and black": (_seed(recordingConfig__unSubscribeVideoUids=["2"]),
+                        ("clientRequest", "recordingConfig", "unSubscribeVideoUids"),
                         "subscribe_exclusive"),
-    "older blacklist spelling": (_seed(recordingConfig__unSubscribeVideoUids=["2"]),
-                                 ("clientRequest", "recordingConfig", "unSubscribeVideoUids"),
-                                 "unknown_key"),
+    # On the wire a blacklist has one spelling, the one sent (rules.BLACKLIST_WIRE_NAMES).
+    "a blacklist not in the sent spelling": (_seed(recordingConfig__unsubscribeVideoUids=["2"]),
+                                             ("clientRequest", "recordingConfig",
+                                              "unsubscribeVideoUids"), "unknown_key"),
     "sse with vendor 2": (_seed(storageConfig__extensionParams={"sse": "kms"}),
                           ("clientRequest", "storageConfig", "extensionParams"), "extension_sse"),
     "vendor 11 without endpoint": (

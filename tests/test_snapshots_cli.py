@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from snapshot_resources.cli import main
+from snapshot_resources.commands import snapshots
 from snapshot_resources.events import parse_event, snapshot_file
 from snapshot_resources.naming import format_snapshot_name
 from snapshot_resources.testing.emulator import S3Server
@@ -115,7 +117,11 @@ def test_dir_and_s3_endpoint_are_exclusive(capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit) as caught:
         main(["snapshots", "ls", "--dir", ".", "--s3-endpoint", "http://127.0.0.1:9"])
     assert caught.value.code == 2
-    assert "not allowed with argument" in capsys.readouterr().err
+    # argparse's usage error (its wording is argparse's): both options named, no traceback.
+    err = capsys.readouterr().err
+    assert "--dir" in err.splitlines()[-1]
+    assert "--s3-endpoint" in err.splitlines()[-1]
+    assert "Traceback" not in err
 
 
 def test_s3_bucket_is_listed_with_keys_from_the_environment(
@@ -147,6 +153,74 @@ def test_s3_failure_is_one_message_without_keys(
     assert "HTTP 403" in err  # the key is unknown to the server's IAM
     assert ACCESS_KEY not in err
     assert SECRET_KEY not in err
+
+
+# --------------------------------------------------------------------------------------------------
+# Progress while a long listing runs
+
+
+class _Terminal(io.StringIO):
+    """stderr as a terminal: what ``isatty()`` tells the command."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+class _SlowSource:
+    """A bucket that takes ``seconds`` per page of ``page`` keys (a large bucket, a slow link)."""
+
+    def __init__(self, pages: int, page: int, seconds: float) -> None:
+        self.pages, self.page, self.seconds = pages, page, seconds
+
+    def keys(self, prefix: Sequence[str] = ()) -> Iterator[str]:
+        for p in range(self.pages):
+            time.sleep(self.seconds)
+            for i in range(self.page):
+                yield format_snapshot_name(sid=SID, cname="lobby", uid=str(p * self.page + i + 1),
+                                           taken_at=T0)
+
+
+def _slow_listing(monkeypatch: pytest.MonkeyPatch, stderr: io.StringIO) -> None:
+    monkeypatch.setattr(snapshots, "PROGRESS_SECONDS", 0.05)
+    monkeypatch.setattr(snapshots, "_source", lambda args: _SlowSource(4, 500, 0.1))
+    monkeypatch.setattr("sys.stderr", stderr)
+
+
+def test_a_long_listing_shows_progress_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal = _Terminal()
+    _slow_listing(monkeypatch, terminal)
+    assert main(["snapshots", "ls", "--s3-endpoint", "http://127.0.0.1:9", "--bucket", "big",
+                 "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["snapshots"]) == 2000
+    shown = terminal.getvalue()
+    updates = [part for part in shown.split("\r") if "keys so far" in part]
+    assert updates, shown
+    assert updates[0].startswith("snapshot-resources snapshots ls: listing s3 bucket 'big': ")
+    # Rewritten in place, then cleared before the output: the screen is left as it was.
+    assert "\n" not in shown
+    assert shown.endswith("\r")
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = io.StringIO()  # a file or a CI log: isatty() is False
+    _slow_listing(monkeypatch, log)
+    assert main(["snapshots", "ls", "--s3-endpoint", "http://127.0.0.1:9", "--bucket", "big"]) == 0
+    capsys.readouterr()
+    assert log.getvalue() == "2000 snapshot file(s)\n"
+
+
+def test_a_quick_listing_shows_no_progress(
+    storage_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(["snapshots", "ls", "--dir", str(storage_dir), "--bucket", "bucket1"]) == 0
+    capsys.readouterr()
+    assert "keys so far" not in terminal.getvalue()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -100,17 +100,17 @@ def test_uids_from_yaml_ints_become_digit_strings() -> None:
     ({"unsubscribeVideoUids": ["1", "2", "3"]}, 0),
 ])
 def test_subscribe_uid_group_is_derived_from_the_union(lists: dict[str, Any], group: int) -> None:
-    session = parse_session({"cname": "c", "uid": 1, "recordingConfig": lists})
+    session = parse_session({"cname": "c", "uid": 900001, "recordingConfig": lists})
     assert session.recordingConfig.subscribeUidGroup == group
 
 
 def test_explicit_subscribe_uid_group_is_kept() -> None:
-    session = parse_session({"cname": "c", "uid": 1, "recordingConfig": {"subscribeUidGroup": 5}})
+    session = parse_session({"cname": "c", "uid": 900001, "recordingConfig": {"subscribeUidGroup": 5}})
     assert session.recordingConfig.subscribeUidGroup == 5
 
 
 def test_union_over_49_uids_has_no_group() -> None:
-    problems = session_problems({"cname": "c", "uid": 1, "recordingConfig": {
+    problems = session_problems({"cname": "c", "uid": 900001, "recordingConfig": {
         "subscribeVideoUids": [str(u) for u in range(1, 33)],
         "subscribeAudioUids": [str(u) for u in range(100, 120)]}})
     assert rule_ids(problems) == ["subscribe_uid_group"]
@@ -159,10 +159,24 @@ def test_recording_file_config_is_rejected_with_its_own_rule() -> None:
     assert problems[0].message == rules.RECORDING_FILE_CONFIG_FORBIDDEN.text
 
 
-def test_older_blacklist_spelling_is_named_as_such() -> None:
-    problems = session_problems({"cname": "c", "uid": 1,
-                                 "recordingConfig": {"unSubscribeAudioUids": ["1"]}})
+@pytest.mark.parametrize("media", ["Video", "Audio"])
+def test_either_blacklist_spelling_is_accepted_under_one_canonical_key(media: str) -> None:
+    recording = {"streamTypes": 2, "subscribeVideoUids": ["1"],
+                 f"unSubscribe{media}Uids": ["7"]}
+    if media == "Video":
+        recording = {"unSubscribeVideoUids": ["7"]}
+    parsed = parse_session({"cname": "c", "uid": "900001", "recordingConfig": recording})
+    assert getattr(parsed.recordingConfig, f"unsubscribe{media}Uids") == ["7"]
+    assert f"unsubscribe{media}Uids" in parsed.resource_inputs()["recordingConfig"]
+    assert f"unSubscribe{media}Uids" not in parsed.resource_inputs()["recordingConfig"]
+
+
+def test_both_spellings_of_one_blacklist_are_named_as_such() -> None:
+    problems = session_problems({"cname": "c", "uid": 900001, "recordingConfig": {
+        "subscribeVideoUids": ["1"], "streamTypes": 2,
+        "unSubscribeAudioUids": ["1"], "unsubscribeAudioUids": ["2"]}})
     assert rule_ids(problems) == ["blacklist_spelling"]
+    assert problems[0].dotted_path == "recordingConfig.unSubscribeAudioUids"
 
 
 @pytest.mark.parametrize(("key", "hint"), [("captureintervall", "captureInterval"),
@@ -191,7 +205,7 @@ def test_vendor_and_region_typos_get_suggestions() -> None:
 
 @pytest.mark.parametrize("value", [True, 1.5, "1", None])
 def test_integers_must_be_integers(value: object) -> None:
-    problems = session_problems({"cname": "c", "uid": 1, "recordingConfig": {"channelType": value}})
+    problems = session_problems({"cname": "c", "uid": 900001, "recordingConfig": {"channelType": value}})
     assert rule_ids(problems) == ["channel_type"]
 
 
@@ -361,7 +375,7 @@ def test_model_repr_hides_secrets() -> None:
 
 
 def test_storage_target_is_the_wire_shape_with_the_prefixes_joined() -> None:
-    spec = parse_stack(stack(a={"cname": "c", "uid": 1, "storage": "main",
+    spec = parse_stack(stack(a={"cname": "c", "uid": 900001, "storage": "main",
                                 "fileNamePrefix": ["lobby"]}))
     target = storage_target(spec.storage["main"], spec.sessions["a"].fileNamePrefix)
     assert target == {"vendor": 1, "region": 0, "bucket": "my-snapshots",
@@ -397,7 +411,7 @@ def test_storage_target_refuses_a_joined_prefix_over_128() -> None:
 
 
 def test_parse_does_not_modify_its_input() -> None:
-    doc = stack(a={"cname": "c", "uid": 1, "storage": "main",
+    doc = stack(a={"cname": "c", "uid": 900001, "storage": "main",
                    "recordingConfig": {"subscribeVideoUids": [1]}})
     before = copy.deepcopy(doc)
     parse_stack(doc)

@@ -27,12 +27,12 @@ def test_start_body_of_the_screenshot_guide_example() -> None:
     spec = session(recordingConfig={"channelType": 1, "maxIdleTime": 30,
                                     "subscribeVideoUids": ["#allstream#"]},
                    snapshotConfig={"captureInterval": 5})
-    body = wire.start_body(spec, STORAGE, token="007-token")
+    body = wire.start_body(spec, STORAGE, token="006-token")
     assert body == {
         "cname": "lobby",
         "uid": "527841",
         "clientRequest": {
-            "token": "007-token",
+            "token": "006-token",
             "recordingConfig": {"channelType": 1, "streamTypes": 2, "maxIdleTime": 30,
                                 "videoStreamType": 0, "decryptionMode": 0,
                                 "subscribeVideoUids": ["#allstream#"], "subscribeUidGroup": 0},
@@ -49,11 +49,14 @@ def test_stream_types_and_uid_group_are_always_sent() -> None:
     assert recording["subscribeUidGroup"] == 0
 
 
-def test_blacklists_use_the_current_reference_spelling() -> None:
-    spec = session(recordingConfig={"unsubscribeVideoUids": [5]})
+@pytest.mark.parametrize("written", ["unsubscribeVideoUids", "unSubscribeVideoUids"])
+def test_blacklists_are_sent_as_the_official_clients_spell_them(written: str) -> None:
+    spec = session(recordingConfig={written: [5]})
     recording = wire.start_body(spec, STORAGE)["clientRequest"]["recordingConfig"]
-    assert recording["unsubscribeVideoUids"] == ["5"]
-    assert "unSubscribeVideoUids" not in recording
+    assert recording["unSubscribeVideoUids"] == ["5"]
+    assert "unsubscribeVideoUids" not in recording
+    update = wire.update_body(spec)["clientRequest"]["streamSubscribe"]
+    assert update["videoUidList"] == {"unSubscribeVideoUids": ["5"]}
 
 
 def test_decryption_fields_are_sent_when_set() -> None:
@@ -156,7 +159,7 @@ def test_update_body_without_lists_subscribes_every_video_stream() -> None:
 def test_update_body_blacklist() -> None:
     body = wire.update_body(session(recordingConfig={"unsubscribeVideoUids": ["9"]}))
     assert body["clientRequest"]["streamSubscribe"]["videoUidList"] == {
-        "unsubscribeVideoUids": ["9"]}
+        "unSubscribeVideoUids": ["9"]}
 
 
 def test_update_body_with_storage_checks_it() -> None:

@@ -145,14 +145,27 @@ class StopOutcome:
 
 
 class _Redactor:
-    """Masks known secret strings in text; longest first so a secret's prefix never leaks."""
+    """Masks known secret strings in text, in every form a server or library may print them.
+
+    Each secret of at least ``_MIN_SECRET_LEN`` characters is masked as ``***`` verbatim and in
+    the forms of ``_secret_forms``: JSON-escaped (a server quoting the request body back, ``"``,
+    ``\\`` and non-ASCII escaped) and URL-encoded (``quote``/``quote_plus``).  The client passes
+    the Basic-auth token (base64 of ``customerId:customerSecret``, the ``Authorization`` header,
+    S22) as one of the secrets, so that form and its encodings are masked too.  Longest form
+    first, so a secret's prefix or a shorter form inside a longer one never leaks.
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        found = {s for s in secrets if len(s) >= _MIN_SECRET_LEN}
-        self._secrets = tuple(sorted(found, key=len, reverse=True))
+        # The length rule applies to the secret itself: a short value's encodings are no safer to
+        # mask (they would garble every message just the same).
+        self._originals = frozenset(
+            s for s in secrets if isinstance(s, str) and len(s) >= _MIN_SECRET_LEN
+        )
+        forms = {form for secret in self._originals for form in _secret_forms(secret)}
+        self._secrets = tuple(sorted(forms, key=len, reverse=True))
 
     def extended(self, more: Iterable[str]) -> _Redactor:
-        return _Redactor((*self._secrets, *more))
+        return _Redactor((*self._originals, *more))
 
     def __call__(self, text: str) -> str:
         # Repeat until no secret is left: a replacement can join pieces into another secret.
@@ -161,6 +174,46 @@ class _Redactor:
             for secret in self._secrets:
                 text = text.replace(secret, "***")
         return text
+
+
+def _secret_forms(secret: str) -> set[str]:
+    """``secret`` as it can appear in text, each form at least ``_MIN_SECRET_LEN`` long.
+
+    * verbatim, and without trailing ``=`` (base64 padding dropped by a logger or a base64url
+      encoder);
+    * JSON string content (``json.dumps`` without the quotes): ASCII-escaped and not, each also
+      with ``/`` escaped as ``\\/`` (PHP, some Java encoders) and in the HTML-safe form of Go's
+      ``encoding/json`` (``<``, ``>``, ``&``, U+2028, U+2029 as ``\\u....``);
+    * URL-encoded: ``quote`` with ``safe=""`` and the default ``"/"``, ``quote_plus`` likewise,
+      each also with lower-case percent escapes (RFC 3986 makes the hex case-insensitive).
+    """
+    forms = {secret, secret.rstrip("=")}
+    for escaped in (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
+        forms.add(escaped)
+        forms.add(escaped.replace("/", "\\/"))
+        html_safe = escaped
+        for char, escape in _GO_HTML_ESCAPES:
+            html_safe = html_safe.replace(char, escape)
+        forms.add(html_safe)
+    for quote in (urllib.parse.quote, urllib.parse.quote_plus):
+        for safe in ("", "/"):
+            # surrogatepass: a lone surrogate (possible in a str from JSON) must not make the
+            # redactor itself raise; it is encoded the way a lenient encoder would print it.
+            encoded = quote(secret, safe=safe, errors="surrogatepass")
+            head, *escapes = encoded.split("%")
+            forms.add(encoded)
+            forms.add(head + "".join(f"%{e[:2].lower()}{e[2:]}" for e in escapes))
+    return {form for form in forms if len(form) >= _MIN_SECRET_LEN}
+
+
+# What Go's encoding/json escapes beyond RFC 8259 by default (HTMLEscape and the JS separators).
+_GO_HTML_ESCAPES: Final = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("&", "\\u0026"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
+)
 
 
 def _body_secrets(value: Any) -> list[str]:
@@ -193,12 +246,17 @@ def _fault_kind(exc: BaseException) -> FaultKind:
     return "network"
 
 
+_MAX_CODE_DIGITS: Final = 18  # fits an int64, far beyond any code Agora documents (S7)
+
+
 def _int_or_none(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    digits = value.strip().removeprefix("-") if isinstance(value, str) else ""
+    # Agora's codes are small; a string of thousands of digits is not one (and int() would raise).
+    if isinstance(value, str) and rules.is_ascii_digits(digits) and len(digits) <= _MAX_CODE_DIGITS:
         return int(value)
     return None
 
@@ -675,7 +733,9 @@ class AgoraClient:
             answer = _Answer(
                 status=response.status_code,
                 payload=_json_body(response),
-                request_id=_request_id(response),
+                # A header the server chose: it reaches log lines and errors, so it is masked
+                # like any other text that could echo a credential.
+                request_id=_masked(redact, _request_id(response)),
                 retry_after=_retry_after(response),
             )
         code = answer.code
@@ -850,11 +910,12 @@ def _set_attempts(exc: errors.AgoraError, attempts: int) -> None:
 
 
 def _redact_tree(value: Any, redact: _Redactor) -> Any:
-    """``value`` (parsed JSON) with every string passed through ``redact``."""
+    """``value`` (parsed JSON) with every string, keys included, passed through ``redact``."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, Mapping):
-        return {str(k): _redact_tree(v, redact) for k, v in value.items()}
+        # A server may echo a secret as a key (e.g. {"<accessKey>": "unknown key"}).
+        return {redact(str(k)): _redact_tree(v, redact) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact_tree(v, redact) for v in value]
     return value
@@ -891,6 +952,10 @@ def _json_body(response: requests.Response) -> dict[str, Any]:
 
 def _code(payload: Mapping[str, Any]) -> int | None:
     return _int_or_none(payload.get("code"))
+
+
+def _masked(redact: _Redactor, text: str | None) -> str | None:
+    return None if text is None else redact(text)
 
 
 def _request_id(response: requests.Response) -> str | None:

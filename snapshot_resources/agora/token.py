@@ -56,6 +56,7 @@ __all__ = [
 
 TOKEN_VERSION: Final = "007"  # noqa: S105 - the format version (AccessToken2.py get_version())
 
+
 # "An authentication token is a dynamic key that is valid for a maximum of 24 hours."
 # AgoraIO/Docs-Source shared/video-sdk/authentication-workflow/index.mdx @ 0e7552a66be5, the page
 # Cloud Recording includes as cloud-recording/develop/authentication-workflow.mdx; RtcTokenBuilder2.py

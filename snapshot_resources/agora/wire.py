@@ -43,6 +43,11 @@ def acquire_body(spec: SessionSpec, *, start_body: Body | None = None) -> Body:
     return {"cname": spec.cname, "uid": spec.uid, "clientRequest": request}
 
 
+def wire_key(key: str) -> str:
+    """The key a subscription list is sent under (rules.BLACKLIST_WIRE_NAMES for blacklists)."""
+    return rules.BLACKLIST_WIRE_NAMES.get(key, key)
+
+
 def recording_config(spec: SessionSpec) -> Body:
     """``recordingConfig`` with streamTypes and subscribeUidGroup always explicit (rules decisions:
     a missing streamTypes became 0 in the Go client, G1; subscribeUidGroup is required, S3)."""
@@ -58,11 +63,11 @@ def recording_config(spec: SessionSpec) -> Body:
         out["secret"] = rc.secret
     if rc.salt is not None:
         out["salt"] = rc.salt
-    # Blacklists use the spelling of the current REST reference (rules.BLACKLIST_SPELLING).
+    # Blacklists are sent as the official clients spell them (rules.BLACKLIST_SPELLING).
     for key in rules.SUBSCRIBE_LIST_KEYS:
         uids = getattr(rc, key)
         if uids is not None:
-            out[key] = list(uids)
+            out[wire_key(key)] = list(uids)
     out["subscribeUidGroup"] = rc.subscribeUidGroup
     return out
 
@@ -104,12 +109,11 @@ def update_body(spec: SessionSpec, *, storage: StorageTarget | None = None) -> B
     when the spec has an audio list (it applies only with streamTypes 2, S5).
     """
     rc = spec.recordingConfig
-    video: Body = {}
-    for key in rules.VIDEO_LIST_KEYS:
-        if getattr(rc, key) is not None:
-            video[key] = list(getattr(rc, key))
+    video: Body = {wire_key(k): list(getattr(rc, k))
+                   for k in rules.VIDEO_LIST_KEYS if getattr(rc, k) is not None}
     subscribe: Body = {"videoUidList": video or {"subscribeVideoUids": [rules.ALL_STREAMS]}}
-    audio = {k: list(getattr(rc, k)) for k in rules.AUDIO_LIST_KEYS if getattr(rc, k) is not None}
+    audio = {wire_key(k): list(getattr(rc, k))
+             for k in rules.AUDIO_LIST_KEYS if getattr(rc, k) is not None}
     if audio:
         subscribe["audioUidList"] = audio
     request: Body = {"streamSubscribe": subscribe}

@@ -2,7 +2,8 @@
 
 Reviews a change without credentials, a Pulumi backend or the network: OLD and NEW are two versions
 of a stack file (``Pulumi.<stack>.yaml`` or a plain storage+sessions document, read exactly as
-``validate`` reads them), and the output says per storage entry and session whether it is created,
+``validate`` reads them, by the same reader: regular files of at most ``MAX_FILE_BYTES``), and the
+output says per storage entry and session whether it is created,
 deleted, updated in place or replaced.  A session replacement is a new task with a new sid: its
 snapshots restart, with a gap in the series.  The decision is the provider's own
 (``snapshot_resources.plan``).
@@ -41,7 +42,13 @@ from pathlib import Path
 from typing import Final
 
 from snapshot_resources import plan as planning
-from snapshot_resources.commands.validate import Located, StackFile, load_file
+from snapshot_resources.commands.validate import (
+    MAX_FILE_BYTES,
+    Located,
+    StackFile,
+    load_file,
+    size_text,
+)
 from snapshot_resources.spec import Problem, SpecError
 from snapshot_resources.stack import StackConfig
 
@@ -62,6 +69,9 @@ SYMBOLS: Final = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    limit = size_text(MAX_FILE_BYTES)
+    parser.description = (f"{HELP} OLD and NEW are read as validate reads them: regular files of "
+                          f"at most {limit}.")
     parser.add_argument("old", type=Path, metavar="OLD",
                         help="the stack file as deployed (e.g. from the base branch)")
     parser.add_argument("new", type=Path, metavar="NEW", help="the stack file as proposed")

@@ -11,6 +11,12 @@ Sources:
 Each file is shown with the fields parsed from its name (S8): time (UTC), publisher uid, failover
 index (``bak<n>_``), sid, cname, and the object key.  Files whose names do not follow the rule are
 skipped and counted on stderr.
+
+Listing a large bucket takes one request per 1,000 keys (and a slow or unreachable endpoint up to
+three attempts of 10 s): when stderr is a terminal and the listing has run ``PROGRESS_SECONDS``,
+one progress line there says what is being listed and how many keys have come so far, rewritten
+in place and cleared before the table.  Nothing is added when stderr is not a terminal (scripts,
+CI logs).
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ import argparse
 import json
 import os
 import sys
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Final
 
 from snapshot_resources.naming import (
     LocalDirectory,
@@ -34,6 +43,9 @@ from snapshot_resources.naming import (
 HELP = "List the snapshot files of a session from a local directory or an S3-compatible bucket."
 
 _PROG = "snapshot-resources snapshots ls"
+
+PROGRESS_SECONDS: Final = 2.0
+"""How long a listing runs before the first progress line, and how often it is updated."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,7 +86,8 @@ def _ls(args: argparse.Namespace) -> int:
     try:
         source = _source(args)
         prefix = _prefix(args.prefix)
-        listing = scan_snapshots(source, sid=args.sid, cname=args.cname, prefix=prefix)
+        with _Progress(source, _describe(args)) as counted:
+            listing = scan_snapshots(counted, sid=args.sid, cname=args.cname, prefix=prefix)
     except (SnapshotSourceError, _UsageError) as error:
         print(f"{_PROG}: error: {error}", file=sys.stderr)
         return 1
@@ -104,6 +117,55 @@ def _source(args: argparse.Namespace) -> SnapshotSource:
         raise _UsageError("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment "
                           "(keys are never taken from flags)")
     return S3Bucket(args.bucket, args.s3_endpoint, access_key, secret_key, args.region)
+
+
+def _describe(args: argparse.Namespace) -> str:
+    """What is listed, for the progress line (no credentials: they are not in ``args``)."""
+    if args.dir is not None:
+        return f"directory {str(args.dir if args.bucket is None else args.dir / args.bucket)!r}"
+    return f"s3 bucket {args.bucket!r}"
+
+
+class _Progress:
+    """A ``SnapshotSource`` that counts the keys it passes on and, while its ``with`` block runs
+    and stderr is a terminal, rewrites one line on stderr every ``PROGRESS_SECONDS``.  A thread
+    writes it, so the line also comes while a request is still waiting for its first page."""
+
+    def __init__(self, source: SnapshotSource, what: str) -> None:
+        self._source, self._what = source, what
+        self.count = 0
+        self._done = threading.Event()
+        self._shown = 0  # length of the line on screen, to clear it
+        self._thread: threading.Thread | None = None
+
+    def keys(self, prefix: Sequence[str] = ()) -> Iterable[str]:
+        return self._counted(self._source.keys(prefix))
+
+    def _counted(self, keys: Iterable[str]) -> Iterator[str]:
+        for key in keys:
+            self.count += 1
+            yield key
+
+    def __enter__(self) -> _Progress:
+        if sys.stderr.isatty():
+            self._thread = threading.Thread(target=self._report, name="ls-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+            if self._shown:
+                sys.stderr.write("\r" + " " * self._shown + "\r")
+                sys.stderr.flush()
+
+    def _report(self) -> None:
+        while not self._done.wait(PROGRESS_SECONDS):
+            line = f"{_PROG}: listing {self._what}: {self.count} keys so far"
+            sys.stderr.write("\r" + line.ljust(self._shown))
+            sys.stderr.flush()
+            self._shown = max(self._shown, len(line))
 
 
 def _prefix(text: str | None) -> tuple[str, ...]:

@@ -9,6 +9,8 @@ Each carries the HTTP status it is sent with, so the HTTP layer only serializes 
 
 from __future__ import annotations
 
+import traceback
+from pathlib import PurePath
 from typing import Any
 
 
@@ -82,3 +84,13 @@ def bad_request_format(reason: str) -> ServiceError:
 def worker_not_found() -> ServiceError:
     """404 code 404: the task does not exist, or is moving during failover (S7, S4-S6)."""
     return ServiceError(404, 404, "failed to find worker")
+
+
+def describe_exception(error: BaseException) -> str:
+    """An internal error for a log line or the admin API: its type and where it was raised, never
+    its message, which can quote a storage key or token (CONTRIBUTING, Secrets)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return type(error).__name__
+    last = frames[-1]
+    return f"{type(error).__name__} at {PurePath(last.filename).name}:{last.lineno} in {last.name}"

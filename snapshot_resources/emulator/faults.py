@@ -25,6 +25,9 @@ from typing import Any, Final
 from snapshot_resources.emulator.errors import EmulatorError, ServiceError, rate_limited
 
 KINDS: Final = ("5xx", "206", "429", "reset")
+# A request thread sleeps this long at most: a typo in latency_ms must not hang a request (and the
+# server's stop, which joins request threads) for days.
+MAX_LATENCY_MS: Final = 60_000
 OPERATIONS: Final = ("acquire", "start", "query", "update", "stop")
 
 
@@ -49,8 +52,9 @@ class FaultPlan:
         chosen = None if operations is None else frozenset(
             _names(operations, OPERATIONS, "operations"))
         latency = data.get("latency_ms", data.get("latencyMs", 0))
-        if isinstance(latency, bool) or not isinstance(latency, int) or latency < 0:
-            raise ValueError("latency_ms: a non-negative integer")
+        if isinstance(latency, bool) or not isinstance(latency, int) \
+                or not 0 <= latency <= MAX_LATENCY_MS:
+            raise ValueError(f"latency_ms: an integer from 0 to {MAX_LATENCY_MS}")
         seed = data.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError("seed: an integer")

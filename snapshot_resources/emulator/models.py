@@ -20,10 +20,26 @@ Lifecycle of a task (S3, S4, S6, S7, S8, S12), all on the emulated clock:
   ``bak<n>_`` (S7 FAQ, S8, S12).
 * exit (stop, or no users for ``maxIdleTime``): NCS 41, status 6, 7, 8 over ``exit_seconds`` while
   stop answers 49 (S7), then NCS 11 and the task is gone: 404 "failed to find worker" (S4-S7).
+
+The recorder's uid taken by a user.  The recorder's uid must not duplicate any uid in the channel
+(S2 acquire).  Users who broke that rule report this symptom: start succeeds, query stays at
+status 4, nothing is captured, and stop answers 206 code 435 "no recorded data" (S7).  The
+emulator's reading of it: while a user in the channel holds the task's uid (the user joined with
+it, or was there when the task started), the task captures nothing; its other behaviour (status,
+idle timer, stop) is unchanged, and when that user leaves, capturing resumes.  The admin task
+description says so in ``recorderUidTaken``.  Nothing is refused: Agora answered acquire and start
+with 200 in those reports.
+
+One bad task never takes the service down: an exception while advancing a task is logged (type
+and place only: a message could hold a key), counted in ``taskErrors`` and shown in the task's
+``fault``; that task captures nothing more, and if it fails again it is dropped.  Every other task,
+and every request, carries on.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import secrets
 import threading
 import uuid
@@ -38,6 +54,7 @@ from snapshot_resources.emulator.clock import Clock
 from snapshot_resources.emulator.errors import (
     EmulatorError,
     ServiceError,
+    describe_exception,
     invalid_parameter,
     worker_not_found,
 )
@@ -45,6 +62,7 @@ from snapshot_resources.emulator.resource_ids import ResourceIdCodec, ResourceTo
 from snapshot_resources.emulator.validation import StartRequest, StorageConfig, Subscription
 from snapshot_resources.events import build_event
 from snapshot_resources.naming import format_snapshot_name
+from snapshot_resources.rules import is_ascii_digits
 
 RESOURCE_ID_SECONDS: Final = 300.0  # a resource id is valid for five minutes (S1, S2, S3, S23)
 READY_SECONDS: Final = 2.0  # emulated start-up before status 4; S10 asks for a query after ~5 s
@@ -69,6 +87,7 @@ LEAVE_IDLE: Final = 4  # leaveCode: no users (idle timeout) (S12)
 LEAVE_STOPPED: Final = 16  # leaveCode: the bot called leaveChannel, as on stop (S12)
 
 Notifier = Callable[[dict[str, Any]], None]
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -124,6 +143,7 @@ class Task:
     first_upload_at: float | None = None
     sequence: int = 0
     reported_errors: set[int] = field(default_factory=set)
+    fault: str | None = None  # an internal error stopped its captures (module docstring)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -186,7 +206,9 @@ class Backend:
         self._events: deque[dict[str, Any]] = deque(maxlen=RECENT_EVENTS)
         self.counters: dict[str, int] = dict.fromkeys(
             ("tasksStarted", "tasksStopped", "tasksExited", "idleExits", "failovers",
-             "captures", "uploads", "uploadFailures", "events"), 0)
+             "captures", "uploads", "uploadFailures", "events",
+             # Internal errors, by where they happened (module docstring, capture.py).
+             "taskErrors", "captureErrors", "workerErrors"), 0)
 
     # ----------------------------------------------------------------------------------------------
     # The REST operations (S2-S7)
@@ -241,7 +263,7 @@ class Backend:
             self._by_key[key] = sid
             self._channel(app_id, request.cname, now)
             self.counters["tasksStarted"] += 1
-            self._refresh_series(task, now)
+            self._guarded(task, now, self._refresh_series)
             self._wake()
             return {"cname": task.cname, "uid": task.uid, "resourceId": resource_id, "sid": sid}
 
@@ -274,7 +296,7 @@ class Backend:
             task.subscription = subscription
             if request.storage is not None:
                 task.storage = request.storage  # e.g. a fresh stsToken (S5)
-            self._refresh_series(task, now)
+            self._guarded(task, now, self._refresh_series)
             self._wake()
             return self._ids(task)
 
@@ -348,12 +370,14 @@ class Backend:
         (S7 FAQ, S8, S18)."""
         with self._lock:
             now = self._advance()
+            seconds = self.failover_seconds if downtime is None \
+                else _seconds(downtime, "downtimeSeconds")
             task = self._tasks.get(sid)
             if task is None or task.phase == "exiting":
                 raise KeyError(sid)
             task.phase = "failover"
             task.failovers += 1
-            task.back_at = now + (self.failover_seconds if downtime is None else downtime)
+            task.back_at = now + seconds
             for uid in task.series:
                 self._emit(task, EVENT_VIDEO_STATE, {"streamUid": int(uid), "state": 1,
                                                      "UtcMs": _ms(now)}, now)
@@ -379,6 +403,12 @@ class Backend:
             if not self._jobs:
                 self.work_ready.clear()
             return jobs
+
+    def record_error(self, counter: str, where: str, error: BaseException) -> None:
+        """Log and count an internal error of a worker (``captureErrors``, ``workerErrors``)."""
+        with self._lock:
+            self.counters[counter] += 1
+        _log.error("emulator: %s failed: %s", where, describe_exception(error))
 
     def capture_done(self, job: CaptureJob, failure: UploadFailure | None) -> None:
         with self._lock:
@@ -445,9 +475,24 @@ class Backend:
         """Bring every task up to the emulated now; return now."""
         now = self.clock.now()
         for task in list(self._tasks.values()):
-            self._advance_task(task, now)
+            self._guarded(task, now, self._advance_task)
         self._purge_resources(now)
         return now
+
+    def _guarded(self, task: Task, now: float, step: Callable[[Task, float], None]) -> None:
+        """Run one task's ``step``; an exception stops that task only (module docstring)."""
+        try:
+            step(task, now)
+        except Exception as error:
+            self.counters["taskErrors"] += 1
+            where = describe_exception(error)
+            if task.fault is None and task.sid in self._tasks:
+                _log.error("emulator task %s: %s; it captures nothing more", task.sid, where)
+                task.fault = where
+                task.series.clear()
+            else:
+                _log.error("emulator task %s failed again: %s; dropped", task.sid, where)
+                self._drop(task, now)
 
     def _advance_task(self, task: Task, now: float) -> None:
         if task.phase == "failover" and now >= task.back_at:
@@ -499,12 +544,13 @@ class Backend:
 
     def _refresh_series(self, task: Task, now: float) -> None:
         """Start or pause series to match who publishes video and is subscribed (S8, S15)."""
-        if task.phase != "running":
+        if task.phase != "running" or task.fault is not None:
             return
         channel = self._channels.get((task.app_id, task.cname))
         users = channel.users.values() if channel else ()
-        wanted = {u.uid for u in users if u.video and u.uid != task.uid
-                  and task.subscription.captures_video_of(u.uid)}
+        # A user holding the recorder's uid stops all captures (module docstring, S2).
+        wanted = set() if self._uid_taken(task) else {
+            u.uid for u in users if u.video and task.subscription.captures_video_of(u.uid)}
         for uid in [uid for uid in task.series if uid not in wanted]:
             del task.series[uid]
             # The stream paused: no snapshots until it resumes (S8); NCS 44 state 1 (S12).
@@ -517,10 +563,15 @@ class Backend:
                                                  "UtcMs": _ms(now)}, now)
 
     def _refresh_channel(self, app_id: str, cname: str, now: float) -> None:
-        for task in self._tasks.values():
+        for task in list(self._tasks.values()):
             if task.app_id == app_id and task.cname == cname:
-                self._refresh_series(task, now)
+                self._guarded(task, now, self._refresh_series)
         self._wake()
+
+    def _uid_taken(self, task: Task) -> bool:
+        """Whether a user in the channel holds the recorder's uid (S2 acquire)."""
+        channel = self._channels.get((task.app_id, task.cname))
+        return channel is not None and task.uid in channel.users
 
     def _begin_exit(self, task: Task, at: float, leave_code: int) -> None:
         task.phase = "exiting"
@@ -535,6 +586,16 @@ class Backend:
         del self._tasks[task.sid]
         del self._by_key[task.key]
         self.counters["tasksExited"] += 1
+        self._drop_channel_if_unused(task.app_id, task.cname)
+        self._changed.notify_all()
+
+    def _drop(self, task: Task, at: float) -> None:
+        """Forget a task that keeps failing, with plain dictionary work only (nothing that could
+        fail the same way): queries answer 404 "failed to find worker" as for a lost worker (S7)."""
+        self._tasks.pop(task.sid, None)
+        self._by_key.pop(task.key, None)
+        self._history.append({**self._ids(task), "appId": task.app_id, "status": 8,
+                              "state": "gone", "fault": task.fault, "stoppedAtMs": _ms(at)})
         self._drop_channel_if_unused(task.app_id, task.cname)
         self._changed.notify_all()
 
@@ -639,6 +700,7 @@ class Backend:
             "state": task.phase, "files": task.files, "captures": task.captures,
             "uploadFailures": task.upload_failures, "failovers": task.failovers,
             "publishers": sorted(task.series, key=int), "startedAtMs": _ms(task.started_at),
+            "recorderUidTaken": self._uid_taken(task), "fault": task.fault,
             "captureInterval": task.request.capture_interval,
             "maxIdleTime": task.request.max_idle_time,
             "storage": {"vendor": task.storage.vendor, "bucket": task.storage.bucket,
@@ -674,9 +736,28 @@ def _check_stop_body(body: object, task: Task) -> bool:
 
 def _check_user(cname: str, uid: str) -> None:
     if not cname or "/" in cname:
-        raise ValueError(f"cname {cname!r} is not a channel name")
-    if not uid.isdigit() or not 1 <= int(uid) <= validation.UID_MAX:
-        raise ValueError(f"uid {uid!r} must be an integer uid in 1..{validation.UID_MAX} (S2)")
+        raise ValueError(f"cname: {cname[:80]!r} is not a channel name")
+    # ASCII digits only: "１２" passed isdigit() and int(), then failed every snapshot name.
+    # The length check comes first so that int() never meets thousands of digits.
+    if not (is_ascii_digits(uid) and len(uid) <= _UID_DIGITS
+            and 1 <= int(uid) <= validation.UID_MAX):
+        raise ValueError(f"uid: {uid[:20]!r} must be an integer in 1..{validation.UID_MAX} "
+                         "written with the ASCII digits 0-9 (S2)")
+
+
+_UID_DIGITS: Final = len(str(validation.UID_MAX))
+
+
+def _seconds(value: float, name: str) -> float:
+    """A finite, non-negative number of seconds, else ``ValueError`` naming ``name``: a NaN
+    deadline is never reached and an infinite one never passes."""
+    try:
+        seconds = float(value)
+    except (OverflowError, TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{name}: must be a finite, non-negative number of seconds")
+    return seconds
 
 
 def _ms(seconds: float) -> int:

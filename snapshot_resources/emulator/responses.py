@@ -1,13 +1,30 @@
 """The thin HTTP layer: parse a request, pass it through the gateway, call the backend, answer.
 
-Order of the checks, as Agora's gateway then service apply them: route (404, S7) -> Basic auth
-(401, S7) -> QPS limit (429, S7) -> injected faults -> body format (400 code 8, S18) -> the
-backend.  Every request is counted and logged by method, path and status only.
+Order of the checks, as Agora's gateway then service apply them: framing (Content-Length, body
+size) -> route (404, S7) -> Basic auth (401, S7) -> QPS limit (429, S7) -> injected faults -> body
+format (400 code 8, S18) -> the backend.  Every request is counted and logged by method, path and
+status only.
+
+No request can make the server answer 500 with a traceback or stop answering; the limits are:
+
+* a body of at most ``MAX_BODY_BYTES``; a longer one is 413, and a malformed ``Content-Length``
+  (not one number of ASCII digits, or two that differ) or a chunked body is 400, both
+  ``{"code": 8, ...}`` (header or body format, S18; the admin API answers ``{"error": ...}``);
+* a body that is not JSON is 400 code 8 (S18); JSON that no Agora field can hold is 400 code 2
+  (S7: out of range): nesting deeper than ``MAX_JSON_DEPTH``, an integer outside 64 bits (checked
+  before Python converts it, so no int-string limit is hit), and any non-finite number (``NaN``,
+  ``Infinity``, ``1e999``; Python's ``json`` would accept them).  The admin API decodes its bodies
+  the same way and answers ``400 {"error": ...}``;
+* any method on any path gets JSON: an unknown method is a wrong route, 404 ``{"message": "no Route
+  matched with those values"}`` (S7), and what the standard library refuses itself (a malformed
+  request line, headers too long) is answered ``{"message": ...}`` too.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import socket
 import struct
 import sys
@@ -17,18 +34,30 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from snapshot_resources.emulator import urls
 from snapshot_resources.emulator.errors import (
     EmulatorError,
     ServiceError,
     bad_request_format,
+    describe_exception,
+    invalid_parameter,
     no_route,
 )
 from snapshot_resources.emulator.faults import FaultInjector, FaultPlan, fault_error
 from snapshot_resources.emulator.gateway import Gateway
 from snapshot_resources.emulator.models import Backend
+from snapshot_resources.rules import is_ascii_digits
+
+MAX_BODY_BYTES: Final = 1 << 20  # 1 MiB: a start body is a few kB (32 uids per list, S3)
+MAX_JSON_DEPTH: Final = 32  # Agora's bodies nest 5 deep (clientRequest.streamSubscribe..., S5)
+MAX_JSON_INT: Final = 2**63 - 1  # no Agora field is wider (uids 32-bit, S2; Unix seconds, S2)
+# An oversized body up to this size is read and dropped, so that the client reads the 413 and the
+# keep-alive connection stays usable; a larger one is answered and the connection closed.
+DRAIN_BYTES: Final = 16 << 20
+_INT_DIGITS: Final = len(str(MAX_JSON_INT))
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,6 +65,75 @@ class Reply:
     status: int
     body: Any = None
     reset: bool = False  # drop the connection instead of answering
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Why a request's body was not read (module docstring): the status and the reason."""
+
+    status: int
+    reason: str
+
+
+class BodyError(ValueError):
+    """A body that is not JSON (``code`` 8, S18) or holds a value no field can take (2, S7)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def decode_json(body: bytes) -> Any:
+    """``json.loads`` within the limits of the module docstring; ``BodyError`` otherwise."""
+    try:
+        data = json.loads(body, parse_int=_bounded_int, parse_float=_finite_float,
+                          parse_constant=_no_constant)
+    except BodyError:
+        raise
+    except RecursionError:
+        raise BodyError(2, f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise BodyError(8, "the body is not JSON (S18)") from None
+    if _depth_exceeds(data, MAX_JSON_DEPTH):
+        raise BodyError(2, f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+    return data
+
+
+def _bounded_int(text: str) -> int:
+    # The length first: int() of thousands of digits raises (the int-string limit) or is slow.
+    if len(text.removeprefix("-")) <= _INT_DIGITS:
+        value = int(text)
+        if abs(value) <= MAX_JSON_INT:
+            return value
+    shown = text if len(text) <= 24 else f"{text[:24]}..."
+    raise BodyError(2, f"the integer {shown} is outside 64 bits; no Agora field holds it")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BodyError(2, f"the number {text[:24]} is out of range; numbers must be finite")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise BodyError(2, f"{name} is not a number JSON allows; numbers must be finite")
+
+
+def _depth_exceeds(data: Any, limit: int) -> bool:
+    """Iteratively, so that checking the depth cannot itself recurse too deep."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node \
+            if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 class Responses:
@@ -50,13 +148,20 @@ class Responses:
         self.latency_ms = latency_ms
         self._extra_counters = extra_counters
 
-    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes,
+               framing: Framing | None = None) -> Reply:
+        """Answer one request; ``framing`` says why its body was not read, if it was not."""
         path = path.split("?", 1)[0]
         if path.startswith(urls.ADMIN_PREFIX):
+            if framing is not None:
+                return Reply(framing.status, {"error": framing.reason})
             return self._admin(method, path, body)
         operation = "route"
         fault: str | None = None
         try:
+            if framing is not None:
+                operation = "body"
+                raise ServiceError(framing.status, 8, framing.reason)
             found = urls.match(urls.REST_ROUTES, method, path)
             if found is None:
                 raise no_route()
@@ -117,7 +222,7 @@ class Responses:
             return Reply(404, {"error": f"no admin route {method} {path}"})
         operation, params = found
         try:
-            data = json.loads(body) if body.strip() else {}
+            data = decode_json(body) if body.strip() else {}
             if not isinstance(data, dict):
                 raise ValueError("the body must be a JSON object")
             return Reply(200, self._admin_call(operation, params, data))
@@ -125,6 +230,11 @@ class Responses:
             return Reply(404, {"error": f"not found: {error.args[0] if error.args else ''}"})
         except (ValueError, TypeError) as error:
             return Reply(400, {"error": str(error)})
+        except Exception as error:
+            # A bug, not the caller's fault: answer, log without the message, keep serving.
+            where = describe_exception(error)
+            _log.error("emulator admin %s failed: %s", operation, where)
+            return Reply(500, {"error": f"internal error: {where}"})
 
     def _admin_call(self, operation: str, params: dict[str, str],
                     data: dict[str, Any]) -> Any:
@@ -148,9 +258,9 @@ class Responses:
         if operation == "failover":
             downtime = data.get("downtimeSeconds")
             if downtime is not None and (isinstance(downtime, bool)
-                                         or not isinstance(downtime, int | float)
-                                         or downtime < 0):
-                raise ValueError("downtimeSeconds: a non-negative number")
+                                         or not isinstance(downtime, int | float)):
+                raise ValueError("downtimeSeconds: a finite, non-negative number")
+            # The backend refuses NaN, infinities and negatives, naming the field.
             return backend.failover(params["sid"], downtime=downtime)
         if operation == "setFaults":
             plan = FaultPlan.from_json(data)
@@ -186,14 +296,17 @@ def _flag(data: Mapping[str, Any], name: str, default: bool | None) -> bool:
 
 
 def _json_body(headers: Mapping[str, str], body: bytes) -> Any:
-    """Decode a POST body: JSON with a JSON Content-Type, else 400 code 8 (S18)."""
+    """Decode a POST body: JSON with a JSON Content-Type, else 400 code 8 (S18); JSON beyond the
+    limits of the module docstring is 400 code 2 (S7)."""
     content_type = headers.get("Content-Type", "")
     if content_type.split(";", 1)[0].strip().lower() != "application/json":
         raise bad_request_format("Content-Type must be application/json;charset=utf-8 (S18)")
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise bad_request_format("the body is not JSON (S18)") from None
+        return decode_json(body)
+    except BodyError as error:
+        if error.code == 8:
+            raise bad_request_format(error.reason) from None
+        raise invalid_parameter(error.reason) from None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -212,10 +325,9 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        body, framing = self._read_body()
         headers = {name: value for name, value in self.headers.items()}
-        reply = self.emulator.handle(self.command, self.path, headers, body)
+        reply = self.emulator.handle(self.command, self.path, headers, body, framing)
         if reply.reset:
             self._reset()
             return
@@ -224,8 +336,43 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json;charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("X-Request-ID", uuid.uuid4().hex)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(payload)
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _read_body(self) -> tuple[bytes, Framing | None]:
+        """The body, or why it was not read (module docstring).  Whenever the body is left on the
+        socket, the connection is closed after the answer: its bytes are not a next request."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            self.close_connection = True
+            return b"", Framing(400, "send the body with a Content-Length, not chunked (S18)")
+        values = self.headers.get_all("Content-Length") or []
+        if not values:
+            return b"", None
+        text = values[0].strip()
+        if any(v.strip() != text for v in values) or not is_ascii_digits(text):
+            self.close_connection = True
+            return b"", Framing(400, "Content-Length must be one number of bytes (S18)")
+        # Eighteen digits are more than any drainable size; int() never sees thousands of them.
+        length = int(text) if len(text) <= 18 else DRAIN_BYTES + 1
+        if length > MAX_BODY_BYTES:
+            if length <= DRAIN_BYTES:
+                self._drain(length)
+            else:
+                self.close_connection = True
+            return b"", Framing(413, f"the body is too large: the emulator takes at most "
+                                f"{MAX_BODY_BYTES} bytes (MAX_BODY_BYTES)")
+        return self.rfile.read(length), None
+
+    def _drain(self, length: int) -> None:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 64 << 10))
+            if not chunk:
+                self.close_connection = True
+                return
+            length -= len(chunk)
 
     def _reset(self) -> None:
         # Close with SO_LINGER 0: the client sees a reset connection, not an answer.
@@ -234,6 +381,28 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.close()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
+
+    def __getattr__(self, name: str) -> Any:
+        # BaseHTTPRequestHandler looks up ``do_<METHOD>`` and answers 501 in HTML when it is
+        # missing; every other method is a wrong route here, answered in JSON (S7).
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """What the standard library refuses by itself (a malformed request line, headers too
+        long...), answered in the gateway's JSON shape ``{"message": ...}`` (S7), not HTML."""
+        self.close_connection = True
+        short = message or self.responses.get(code, ("Bad Request",))[0]
+        payload = json.dumps({"message": short}, separators=(",", ":")).encode()
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(payload)
 
     def log_message(self, format: str, *args: Any) -> None:
         # Silent: the gateway's request log (method, path, status) is the only log.

@@ -14,10 +14,16 @@ Decisions where the reference marks a CONFLICT:
 * ``captureInterval``: [1, 3600].  The REST pages say [5, 3600], but the 2021-10-29 release note
   says the service widened it to [1, 3600] (S14, S8, W2); the service is what is emulated.
 * ``maxIdleTime``: [5, 2592000] as every Agora document says (S2, S3, S17, S19).
-* Blacklists: the current REST reference spelling ``unsubscribeVideoUids`` /
-  ``unsubscribeAudioUids`` (S2, S3, S5, S17, P1).  The other spelling, ``unSubscribe...``, is
-  refused as a misspelled field (parameters are case-sensitive, S10, S18), so a client that sends it
-  finds out here instead of silently recording the wrong uids.
+* Blacklists: both spellings are accepted, in start's ``recordingConfig`` (S3) and in update's
+  ``streamSubscribe`` lists (S5), because Agora's own sources disagree.  The current English REST
+  reference spells them ``unsubscribeVideoUids`` / ``unsubscribeAudioUids`` (S2, S3, S5, S17).
+  The Chinese start reference and Agora's official Java and Go REST clients spell them
+  ``unSubscribeVideoUids`` / ``unSubscribeAudioUids``; the Go client switched to that spelling in
+  2024 after a user reported that the lower-case key did not work and its maintainer agreed
+  (AgoraIO-Community/agora-rest-client-go, issue #19, 2024-08-20).  Which one the service reads
+  is not settled, so the emulator takes either and records the same uids.  The same list under
+  both spellings in one object is 400 code 2 (which one would win is unknowable); any other casing
+  is an unknown field (parameters are case-sensitive, S10, S18).
 * The emulator runs snapshot-only tasks: ``snapshotConfig`` is required and
   ``recordingFileConfig`` refused (S3 rule 2, S8).
 """
@@ -48,8 +54,10 @@ CHANNEL_MAX_BYTES: Final = 63  # "shorter than 64 bytes" (S18 code 1013)
 _CHANNEL: Final = re.compile(r"[a-zA-Z0-9 !#$%&()+\-:;<=.>?@\[\]^_{}|~,]+")  # (S18)
 _UID: Final = re.compile(r"[0-9]+")
 _PREFIX_SEGMENT: Final = re.compile(r"[a-zA-Z0-9]+")  # (S3, S17, S19)
-_OTHER_SPELLING: Final = {"unSubscribeVideoUids": "unsubscribeVideoUids",
-                          "unSubscribeAudioUids": "unsubscribeAudioUids"}
+# media -> the blacklist's two spellings, (English REST reference, official clients): see above.
+_BLACKLISTS: Final = {"Video": ("unsubscribeVideoUids", "unSubscribeVideoUids"),
+                      "Audio": ("unsubscribeAudioUids", "unSubscribeAudioUids")}
+_UID_DIGITS: Final = len(str(UID_MAX))
 _DECRYPTION_MODES: Final = range(0, 9)  # 0 none ... 8 AES_256_GCM2 (S3)
 _SALTED_MODES: Final = frozenset({7, 8})  # salt required (S3)
 
@@ -213,10 +221,6 @@ class _Problems:
         for key in data:
             if refused and key in refused:
                 self.add(f"{path}{key}", refused[key])
-            elif key in _OTHER_SPELLING:
-                self.add(f"{path}{key}", f"unknown field; parameters are case-sensitive "
-                         f"(S10, S18) and this service spells it {_OTHER_SPELLING[key]!r} "
-                         f"(S3; reference 3.4 CONFLICT)")
             elif key not in known:
                 self.add(f"{path}{key}", "unknown field; parameters are case-sensitive (S10, S18)")
 
@@ -227,7 +231,22 @@ def _kind(value: object) -> str:
 
 
 def _is_uid(text: str) -> bool:
-    return _UID.fullmatch(text) is not None and 1 <= int(text) <= UID_MAX
+    # The length first, so that int() never meets thousands of digits (it raises past 4300).
+    return len(text) <= _UID_DIGITS and _UID.fullmatch(text) is not None \
+        and 1 <= int(text) <= UID_MAX
+
+
+def _blacklist(problems: _Problems, data: Mapping[str, Any], media: str,
+               path: str) -> tuple[str | None, tuple[str, ...] | None]:
+    """The ``media`` blacklist under whichever spelling was sent (module docstring), and that
+    spelling; ``(None, None)`` when both were sent, which is a problem."""
+    lower, camel = _BLACKLISTS[media]
+    if lower in data and camel in data:
+        problems.add(f"{path}{camel}", f"set together with {lower}: the same blacklist in two "
+                     "spellings; send one of them (S3, S5)")
+        return None, None
+    key = camel if camel in data else lower
+    return key, problems.uid_list(data, key, path)
 
 
 def _body(body: object) -> Mapping[str, Any]:
@@ -311,8 +330,8 @@ _CLIENT_REQUEST_FIELDS: Final = frozenset({
 })
 _RECORDING_FIELDS: Final = frozenset({
     "channelType", "streamTypes", "streamMode", "decryptionMode", "secret", "salt",
-    "maxIdleTime", "videoStreamType", "subscribeVideoUids", "unsubscribeVideoUids",
-    "subscribeAudioUids", "unsubscribeAudioUids", "subscribeUidGroup",
+    "maxIdleTime", "videoStreamType", "subscribeVideoUids", "subscribeAudioUids",
+    *_BLACKLISTS["Video"], *_BLACKLISTS["Audio"], "subscribeUidGroup",
     "audioProfile", "transcodingConfig",
 })
 _COMPOSITE_ONLY: Final = {
@@ -423,14 +442,14 @@ def _check_salt(problems: _Problems, salt: object, where: str) -> None:
 def _check_lists(problems: _Problems, data: Mapping[str, Any], path: str,
                  stream_types: int | None) -> Subscription:
     video_in = problems.uid_list(data, "subscribeVideoUids", path)
-    video_out = problems.uid_list(data, "unsubscribeVideoUids", path)
+    video_out_key, video_out = _blacklist(problems, data, "Video", path)
     audio_in = problems.uid_list(data, "subscribeAudioUids", path)
-    audio_out = problems.uid_list(data, "unsubscribeAudioUids", path)
+    audio_out_key, audio_out = _blacklist(problems, data, "Audio", path)
     if video_in is not None and video_out is not None:
-        problems.add(f"{path}unsubscribeVideoUids", "cannot be set together with "
+        problems.add(f"{path}{video_out_key}", "cannot be set together with "
                      "subscribeVideoUids (S3)")
     if audio_in is not None and audio_out is not None:
-        problems.add(f"{path}unsubscribeAudioUids", "cannot be set together with "
+        problems.add(f"{path}{audio_out_key}", "cannot be set together with "
                      "subscribeAudioUids (S3)")
     if audio_in is not None and video_in is None:
         problems.add(f"{path}subscribeVideoUids", "must be set when subscribeAudioUids is set "
@@ -591,12 +610,13 @@ def _update_list(problems: _Problems, data: Mapping[str, Any], key: str, media: 
         problems.add(f"{path}{key}", f"{media.lower()} lists do not apply to this task's "
                      "streamTypes (S5)")
         return None
-    include_key, exclude_key = f"subscribe{media}Uids", f"unsubscribe{media}Uids"
-    problems.unknown(lists, frozenset({include_key, exclude_key}), where)
+    include_key = f"subscribe{media}Uids"
+    problems.unknown(lists, frozenset({include_key, *_BLACKLISTS[media]}), where)
     include = problems.uid_list(lists, include_key, where)
-    exclude = problems.uid_list(lists, exclude_key, where)
+    exclude_key, exclude = _blacklist(problems, lists, media, where)
     if include is not None and exclude is not None:
         problems.add(f"{where}{exclude_key}", f"cannot be set together with {include_key} (S5)")
-    if include is None and exclude is None:
-        problems.add(where.rstrip("."), f"needs {include_key} or {exclude_key} (S5)")
+    if include is None and exclude is None and exclude_key is not None:
+        problems.add(where.rstrip("."), f"needs {include_key} or "
+                     f"{' or '.join(_BLACKLISTS[media])} (S5)")
     return include, exclude

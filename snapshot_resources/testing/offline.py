@@ -9,24 +9,30 @@ Typical use::
     from snapshot_resources.engine import find_cli
     from snapshot_resources.testing.offline import OfflinePulumi
 
-    with OfflinePulumi(find_cli(), root=tmp_path) as engine:
-        stack = engine.stack(Path("."), "test")          # this repository's Pulumi.yaml
-        stack.set_config("agora:endpoint", auto.ConfigValue(emulator.url))
+    cli = find_cli(repo)                                   # None: no CLI (see engine.build_cli)
+    with OfflinePulumi(cli, root=tmp_path) as engine:
+        stack = engine.stack(engine.project(repo), "test")  # a copy of repo's Pulumi project
+        engine.write_config(stack, {"agora:endpoint": emulator.url, ...},
+                            {"agora:customerSecret": "..."})
         stack.up(color="never")
-        engine.state_text()                               # every byte the backend holds
+        engine.state_text()                                # every byte the backend holds
         stack.destroy(color="never")
 
-On exit it destroys nothing (tests decide that), removes its stacks' locks by ending, and checks
-that no dynamic-provider process it started is still alive (:meth:`OfflinePulumi.live_providers`).
+On exit it stops any process it started that is still running (a dynamic provider left behind by
+an interrupted run; :meth:`OfflinePulumi.live_providers` lists them) and removes its directory
+when it made one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import signal
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -39,7 +45,7 @@ from snapshot_resources import engine
 if TYPE_CHECKING:
     from pulumi import automation as auto
 
-__all__ = ["OfflinePulumi", "ProviderProcess"]
+__all__ = ["OfflinePulumi", "ProviderProcess", "processes_with_home", "stop_processes"]
 
 _PASSPHRASE_BYTES: Final = 16
 
@@ -73,7 +79,9 @@ class OfflinePulumi:
     ) -> None:
         self.cli = cli
         self._owned_root = root is None
-        self.root = Path(tempfile.mkdtemp(prefix="pulumi-offline-")) if root is None else root
+        # Absolute: the CLI runs in the project directory, where a relative path means another.
+        self.root = (Path(tempfile.mkdtemp(prefix="pulumi-offline-")) if root is None
+                     else root).resolve()
         self.home = self.root / "home"
         self.backend_dir = self.root / "state"
         self.projects_dir = self.root / "projects"
@@ -100,6 +108,7 @@ class OfflinePulumi:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        stop_processes(self.home)
         if self._owned_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -115,8 +124,8 @@ class OfflinePulumi:
         inline (see :mod:`snapshot_resources.engine`)."""
         return engine.select_stack(self.cli, project_dir, stack_name, self.env, create=create)
 
-    @staticmethod
     def write_config(
+        self,
         stack: auto.Stack,
         config: Mapping[str, Any],
         secrets: Mapping[str, str] | None = None,
@@ -124,19 +133,21 @@ class OfflinePulumi:
         """Write ``stack``'s ``Pulumi.<stack>.yaml`` as a user would: ``config`` as the plain
         ``config:`` mapping (namespaced keys, nested objects as YAML), then each of ``secrets``
         (``"namespace:key.path.to.leaf": value``) with ``pulumi config set --path --secret``, which
-        encrypts it with the stack's passphrase. The file's ``encryptionsalt`` is kept."""
-        from pulumi import automation as auto
-
-        path = Path(stack.workspace.work_dir) / f"Pulumi.{stack.name}.yaml"
+        encrypts it with the stack's passphrase. The file's ``encryptionsalt`` is kept. Each
+        secret reaches the CLI on its standard input, never its command line (which other users
+        of the machine can read in ``/proc``)."""
+        project = Path(stack.workspace.work_dir)
+        path = project / f"Pulumi.{stack.name}.yaml"
         current = yaml.safe_load(path.read_text()) if path.exists() else None
         document = dict(current or {})
         document["config"] = dict(config)
         path.write_text(yaml.safe_dump(document, sort_keys=False))
         for key, value in (secrets or {}).items():
-            stack.set_config(key, auto.ConfigValue(value, secret=True), path=True)
+            self.run("config", "set", "--path", "--secret", key, "--stack", stack.name,
+                     cwd=project, stdin=value)
         return path
 
-    def run(self, *args: str, cwd: Path) -> str:
+    def run(self, *args: str, cwd: Path, stdin: str | None = None) -> str:
         """Run the CLI itself (``pulumi stack export ...``) in this environment; its stdout.
         Raises ``subprocess.CalledProcessError`` with stderr on failure."""
         import subprocess
@@ -144,7 +155,7 @@ class OfflinePulumi:
         result = subprocess.run(  # noqa: S603 - the CLI we resolved, our own arguments
             [str(self.cli.executable), *args, "--non-interactive"],
             cwd=cwd, env={**os.environ, **self.env}, capture_output=True, text=True,
-            timeout=600, check=True,
+            timeout=600, check=True, input=stdin,
         )
         return result.stdout
 
@@ -179,19 +190,37 @@ class OfflinePulumi:
     def live_providers(self) -> list[ProviderProcess]:
         """Processes still running with this environment's ``PULUMI_HOME`` (dynamic providers,
         the CLI), read from ``/proc``; empty where ``/proc`` does not exist."""
-        proc = Path("/proc")
-        if not proc.is_dir():
-            return []
-        marker = f"PULUMI_HOME={self.home}".encode()
-        found: list[ProviderProcess] = []
-        for entry in proc.iterdir():
-            if not entry.name.isdecimal() or int(entry.name) == os.getpid():
-                continue
-            try:
-                environ = (entry / "environ").read_bytes()
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if marker in environ.split(b"\0"):
-                found.append(ProviderProcess(int(entry.name), cmdline.strip()))
-        return found
+        return processes_with_home(self.home)
+
+
+def processes_with_home(home: Path) -> list[ProviderProcess]:
+    """Processes whose environment has ``PULUMI_HOME=home`` (this user's, from ``/proc``)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    marker = f"PULUMI_HOME={home}".encode()
+    found: list[ProviderProcess] = []
+    for entry in proc.iterdir():
+        if not entry.name.isdecimal() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            found.append(ProviderProcess(int(entry.name), cmdline.strip()))
+    return found
+
+
+def stop_processes(home: Path, grace: float = 10.0) -> list[ProviderProcess]:
+    """Wait up to ``grace`` seconds for the processes of ``home`` to end (an interrupted CLI
+    finishes cancelling), then kill what is left; returns what had to be killed."""
+    deadline = time.monotonic() + grace
+    while processes_with_home(home) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = processes_with_home(home)
+    for process in left:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(process.pid, signal.SIGKILL)
+    return left

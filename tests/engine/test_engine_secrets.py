@@ -60,6 +60,12 @@ def test_no_secret_in_the_state_the_backend_or_the_terminal(
 
     assert all(run.ok for run in runs), [run.terminal for run in runs if not run.ok]
     assert _leaks(offline.state_text(example.stack), values) == []
+    # Nor in the stack file (ciphertext only) or anything the CLI wrote under PULUMI_HOME.
+    written = [p for p in (*offline.home.rglob("*"), *example.project_dir.rglob("*"))
+               if p.is_file()]
+    assert any(p.name == "Pulumi.test.yaml" for p in written)
+    for path in written:
+        assert _leaks(path.read_text(errors="replace"), values) == [], path
     for run in runs:
         assert _leaks(run.terminal, values) == [], run.terminal
     # The secrets are in the state, encrypted: each secret input is marked secret there.

@@ -30,15 +30,20 @@ def test_preview_of_a_broken_stack_file_shows_every_violation_and_creates_nothin
     example.apply()
     # What `snapshot-resources validate` finds in the same file is the list to see in the terminal.
     problems = spec.stack_problems(example.stack_values(), default_app_id=example.agora.app_id)
-    assert len(problems) >= 4
+    # The four edits above, and nothing else, are what `validate` finds in this file.
+    assert sorted((p.dotted_path, p.rule_id) for p in problems) == [
+        ("sessions.lobby.snapshotConfig.captureInterval", "capture_interval"),
+        ("sessions.stage.snapshotConfig.captureIntervall", "unknown_key"),
+        ("sessions.stage.uid", "recorder_uid"),
+        ("storage.main.bucket", "bucket_name"),
+    ]
 
     run = example.preview()
 
     assert not run.ok
     for problem in problems:
-        line = f"{problem.dotted_path}: {problem.message}"
+        line = f"{problem.dotted_path}: {problem.message} (rule {problem.rule_id};"
         assert line in run.terminal, f"{line!r} not shown:\n{run.terminal}"
-        assert f"rule {problem.rule_id}" in run.terminal
     assert "nothing was deployed" in run.terminal
     assert example.agora.admin.request_log() == []  # not one call reached Agora
     assert example.sessions_in_state() == {}

@@ -8,6 +8,7 @@ install), and the engine starts the dynamic provider with that venv's interprete
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -25,9 +26,20 @@ def fresh_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     ...) are reached through a ``.pth`` line to this venv's site-packages, which adds the
     directory but runs none of its ``.pth`` files, so the editable install stays out of sight."""
     root = tmp_path_factory.mktemp("fresh")
+    # Built from a copy of the checkout's files (tracked and new, not ignored): a build writes
+    # build/ and *.egg-info into its source tree, which must not be this work tree.
+    source = root / "source"
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        check=True, capture_output=True, timeout=60,
+    ).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(root / "dist"), str(REPO)], check=True, timeout=300,
+         "--wheel-dir", str(root / "dist"), str(source)], check=True, timeout=300,
     )
     wheel = next((root / "dist").glob("snapshot_resources-*.whl"))
     venv = root / "venv"

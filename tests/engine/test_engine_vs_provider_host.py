@@ -22,7 +22,8 @@ from snapshot_resources.testing.provider_host import PROVIDER_KEY, ProviderHost,
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 # Outputs that differ from run to run by nature (Agora's ids, times).
-PER_RUN = frozenset({"sid", "resourceId", "startedAt", "fileNamePattern", "status", "tokenExpiresAt"})
+PER_RUN = frozenset({"sid", "resourceId", "startedAt", "fileNamePattern", "status", "tokenExpiresAt",
+                     "resourceExpiresAt"})
 
 
 def _secret_paths(value: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:

@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +26,8 @@ class Reply:
     body: dict[str, Any] | str | None = None  # None: the default success body for the path
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    # Builds the body from the request instead (a server that echoes what it received).
+    echo: Callable[[Received], dict[str, Any] | str] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class _QuietServer(ThreadingHTTPServer):
 class StubAgora:
     def __init__(self) -> None:
         self._script: deque[Reply] = deque()
+        # Sticky answers by path suffix, used before the script (e.g. every /query answers 2).
+        self._routes: list[tuple[str, Reply]] = []
         self._lock = threading.Lock()
         self.received: list[Received] = []
         stub = self
@@ -77,10 +81,15 @@ class StubAgora:
                     stub.received.append(
                         Received(self.command, self.path, dict(self.headers.items()), body)
                     )
-                    reply = stub._script.popleft() if stub._script else Reply()
+                    routed = [r for suffix, r in stub._routes if self.path.endswith(suffix)]
+                    scripted = stub._script.popleft() if stub._script and not routed else None
+                    reply = routed[0] if routed else scripted or Reply()
                 if reply.delay:
                     time.sleep(reply.delay)
                 payload = reply.body if reply.body is not None else default_body(self.path)
+                if reply.echo is not None:
+                    request = Received(self.command, self.path, dict(self.headers.items()), body)
+                    payload = reply.echo(request)
                 raw = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
@@ -105,6 +114,11 @@ class StubAgora:
     def script(self, *replies: Reply) -> None:
         with self._lock:
             self._script.extend(replies)
+
+    def route(self, suffix: str, reply: Reply) -> None:
+        """Answer every request whose path ends with ``suffix`` with ``reply`` from now on."""
+        with self._lock:
+            self._routes.append((suffix, reply))
 
     def paths(self) -> list[str]:
         with self._lock:

@@ -12,17 +12,20 @@
 #
 # Prints the bin directory on its last line of stdout; progress goes to stderr.
 set -euo pipefail
-export GOTOOLCHAIN=local GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0
+# go.mod and go.sum are complete and committed: never let a build rewrite them.
+export GOTOOLCHAIN=local GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE"
 
 say() { printf 'pulumi-cli: %s\n' "$*" >&2; }
 
-command -v go >/dev/null || { say "Go is not installed; see README.md 'The real engine'"; exit 3; }
-VERSION=$(go list -m -f '{{.Version}}' github.com/pulumi/pulumi/pkg/v3)
-SDK_VERSION=$(go list -m -f '{{.Version}}' github.com/pulumi/pulumi/sdk/v3)
-if [ "$VERSION" != "$SDK_VERSION" ]; then
-  say "go.mod requires pkg/v3 $VERSION but sdk/v3 $SDK_VERSION; they must be equal"; exit 2
+# The version, read from go.mod itself: finding a cached build needs neither Go nor a network.
+required() { sed -n "s|^[[:space:]]*$1 \(v[^ ]*\).*|\1|p" go.mod | head -1; }
+VERSION=$(required github.com/pulumi/pulumi/pkg/v3)
+SDK_VERSION=$(required github.com/pulumi/pulumi/sdk/v3)
+if [ -z "$VERSION" ] || [ "$VERSION" != "$SDK_VERSION" ]; then
+  say "go.mod must require github.com/pulumi/pulumi/pkg/v3 and sdk/v3 at one version" \
+      "(found '${VERSION:-none}' and '${SDK_VERSION:-none}')"; exit 2
 fi
 # Keyed by version and by the exact module graph, so a changed go.sum never reuses a stale build.
 KEY="$VERSION-$(cat go.mod go.sum | sha256sum | cut -c1-12)"
@@ -37,6 +40,7 @@ if [ -x "$OUT/bin/pulumi" ] && [ -x "$OUT/bin/$LAUNCHER" ]; then
 fi
 # PULUMI_CLI_CHECK_ONLY=1: only report a cached build (exit 4 when there is none).
 if [ -n "${PULUMI_CLI_CHECK_ONLY:-}" ]; then exit 4; fi
+command -v go >/dev/null || { say "Go (>= 1.26) is not installed: cannot build the Pulumi CLI"; exit 3; }
 
 say "building the Pulumi CLI $VERSION from Go modules (a cold build takes several minutes on 2 cores)"
 START=$(date +%s)
@@ -48,6 +52,7 @@ TMP=$(mktemp -d "$CACHE/.build.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 chmod 0755 "$TMP"; mkdir "$TMP/bin"
 # `go build -v` names each package as it is compiled: count them for progress every 10 %.
+set +e
 go build -v -trimpath -tags osusergo,grpcnotrace \
   -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$VERSION" \
   -o "$TMP/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi 2>&1 \
@@ -56,7 +61,9 @@ go build -v -trimpath -tags osusergo,grpcnotrace \
       { n++; pct = int(100 * n / total); if (pct >= next_pct) {
           printf "pulumi-cli: compiled %d of about %d packages (%d%%)\n", n, total, pct > "/dev/stderr";
           next_pct = pct + 10 } }'
-[ "${PIPESTATUS[0]}" -eq 0 ] || { say "go build failed"; exit 1; }
+status=${PIPESTATUS[0]}
+set -e
+[ "$status" -eq 0 ] || { say "go build failed (exit $status); its messages are above"; exit 1; }
 
 # The dynamic-provider launcher ships in the sdk/v3 module (python/dist/); the module cache keeps
 # it read-only without the exec bit, and the engine only runs an executable plugin.
