@@ -7,7 +7,7 @@ LOCK := requirements-lock.txt
 STAMP := $(VENV)/.installed
 LOCK_VENV := .venv-lock
 
-.PHONY: test lint typecheck unit engine demo pulumi schemas bench lock clean
+.PHONY: test lint typecheck unit engine demo pulumi schemas docs bench lock clean
 
 $(STAMP): $(LOCK) pyproject.toml
 	@echo "==> $(VENV): installing exactly $(LOCK) (the first run downloads a few hundred MB)"
@@ -51,6 +51,10 @@ engine: $(STAMP) pulumi
 
 schemas: $(STAMP)
 	$(BIN)/snapshot-resources schema --write
+
+# docs/sources.md, generated from rules.SOURCES (a test fails when it is stale).
+docs: $(STAMP)
+	$(BIN)/python -c "from snapshot_resources.explain import sources_markdown as m; open('docs/sources.md', 'w').write(m())"
 
 demo: $(STAMP) pulumi
 	$(BIN)/python -m snapshot_resources.demo

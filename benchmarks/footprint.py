@@ -57,8 +57,8 @@ from snapshot_resources.testing.provider_host import (
 )
 
 VENDOR_SDKS: Final = ("pulumi_aws", "pulumi_alicloud", "pulumi_gcp", "pulumi_azure_native")
-# provider.py: "~70 bytes, nothing secret"; a by-value pickle would be kilobytes (reference
-# pulumi-dynamic.md section 1), so "by reference" is read as at most 100 bytes.
+# provider.py: "~70 bytes, nothing secret"; a by-value pickle would be kilobytes
+# (docs/pulumi-dynamic.md section 1), so "by reference" is read as at most 100 bytes.
 PROVIDER_TARGET_BYTES: Final = 100
 PROGRAM_IMPORT: Final = "import snapshot_resources; snapshot_resources.SnapshotSession"
 TIME_SCALE: Final = 50.0

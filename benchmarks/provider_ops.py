@@ -1,7 +1,7 @@
 """Check and Diff per call through the real provider host, against Pulumi's own floor.
 
 Both providers are hosted in the *same* ``python -m pulumi.dynamic`` process (as the engine hosts
-every Python dynamic resource of a stack in one process, reference/pulumi-dynamic.md section 1)
+every Python dynamic resource of a stack in one process, docs/pulumi-dynamic.md section 1)
 and called with the *same* properties, so the floor (``NoopProvider``) pays exactly the cost of
 Pulumi's path: SDK serialization, gRPC, the servicer's deserialization and provider-cache lookup.
 The ratio is what ``SnapshotSessionProvider``'s own check and diff add on top.  Target: within

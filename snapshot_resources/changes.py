@@ -3,7 +3,7 @@
 This is the single copy of the rule. ``provider.SnapshotSessionProvider.diff`` uses it to answer the
 engine, and ``snapshot-resources plan`` uses it to tell a reviewer what ``pulumi up`` will do.
 
-The rule (reference/agora-api.md section 5, S5, S17, G1): Agora's ``update`` call can change only
+The rule (docs/agora-api.md section 5, S5, S17, G1): Agora's ``update`` call can change only
 the subscription lists (``streamSubscribe``) and the ``storageConfig`` of a running individual-mode
 task, the latter "mainly to refresh an stsToken".  Everything else (channel, recorder uid, App ID,
 interval, stream types, idle time, bucket, prefix, ...) needs a new task: stop, acquire, start.
@@ -42,6 +42,14 @@ ROTATABLE_STORAGE_KEYS: Final = frozenset({"accessKey", "secretKey", "stsToken",
 
 
 class ChangeKind(StrEnum):
+    """What ``pulumi up`` does with a session whose inputs changed (``Change.kind``).
+
+    ``NONE`` ("none"): nothing changed.  ``UPDATE`` ("update"): only subscription lists or
+    storage keys changed; Agora's ``update`` applies them to the running task, same ``sid`` (S5).
+    ``REPLACE`` ("replace"): anything else; the task is stopped and a new one started with a new
+    ``sid`` (stop first: code 53 otherwise, S7).  A ``str`` enum: its values are the words above.
+    """
+
     NONE = "none"
     UPDATE = "update"
     REPLACE = "replace"
@@ -49,10 +57,14 @@ class ChangeKind(StrEnum):
 
 @dataclass(frozen=True)
 class Change:
-    """The outcome of comparing old and new inputs.
+    """The outcome of comparing old and new inputs (``classify``).
 
-    ``replaces`` lists the top-level inputs that force a new task; ``updates`` the ones the
-    update API applies in place; ``details`` the nested paths that changed, for reviewers.
+    ``kind`` (``ChangeKind``): NONE, UPDATE or REPLACE.  ``replaces`` (tuple of str): the
+    top-level inputs (``changes.INPUT_KEYS``, e.g. ``"snapshotConfig"``) that force a new task;
+    ``updates`` (tuple of str): the ones the update API applies in place (``"recordingConfig"``,
+    ``"storage"``); ``details`` (tuple of str): the dotted paths that changed, for reviewers
+    (``"recordingConfig.subscribeVideoUids"``; a whole input when it is not a mapping).  All
+    empty by default.  ``rotates_storage`` is True when storage keys change in place.
     """
 
     kind: ChangeKind
@@ -82,8 +94,16 @@ def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 def classify(old_inputs: Mapping[str, Any], new_inputs: Mapping[str, Any]) -> Change:
     """Compare two input bags (old outputs are fine: only ``INPUT_KEYS`` are read).
 
-    Values are normalised first (``5.0 == 5``), so a round trip through the engine is no change.
-    A value that is not known yet (preview) differs from anything, which is the safe answer.
+    ``old_inputs`` and ``new_inputs``: a SnapshotSession's inputs (or stored outputs) by Agora's
+    camelCase keys; keys other than ``INPUT_KEYS`` are ignored, a missing key counts as None.
+    Values are normalised first (``5.0 == 5``, either blacklist spelling, rule
+    blacklist_spelling), so a round trip through the engine is no change.  A value that is not
+    known yet (preview) differs from anything, which is the safe answer.
+
+    Returns a ``Change``: REPLACE when any input other than the subscription lists
+    (``recordingConfig``) and the storage keys ``accessKey``, ``secretKey``, ``stsToken``,
+    ``stsExpiration`` changed (S5, S17, G1), else UPDATE when those changed, else NONE.  Raises
+    nothing.
     """
     old = canonical_inputs({k: plain(old_inputs.get(k)) for k in INPUT_KEYS})
     new = canonical_inputs({k: plain(new_inputs.get(k)) for k in INPUT_KEYS})

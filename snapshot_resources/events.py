@@ -162,9 +162,10 @@ class SignatureError(NotificationError):
 class ReplayError(SignatureError):
     """A validly signed notification whose ``notifyMs`` is outside the replay window.
 
+    ``message`` (str): the text, naming the bound and the offset in seconds, never the secret.
     ``check`` says which bound failed: ``"stale"`` (older than ``max_age`` seconds) or ``"future"``
     (more than ``max_future`` seconds ahead of the receiver's clock).  ``notify_ms`` and ``now_ms``
-    are the compared values, Unix ms.
+    are the compared values, Unix ms.  All four are kept as attributes.
     """
 
     # Defaults only so that pickle (which calls ``cls(message)``, then restores the attributes)
@@ -198,6 +199,9 @@ class NotificationBodyError(NotificationError):
 
 def sign_headers(body: bytes, secret: str) -> dict[str, str]:
     """The two signature headers Agora sends with ``body`` (S13): name -> lower-case hex digest.
+
+    ``body`` (bytes): the exact bytes to send.  ``secret`` (str): the NCS secret, the HMAC key.
+    Returns ``{"Agora-Signature": <HMAC-SHA1>, "Agora-Signature-V2": <HMAC-SHA256>}``.
 
     Raises ``ValueError`` for an empty or non-string ``secret``.
     """
@@ -407,6 +411,18 @@ class NcsEvent:
 
     The payload fields common to every Cloud Recording event (S12) are typed attributes; the
     per-event ``details`` stay a mapping, since Agora may add fields (S12).
+
+    Fields (body key in brackets; S12, S13): ``notice_id`` (str, ``noticeId``): the
+    notification's id, the same on a redelivery.  ``product_id`` (int, ``productId``): 3 for
+    Cloud Recording.  ``event_type`` (int, ``eventType``): e.g. 45 ``recorder_snapshot_file``
+    (``EVENT_NAMES``).  ``notify_ms`` (int, ``notifyMs``): Unix ms when NCS sent it.  ``cname``
+    (str, ``payload.cname``): the channel.  ``uid`` (str, ``payload.uid``): the recorder's uid.
+    ``sid`` (str, ``payload.sid``): the recording id.  ``sequence`` (int, ``payload.sequence``):
+    orders the events of one task.  ``sendts`` (int, ``payload.sendts``): Unix ms UTC when the
+    event occurred.  ``service_type`` (int, ``payload.serviceType``).  ``details`` (mapping,
+    ``payload.details``): the event's own fields, read-only.  ``name`` (str | None): the event's
+    ``msgName`` from ``EVENT_NAMES``, else ``details.msgName``, else None.  Built by
+    ``parse_event``.
     """
 
     notice_id: str
@@ -429,8 +445,13 @@ def build_event(
 ) -> dict[str, Any]:
     """A Cloud Recording notification body (S13), for the emulator and for tests.
 
+    ``event_type`` (int): the NCS event type, e.g. 45 (``SNAPSHOT_FILE_EVENT``).
     ``payload`` carries ``cname``, ``uid``, ``sid``, ``sequence``, ``sendts``, ``serviceType``,
-    ``details`` (S12); serialize the result once and sign exactly those bytes.
+    ``details`` (S12); serialize the result once and sign exactly those bytes.  ``notice_id``
+    (str): the notification's id.  ``notify_ms`` (int): Unix ms of sending.
+
+    Returns the body as a dict with ``noticeId``, ``productId`` (3), ``eventType``, ``notifyMs``
+    and ``payload`` (used as given, not copied or checked).  Raises nothing.
     """
     return {
         "noticeId": notice_id,
@@ -443,6 +464,10 @@ def build_event(
 
 def parse_event(body: bytes | str | Mapping[str, Any]) -> NcsEvent:
     """Parse a notification body (raw bytes, text, or already-decoded JSON).
+
+    ``body`` (bytes | str | mapping): the notification; verify the raw bytes with
+    ``verify_signature`` first.  Returns an ``NcsEvent``; an event type this module does not know
+    still parses (its ``name`` from ``details.msgName``, else None).
 
     Raises ``NotificationBodyError`` (a ``ValueError``) naming the field that is missing or of the
     wrong type, or saying why the body is not a JSON object.
@@ -553,6 +578,9 @@ def dedup_key(event: NcsEvent) -> tuple[str, int]:
 
     Equal when the same bytes arrive twice.  Agora's NCS pages say a resend refreshes
     ``notifyMs``, so to drop redeliveries key on ``noticeId`` alone: ``SeenNotices``.
+
+    ``event`` (``NcsEvent``): a parsed notification.  Returns ``(event.notice_id,
+    event.notify_ms)``.  Raises nothing.
     """
     return (event.notice_id, event.notify_ms)
 
@@ -561,7 +589,9 @@ def snapshot_file(event: NcsEvent) -> str | None:
     """``details.fileName`` of event 45 ``recorder_snapshot_file``, as sent:
     ``<fileNamePrefix>/<jpg name>`` (S12); ``None`` for other events.
 
-    Raises ``NotificationBodyError`` (a ``ValueError``) when event 45 has no string fileName."""
+    ``event`` (``NcsEvent``): a parsed notification.  Returns the object key Agora wrote (str),
+    or None.  Raises ``NotificationBodyError`` (a ``ValueError``) when event 45 has no string
+    fileName."""
     if event.event_type != SNAPSHOT_FILE_EVENT:
         return None
     value = event.details.get("fileName")

@@ -1,6 +1,6 @@
 """Snapshot file names: format, parse (including ``bak<n>_``), match, and list from storage.
 
-Agora names every screenshot it uploads (S8, reference/agora-api.md section 7.1)::
+Agora names every screenshot it uploads (S8, docs/agora-api.md section 7.1)::
 
     [<p1>/<p2>/...][bak<n>_]<sid>_<cname>__uid_s_<uid>__uid_e_video_<YYYYMMDDhhmmssSSS>.jpg
 
@@ -67,7 +67,16 @@ _BASENAME: Final = re.compile(
 
 @dataclass(frozen=True)
 class SnapshotName:
-    """One parsed snapshot object key."""
+    """One parsed snapshot object key.
+
+    Fields (from ``parse_snapshot_name``, S8): ``prefix`` (tuple of str): the ``fileNamePrefix``
+    segments before the file name, ``()`` for none.  ``failover_index`` (int | None): ``n`` of a
+    ``bak<n>_`` file, made after the n-th failover counted from 0; None for none.  ``sid`` (str):
+    the task's recording id.  ``cname`` (str): the channel.  ``uid`` (str): the publisher's uid,
+    decimal digits (not the recorder's).  ``taken_at`` (datetime): when the snapshot was taken,
+    timezone-aware UTC, millisecond precision.  ``key`` (str): the object key as given.
+    ``to_dict()`` gives a JSON-ready view with camelCase keys and an ISO 8601 time.
+    """
 
     prefix: tuple[str, ...]
     failover_index: int | None
@@ -106,8 +115,17 @@ def format_snapshot_name(
     """The object key Agora gives a screenshot (S8), e.g.
     ``lobby/bak0_<sid>_lobby__uid_s_123__uid_e_video_20190611073246073.jpg``.
 
-    ``taken_at`` must be timezone-aware; it is converted to UTC and truncated to milliseconds.
-    Raises ``ValueError`` naming the field and the rule when an argument cannot appear in a name.
+    ``sid`` (str): the recording id, no ``_``, ``/`` or space, not of the form ``bak<n>``.
+    ``cname`` (str): the channel, 1 to 63 bytes of the allowed characters (rule channel_name;
+    S18).  ``uid`` (str): the publisher's uid, decimal digits, at most 4294967295.
+    ``taken_at`` (datetime) must be timezone-aware; it is converted to UTC and truncated to
+    milliseconds (17 digits ``YYYYMMDDhhmmssSSS``, years 1000 to 9999).  ``failover_index`` (int
+    | None): ``n`` of ``bak<n>_``, from 0; None (default) for a file made before any failover.
+    ``prefix`` (sequence of str, default empty): ``fileNamePrefix`` segments of letters and
+    digits (rule file_name_prefix; S3), joined with ``/`` before the name.
+
+    Returns the object key (str).  Raises ``ValueError`` naming the field and the rule when an
+    argument cannot appear in a name.
     """
     _check_sid(sid)
     if not rules.CHANNEL_NAME.matches(cname):
@@ -134,7 +152,9 @@ def format_snapshot_name(
 def parse_snapshot_name(key: str) -> SnapshotName:
     """Parse an object key (or a bare file name) made by the naming rule of S8.
 
-    Raises ``ValueError`` that says which part of the name did not match.
+    ``key`` (str): e.g. ``lobby/bak0_<sid>_lobby__uid_s_123__uid_e_video_20190611073246073.jpg``.
+    Returns a ``SnapshotName``.  Raises ``ValueError`` that says which part of the name did not
+    match (an empty prefix segment, no ``.jpg``, a missing marker, a bad time).
     """
     *prefix, base = key.split("/")
     if any(segment == "" for segment in prefix):
@@ -173,6 +193,11 @@ def snapshot_pattern(*, sid: str | None, cname: str, prefix: Sequence[str] = ())
     so the provider's ``fileNamePattern`` output also works in JavaScript or Go.  Caveat of the
     naming rule itself (S8): with ``sid=None``, the pattern for a cname ``x_y`` also matches the
     failover files of a session ``y`` whose sid is ``x``; give the sid to rule that out.
+
+    ``sid`` (str | None): the recording id, or None for any.  ``cname`` (str): the channel (rule
+    channel_name).  ``prefix`` (sequence of str, default empty): the task's ``fileNamePrefix``
+    segments; only keys directly under that prefix match.  Returns the pattern (str, ``^...$``).
+    Raises ``ValueError`` for a sid or cname that cannot appear in a name.
     """
     if sid is not None:
         _check_sid(sid)
@@ -242,6 +267,9 @@ class SnapshotSourceError(Exception):
     """A source could not be listed (missing directory, unreachable or refusing endpoint).
 
     The message names the source but never its credentials.
+
+    Raised by ``LocalDirectory.keys``, ``S3Bucket.keys``, ``scan_snapshots`` and
+    ``list_snapshots``; constructed with the message only, like any ``Exception``.
     """
 
 
@@ -250,6 +278,10 @@ class LocalDirectory:
     """A bucket on disk: object keys are paths relative to ``path``, with ``/`` separators.
 
     The emulator writes ``<storage_dir>/<bucket>/<key>``, so pass ``<storage_dir>/<bucket>``.
+
+    ``path`` (``Path`` | str): the bucket's directory.  ``keys(prefix)`` yields the object keys
+    under ``prefix`` (segments), sorted per directory; it raises ``SnapshotSourceError`` when
+    ``path`` is not a directory or cannot be read.
     """
 
     path: Path | str
@@ -280,6 +312,13 @@ class S3Bucket:
     """A bucket of an S3-compatible service (AWS, MinIO, vendor 11, moto...), listed with boto3.
 
     The keys are excluded from ``repr`` so they cannot leak into logs or tracebacks.
+
+    ``bucket`` (str): the bucket name.  ``endpoint_url`` (str | None): the S3 API's base URL, e.g.
+    ``http://127.0.0.1:9000``; None for AWS.  ``access_key``, ``secret_key`` (str): a key that may
+    list the bucket; both required by ``keys``.  ``region`` (str, default ``"us-east-1"``): the
+    signing region.  ``keys(prefix)`` yields every object key under ``prefix`` (path-style
+    addressing, bounded timeouts, boto3 imported on first use); it raises ``SnapshotSourceError``
+    (service error code and HTTP status only) when the listing fails.
     """
 
     bucket: str
@@ -356,7 +395,13 @@ def scan_snapshots(
     (``None`` keeps any) and whose prefix begins with ``prefix`` (``()`` keeps every prefix).
 
     Files whose names do not follow the rule of S8 are counted in ``skipped``, not fatal.
-    Raises ``SnapshotSourceError`` when the source cannot be listed.
+
+    ``source`` (``SnapshotSource``): anything with ``keys(prefix)``, e.g. ``LocalDirectory`` or
+    ``S3Bucket``.  ``sid`` (str | None), ``cname`` (str | None): keep only that recording id or
+    channel.  ``prefix`` (sequence of str): keep only keys under these segments.
+
+    Returns a ``SnapshotListing``: ``snapshots`` (list of ``SnapshotName``, sorted by time, then
+    uid) and ``skipped`` (int).  Raises ``SnapshotSourceError`` when the source cannot be listed.
     """
     wanted = tuple(prefix)
     found: list[SnapshotName] = []
@@ -382,7 +427,14 @@ def list_snapshots(
     cname: str | None = None,
     prefix: Sequence[str] = (),
 ) -> list[SnapshotName]:
-    """``scan_snapshots(...).snapshots``: a session's files sorted by time, then uid."""
+    """``scan_snapshots(...).snapshots``: a session's files sorted by time, then uid.
+
+    ``source`` (``SnapshotSource``): e.g. ``LocalDirectory(path)`` or ``S3Bucket(bucket, ...)``.
+    ``sid`` (str | None) and ``cname`` (str | None): keep only that recording id or channel (None
+    keeps any).  ``prefix`` (sequence of str, default empty): keep only keys under these
+    segments.  Returns a list of ``SnapshotName``; names that do not follow S8 are skipped.
+    Raises ``SnapshotSourceError`` when the source cannot be listed.
+    """
     return scan_snapshots(source, sid=sid, cname=cname, prefix=prefix).snapshots
 
 

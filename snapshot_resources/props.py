@@ -1,6 +1,6 @@
 """Helpers for property bags as the Pulumi engine hands them to a dynamic provider.
 
-Two facts from reference/pulumi-dynamic.md section 4C shape this module: numbers cross the wire as
+Two facts from docs/pulumi-dynamic.md section 4C shape this module: numbers cross the wire as
 protobuf doubles (``2`` arrives as ``2.0``), and during preview a value that depends on another
 resource arrives as ``pulumi.output.Unknown``.  Agora wants integers (``"captureInterval": 5``, not
 ``5.0``) and file names carry uids as digits, so every value is normalised before use.

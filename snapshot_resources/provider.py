@@ -4,17 +4,17 @@ create = acquire + start (+ confirm running), update = the ``update`` API, read 
 delete = stop.  The provider is a thin, stateless adapter: rules live in ``rules``/``spec``, request
 bodies in ``agora.wire``, retries and rate limits in ``agora.client``, the change rule in ``changes``.
 
-Contracts (../shared/design.md, reference/pulumi-dynamic.md):
+Contracts (docs/design.md, docs/pulumi-dynamic.md):
 * The class is pickled **by reference** (module path + class name, ~70 bytes, nothing secret), so
   ``snapshot_resources.provider.SnapshotSessionProvider`` is permanent API: old stacks must still
   refresh and destroy after an upgrade.  Instances carry no pickled state.
 * Credentials come from ``configure()`` (stack config ``agora:*``, then environment variables), are
   never resource inputs, and never appear in a log line, exception text or output.  ``configure``
-  never raises (it runs on every preview, reference section 1, pattern 4); a missing credential
+  never raises (it runs on every preview, docs/pulumi-dynamic.md section 1, pattern 4); a missing credential
   fails the first operation that needs it, with a message saying how to set it.
 * One instance serves up to four engine threads at once, so the lazily built client is guarded.
 * Every wait is bounded: the engine sets no deadline and custom timeouts are not honoured for
-  dynamic resources (reference section 3, "Timeouts").
+  dynamic resources (docs/pulumi-dynamic.md section 3, "Timeouts").
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ OUTPUT_KEYS: Final = (
 stop (``resourceExpiredHour`` after start, S2)."""
 
 # Top-level inputs whose value holds a secret. The engine prints ``property P value V has a
-# problem`` for a check failure naming P (reference/pulumi-dynamic.md section 2, leak path 4), so
+# problem`` for a check failure naming P (docs/pulumi-dynamic.md section 2, leak path 4), so
 # failures under these keys are reported with an empty property and the path in the reason.
 _SECRET_BEARING_INPUTS: Final = rules.SECRET_BEARING_INPUTS
 
@@ -80,7 +80,7 @@ _ENDED_STATUSES: Final = frozenset({6, 7, 8, 20})
 
 
 # Guards the lazy client of every provider instance: the engine calls one instance from up to four
-# threads at once (reference section 1). A module global, so it is never part of a pickle.
+# threads at once (docs/pulumi-dynamic.md section 1). A module global, so it is never part of a pickle.
 _CLIENT_LOCK: Final = threading.Lock()
 
 
@@ -104,7 +104,26 @@ def _number(raw: Any, name: str, default: float, problems: list[str]) -> float:
 
 @dataclass(frozen=True)
 class ProviderSettings:
-    """What ``configure()`` read. ``repr`` shows which secrets are set, never their values."""
+    """What ``configure()`` read. ``repr`` shows which secrets are set, never their values.
+
+    Each field comes from the stack config ``agora:<key>``, else the environment variable named,
+    else the default (``from_config``; seconds are positive numbers):
+    ``customer_id``, ``customer_secret`` (str | None): RESTful API credentials, ``agora:customerId``
+    / ``AGORA_CUSTOMER_ID`` and ``agora:customerSecret`` / ``AGORA_CUSTOMER_SECRET``; required by
+    every operation that calls Agora, never by check or diff.  ``app_certificate`` (str | None):
+    ``agora:appCertificate`` / ``AGORA_APP_CERTIFICATE``; when set, create builds the recorder's
+    24-hour RTC token.  ``endpoint`` (str | None): ``agora:endpoint`` / ``AGORA_ENDPOINT``, a base
+    URL instead of Agora's domains (https, or http to loopback only); None for Agora's domains
+    with failover (S11).  ``start_timeout`` (float, s, default 90): how long create waits for
+    status 4/5 (S10).  ``poll_interval`` (float, s, default 5): between queries (S10).
+    ``failover_grace`` (float, s, default 90): how long a 404 counts as a failover in progress,
+    not as gone (S7, S8).  ``qps`` (float, default 10): requests per second per App ID (S10).
+    ``retry_delay_scale`` (float, default 1): multiplies the documented retry delays (S10).
+    ``exit_timeout`` (float, s, default 30): how long delete waits for a stopped task to leave the
+    channel.  ``problems`` (tuple of str): what could not be read, e.g. a non-numeric
+    ``agora:pollInterval``; any problem fails the first operation that needs the client with
+    ``ProviderConfigError``.
+    """
 
     customer_id: str | None = field(default=None, repr=False)
     customer_secret: str | None = field(default=None, repr=False)
@@ -176,10 +195,21 @@ def _now_iso() -> str:
 
 
 class SnapshotSessionProvider(ResourceProvider):
-    """The dynamic provider behind ``SnapshotSession`` (type ``pulumi-python:dynamic/agora:SnapshotSession``)."""
+    """The dynamic provider behind ``SnapshotSession`` (type ``pulumi-python:dynamic/agora:SnapshotSession``).
+
+    Takes no arguments and holds no state of its own: it is pickled by reference into each
+    session's state, and its settings come from ``configure`` (``ProviderSettings``).  Operations:
+    ``check`` validates every rule offline and returns every failure (rule ids of ``rules.py``);
+    ``diff`` classifies a change (``changes.classify``: update in place or replace, always
+    delete-before-replace); ``create`` acquires, starts and confirms the task (S2, S3, S10);
+    ``update`` calls Agora's update (S5); ``read`` queries (S4) and drops a task that has ended;
+    ``delete`` stops (S6) and waits for the exit.  ``help(SnapshotSession)`` says what each does
+    for a user.  Errors of an operation (``ProviderConfigError`` for missing credentials,
+    ``SpecError``, ``AgoraError`` subclasses, ``CreateFailedError``) are reported by the engine.
+    """
 
     # By reference and stateless: the pickle holds no secret, so it need not be an encrypted blob
-    # per resource (reference/pulumi-dynamic.md section 1, pattern 5; pulumi#15538).
+    # per resource (docs/pulumi-dynamic.md section 1, pattern 5; pulumi#15538).
     serialize_as_secret_always = False
 
     # Filled by configure() in the provider process only; never present when the program pickles
@@ -190,7 +220,7 @@ class SnapshotSessionProvider(ResourceProvider):
     # -- configuration ------------------------------------------------------------------------
 
     def configure(self, req: ConfigureRequest) -> None:
-        # Never raise here (reference section 1, pattern 4): previews must run without credentials.
+        # Never raise here (docs/pulumi-dynamic.md section 1, pattern 4): previews must run without credentials.
         try:
             self._settings = ProviderSettings.from_config(req.config)
         except Exception as exc:  # pragma: no cover - defensive: config access should not fail
@@ -273,7 +303,7 @@ class SnapshotSessionProvider(ResourceProvider):
             return DiffResult(changes=False, replaces=[], delete_before_replace=True)
         # changes=None (DIFF_UNKNOWN) lets the engine compute the per-property diff that
         # `pulumi preview --diff` and `--json` show reviewers, keeping our replaces
-        # (reference/pulumi-dynamic.md section 3, "Diff").
+        # (docs/pulumi-dynamic.md section 3, "Diff").
         return DiffResult(changes=None, replaces=list(change.replaces), delete_before_replace=True)
 
     # -- create / read / update / delete --------------------------------------------------------
@@ -472,7 +502,7 @@ class SnapshotSessionProvider(ResourceProvider):
         if uploading not in (None, "uploaded"):
             # S6: "backuped" = some files went to Agora's backup cloud (forwarded later), "unknown"
             # = Agora cannot tell. Either way the user's storage may miss files: say so on stderr,
-            # which the engine shows (reference/pulumi-dynamic.md section 1, "Logging").
+            # which the engine shows (docs/pulumi-dynamic.md section 1, "Logging").
             print(
                 f"snapshot-resources: session {id_} stopped with uploadingStatus {uploading!r}: "
                 "not every snapshot reached your storage directly (S6: 'backuped' files are "
@@ -568,7 +598,7 @@ class SnapshotSessionProvider(ResourceProvider):
     @staticmethod
     def _report_gone(sid: str, outs: Mapping[str, Any], why: str) -> None:
         # Refresh drops the resource and the next `pulumi up` starts a new session; say why on
-        # stderr, which the engine shows to the user (reference section 1, "Logging").
+        # stderr, which the engine shows to the user (docs/pulumi-dynamic.md section 1, "Logging").
         expires = outs.get("tokenExpiresAt")
         if isinstance(expires, str) and expires < _now_iso():
             why += f"; its RTC token expired at {expires} and Cloud Recording cannot renew tokens (S3)"
@@ -694,7 +724,7 @@ def input_problems(inputs: Mapping[str, Any]) -> list[spec.Problem]:
 
 
 # Keys the engine or SnapshotSession puts beside the inputs: the pickled provider, and the declared
-# outputs (sent as empty values so that their attributes exist; reference/pulumi-dynamic.md 4A).
+# outputs (sent as empty values so that their attributes exist; docs/pulumi-dynamic.md 4A).
 _EXPECTED_KEYS: Final = frozenset({"__provider", *changes.INPUT_KEYS, *OUTPUT_KEYS})
 
 

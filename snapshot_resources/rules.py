@@ -3,11 +3,23 @@
 This module is the single source of truth: the pydantic models in ``spec.py``, the JSON Schemas in
 ``schemas/`` and the request builders in ``agora/wire.py`` all read their bounds, enums, charsets and
 region tables from here.  When Agora changes a bound, one line changes here (the lesson of
-Terraform's hard-coded IVS interval, reference/anchors.md section 2.2).
+Terraform's hard-coded IVS interval, docs/peers.md section 2.2).
 
-Every rule names its sources (``SOURCES`` tags, as in reference/agora-api.md) and, where the sources
+Every rule names its sources (``SOURCES`` tags, as in docs/agora-api.md) and, where the sources
 disagree, the decision taken and why (``decision``).  Vendor bucket-naming rules come from the vendors'
 own documentation, cited by page.
+
+Contents: ``Rule`` (``id``, ``path``, ``text``, ``sources``, ``decision``; ``cite()``) and its
+kinds ``IntRange`` (``minimum``, ``maximum``, ``default``), ``Choice`` (``values``, ``default``)
+and ``Pattern`` (``regex``, ``max_length``; ``matches(value)``); one constant per rule (e.g.
+``CAPTURE_INTERVAL``: id ``capture_interval``, 5 to 3600 s, default 10), all of them in
+``ALL_RULES`` and by id in ``RULES_BY_ID``; ``SOURCES`` (tag -> ``Source``: document and date);
+``VENDORS`` (Agora's vendor code -> ``Vendor``: names, region table, bucket rule) with
+``vendor_by_name(name)``; the secret declarations ``SECRET_PATHS`` and ``SECRET_WHOLE_INPUTS``;
+and the service limits the client, provider and emulator share (``QPS_PER_APP_ID``,
+``MAX_CONCURRENT_TASKS``, ``FAILOVER_SECONDS``, ``QUERY_STATUSES`` ...).  Nothing here performs
+I/O or raises at import; ``spec.py`` applies the rules and reports each broken one as a
+``Problem`` naming its rule id.
 """
 
 from __future__ import annotations
@@ -24,56 +36,112 @@ from typing import Final
 
 @dataclass(frozen=True)
 class Source:
-    """Where a rule comes from: a tag from reference/agora-api.md, the document, and its date."""
+    """A document a rule comes from: its tag (``S3``), a title, where to read it (``address``, a
+    URL), the version read (``version``: a commit or the document's own date) and the date it was
+    read (``read``). ``docs/sources.md`` is generated from this table (``make docs``); ``snapshot-
+    resources validate --explain RULE`` prints a rule's sources from it."""
 
     tag: str
-    document: str
-    date: str
+    title: str
+    address: str
+    version: str
+    read: str
 
 
-_DS = "AgoraIO/Docs-Source@8c1f0c5c51be "
+# Agora's documentation is read from its source repository, pinned to one commit; each page is
+# also published at https://docs.agora.io/en/<path without extension>.
+_DS_COMMIT = "8c1f0c5c51be"
+_READ = "2026-11-23"
+
+
+def _docs(tag: str, title: str, path: str, *, commit: str = _DS_COMMIT,
+          published: bool = True) -> Source:
+    address = f"https://github.com/AgoraIO/Docs-Source/blob/{commit}/{path}"
+    if published:
+        address = "https://docs.agora.io/en/" + path.rsplit(".", 1)[0] + f" ({address})"
+    return Source(tag, title, address, f"AgoraIO/Docs-Source@{commit}", _READ)
+
+
 SOURCES: Final = MappingProxyType(
     {
         s.tag: s
         for s in (
-            Source("S2", _DS + "cloud-recording/rest-api/acquire.mdx", "2026-07-01"),
-            Source("S3", _DS + "cloud-recording/rest-api/start.mdx", "2026-07-01"),
-            Source("S4", _DS + "cloud-recording/rest-api/query.mdx", "2026-07-01"),
-            Source("S5", _DS + "cloud-recording/rest-api/update.mdx", "2026-07-01"),
-            Source("S6", _DS + "cloud-recording/rest-api/stop.mdx", "2026-07-01"),
-            Source("S7", _DS + "cloud-recording/rest-api/status-codes.mdx", "2026-07-01"),
-            Source("S8", _DS + "cloud-recording/develop/screen-capture.md", "2026-07-01"),
-            Source("S9", _DS + "cloud-recording/reference/region-vendor.mdx", "2026-06-17"),
-            Source("S10", _DS + "cloud-recording/best-practices/integration-best-practices.md",
-                   "2026-07-01"),
-            Source("S11", _DS + "shared/common/_switch-domain-name.mdx", "2026-07-01"),
-            Source("S12", _DS + "shared/notification-center-service/event-types/cloud-recording.mdx",
-                   "2026-07-01"),
-            Source("S13", _DS + "shared/notification-center-service/signature-verification.mdx",
-                   "2026-07-01"),
-            Source("S14", _DS + "shared/cloud-recording/release-notes/rest.mdx", "2026-07-01"),
-            Source("S15", _DS + "cloud-recording/develop/subscription.md", "2026-07-01"),
-            Source("S17", "AgoraIO/Docs-Source cloud-recording/reference/restful-api.mdx@b1cf5a97f~1",
-                   "2026-06-10"),
-            Source("S18", "AgoraIO/Docs-Source cloud-recording/reference/common-errors.md@29289bcb8",
-                   "2023-01-29"),
-            Source("S19", "AgoraIO/Docs-Source cloud-recording/reference/rest-api/start.md@0923b0a71",
-                   "2022-07-30"),
-            Source("G1", "AgoraIO-Community/agora-rest-client-go@2afc9fb", "2025-07-31"),
-            Source("GH19", "AgoraIO-Community/agora-rest-client-go issue #19 "
-                   "(UnsubscribeAudioUIDs should be UnSubscribeAudioUIDs; 2024-08-20, fixed)",
-                   "2026-11-30"),
-            Source("J1", "seymourtang/agora-rest-client-java@7f87751 "
-                   "(cloudrecording/api/req/StartResourceReq.java, UpdateResourceReq.java)",
-                   "2025-07-31"),
-            Source("N1", "AgoraIO-Community/agora-rest-client-nodejs "
-                   "(src/services/cloudrecording/api/req/startResource.ts)", "2025-04-23"),
-            Source("P1", "AgoraIO-Community/agora-rest-client-python "
-                   "(agora_rest_client/services/cloud_recording/v1/api_start.py)", "2024-04-15"),
-            Source("VENDOR", "the storage vendor's published bucket naming rules", "2026-11-23"),
+            _docs("S1", "Cloud Recording RESTful API overview", "cloud-recording/rest-api/overview.mdx"),
+            _docs("S2", "REST API: acquire", "cloud-recording/rest-api/acquire.mdx"),
+            _docs("S3", "REST API: start", "cloud-recording/rest-api/start.mdx"),
+            _docs("S4", "REST API: query", "cloud-recording/rest-api/query.mdx"),
+            _docs("S5", "REST API: update", "cloud-recording/rest-api/update.mdx"),
+            _docs("S6", "REST API: stop", "cloud-recording/rest-api/stop.mdx"),
+            _docs("S7", "REST API: response status codes (with the FAQ on 404)",
+                  "cloud-recording/rest-api/status-codes.mdx"),
+            _docs("S8", "Cloud-based screenshot upload", "cloud-recording/develop/screen-capture.md"),
+            _docs("S9", "Third-party cloud storage regions (region-vendor table)",
+                  "cloud-recording/reference/region-vendor.mdx"),
+            _docs("S10", "Integration best practices",
+                  "cloud-recording/best-practices/integration-best-practices.md"),
+            _docs("S11", "Switch domain names (primary and regional domains, failover)",
+                  "shared/common/_switch-domain-name.mdx", published=False),
+            _docs("S12", "Notifications: Cloud Recording event types",
+                  "shared/notification-center-service/event-types/cloud-recording.mdx",
+                  published=False),
+            _docs("S13", "Notifications: request headers, body and signature verification",
+                  "shared/notification-center-service/signature-verification.mdx",
+                  published=False),
+            _docs("S14", "Cloud Recording RESTful API release notes (2019-2025)",
+                  "shared/cloud-recording/release-notes/rest.mdx", published=False),
+            _docs("S15", "Set subscription lists", "cloud-recording/develop/subscription.md"),
+            _docs("S16", "Manage recorded files", "cloud-recording/develop/manage-files.md"),
+            _docs("S17", "RESTful API reference (the previous all-in-one page, last update "
+                  "2026-06-10)", "cloud-recording/reference/restful-api.mdx",
+                  commit="b1cf5a97f~1", published=False),
+            _docs("S18", "Common errors (content dated 2023-01-29, removed 2026-06-17)",
+                  "cloud-recording/reference/common-errors.md", commit="29289bcb8",
+                  published=False),
+            _docs("S19", "REST API reference pages of 2022 (start, query, stop, acquire, update)",
+                  "cloud-recording/reference/rest-api/start.md", commit="0923b0a71",
+                  published=False),
+            _docs("S20", "RESTful API overview of 2026-06 (callback service, NCS vs query)",
+                  "cloud-recording/reference/rest-api-overview.md", commit="b1cf5a97f~1",
+                  published=False),
+            _docs("S21", "Pricing", "cloud-recording/overview/pricing.md"),
+            _docs("S22", "RESTful authentication", "shared/common/_restful-authentication.mdx",
+                  published=False),
+            _docs("S23", "Get started with Cloud Recording", "cloud-recording/get-started/getstarted.md"),
+            Source("G1", "Agora's community Go REST client (services/cloudrecording/api, "
+                   "agora/domain, agora/client)",
+                   "https://github.com/AgoraIO-Community/agora-rest-client-go/tree/2afc9fb",
+                   "2afc9fb", _READ),
+            Source("GH19", "Go client issue 19: UnsubscribeAudioUIDs should be "
+                   "UnSubscribeAudioUIDs (2024-08-20; the maintainers agreed and changed it)",
+                   "https://github.com/AgoraIO-Community/agora-rest-client-go/issues/19",
+                   "closed 2024-08-20", "2026-11-30"),
+            Source("J1", "Java REST client (cloudrecording/api/req/StartResourceReq.java, "
+                   "UpdateResourceReq.java)",
+                   "https://github.com/seymourtang/agora-rest-client-java/tree/7f87751",
+                   "7f87751", _READ),
+            Source("N1", "Agora's community Node.js REST client (src/services/cloudrecording)",
+                   "https://github.com/AgoraIO-Community/agora-rest-client-nodejs",
+                   "2025-04-23", _READ),
+            Source("P1", "Agora's community Python REST client "
+                   "(agora_rest_client/services/cloud_recording/v1)",
+                   "https://github.com/AgoraIO-Community/agora-rest-client-python",
+                   "2024-04-15", _READ),
+            Source("W1", "Cloud recording screen capture (the older live English page)",
+                   "https://docs.agora.io/en/cloud-recording/cloud_recording_screen_capture",
+                   "stored copy", _READ),
+            Source("W2", "Cloud recording screen capture (Chinese guide)",
+                   "https://docs.agora.io/cn/cloud-recording/cloud_recording_screen_capture",
+                   "stored copy", _READ),
+            Source("W3", "Integration best practices (beta site: 429 = QPS, 406 = PCW)",
+                   "https://docs-beta.agora.io/en/cloud-recording/develop/integration-best-practices",
+                   "stored copy", _READ),
+            Source("VENDOR", "The storage vendors' bucket naming rules (AWS, Alibaba, Tencent, "
+                   "Azure, Google, Huawei, Baidu; collected in docs/storage.md)",
+                   "docs/storage.md", "2026-11", _READ),
         )
     }
 )
+"""Every source tag the code and the rules cite; ``docs/sources.md`` lists them."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +188,7 @@ class Pattern(Rule):
 
 
 # --------------------------------------------------------------------------------------------------
-# acquire (reference section 2)
+# acquire (docs/agora-api.md section 2)
 
 UID_MAX: Final = 2**32 - 1
 
@@ -180,7 +248,7 @@ ACQUIRE_REGION = Choice(
 )
 
 # --------------------------------------------------------------------------------------------------
-# start: mode and recordingConfig (reference sections 3.2 and 3.4)
+# start: mode and recordingConfig (docs/agora-api.md sections 3.2 and 3.4)
 
 APP_ID = Pattern(
     id="app_id",
@@ -473,7 +541,7 @@ def uid_group_for(count: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
-# start: snapshotConfig (reference section 3.5)
+# start: snapshotConfig (docs/agora-api.md section 3.5)
 
 CAPTURE_INTERVAL = IntRange(
     id="capture_interval",
@@ -501,7 +569,7 @@ FILE_TYPE = Choice(
 )
 
 # --------------------------------------------------------------------------------------------------
-# storageConfig (reference sections 3.6 and 9)
+# storageConfig (docs/agora-api.md sections 3.6 and 9)
 
 
 @dataclass(frozen=True)
@@ -690,7 +758,7 @@ VENDORS: Final = MappingProxyType(
                 decision=(
                     "region is 0 (S9 since 2025-12-03; earlier 'has no effect'). bucket is the "
                     "container; accessKey the storage account name, secretKey its key "
-                    "(reference/storage.md 2.4, UNCONFIRMED by Agora)."
+                    "(docs/storage.md 2.4, UNCONFIRMED by Agora)."
                 ),
             ),
             Vendor(
@@ -875,7 +943,7 @@ UNKNOWN_KEY = Rule(
 )
 
 # --------------------------------------------------------------------------------------------------
-# Service behaviour the client, provider and emulator share (reference sections 2.3, 4, 6, 7)
+# Service behaviour the client, provider and emulator share (docs/agora-api.md sections 2.3, 4, 6, 7)
 
 RESOURCE_ID_TTL_SECONDS: Final = 300  # S1, S2, S3, S23: start within five minutes, else 433
 QPS_PER_APP_ID: Final = 10  # S8, S10; 429 above it (S7)

@@ -376,7 +376,7 @@ def vendor_rules(vendor: Vendor, *, wire: bool) -> Schema:
         then.append(ruled(rules.STORAGE_REGION, _has("region")))
     if not wire:
         # The wire schema leaves bucket naming to spec.py: it is the vendor's rule, not Agora's,
-        # and Agora's own screenshot example sends bucket "b" (reference section 3.1).
+        # and Agora's own screenshot example sends bucket "b" (docs/agora-api.md section 3.1).
         naming = vendor.bucket
         bucket: Schema = {"pattern": anchored(naming.regex)}
         if naming.max_length is not None:
@@ -515,7 +515,7 @@ def stack_schema() -> Schema:
 
 
 def start_schema() -> Schema:
-    """The body of ``start`` in individual mode with ``snapshotConfig`` (reference section 3)."""
+    """The body of ``start`` in individual mode with ``snapshotConfig`` (docs/agora-api.md section 3)."""
     return {
         "$schema": DIALECT,
         "title": "Agora Cloud Recording start body: individual mode, snapshots only",

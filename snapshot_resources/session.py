@@ -35,11 +35,83 @@ SECRET_OUTPUTS = list(rules.SECRET_WHOLE_INPUTS)
 
 @dataclass
 class SnapshotSessionArgs:
-    """Inputs of a snapshot session, in Agora's vocabulary (see ``spec.SessionSpec``).
+    """Inputs of a ``SnapshotSession``, in Agora's vocabulary (see ``spec.SessionSpec``).
 
-    ``recording_config`` and ``snapshot_config`` are dictionaries with Agora's camelCase keys.
-    ``storage`` is a ``StorageTarget`` (Agora's ``storageConfig``), usually a storage component's
-    ``target``.  ``app_id`` defaults to the stack config ``agora:appId``.
+    ``SnapshotSessionArgs(cname, uid, storage, app_id=None, recording_config=None,
+    snapshot_config=None, region=None, resource_expired_hour=None, token=None)``
+
+    Every field may be a plain value or a ``pulumi.Input`` (an ``Output`` of another resource).
+    Nothing is checked here (``SnapshotSession`` only requires an App ID, raising ``ValueError``
+    without one): the provider checks every field against ``rules.py`` during
+    ``pulumi preview`` (offline, every problem at once, each reported as ``path: message (rule
+    <id>; sources)``), and ``snapshot-resources validate`` checks a stack file the same way.  The
+    rule ids below are keys of ``rules.RULES_BY_ID``.  "Replaces" means a change stops the task and
+    starts a new one with a new ``sid``; "in place" means Agora's ``update`` (S5), same ``sid``.
+
+    Fields (Python name -> resource input):
+        cname (str) -> ``cname``: the RTC channel to take snapshots of; 1 to 63 bytes of
+            ``a-z A-Z 0-9``, space and ``! # $ % & ( ) + - : ; < = . > ? @ [ ] ^ _ { } | ~ ,``
+            (rule channel_name; S18, S7).  Required.  Replaces.
+        uid (str) -> ``uid``: the recorder's own uid in the channel, a string of digits holding an
+            integer from 1 to 4294967295 (rule recorder_uid; S2, S19).  It must not be a user's uid
+            in the channel, so it may not appear in a subscription list (rule
+            recorder_uid_subscribed; S2, S19); one task per channel and uid (rule unique_task; S7
+            code 53).  Required.  Replaces.
+        storage (StorageTarget | Mapping) -> ``storage``: where the JPGs go, exactly Agora's
+            ``storageConfig`` (``vendor`` and ``region`` codes, ``bucket``, ``accessKey``,
+            ``secretKey``, optional ``fileNamePrefix``, ``extensionParams``, ``stsToken``,
+            ``stsExpiration``); usually ``provision_storage(...).target`` or
+            ``bring_your_own(...).target``.  Checked by rules storage_target, storage_vendor,
+            storage_region, bucket_name, file_name_prefix (segments of letters and digits, at most
+            128 characters joined), extension_sse, extension_tag, extension_endpoint and
+            sts_fields (S3, S9, S14).  Secret as a whole.  Required.  ``accessKey``,
+            ``secretKey``, ``stsToken`` and ``stsExpiration`` change in place; anything else
+            replaces.
+        app_id (str | None) -> ``appId``: the App ID of the channel; letters, digits, ``_`` and
+            ``-``, at most 64 characters (rule app_id; S2).  Default None: the stack config
+            ``agora:appId``.  Replaces.
+        recording_config (Mapping | None) -> ``recordingConfig``: Agora's camelCase keys, each
+            optional (default None: every default below):
+            ``channelType`` 0 (communication) or 1 (live broadcasting), default 0 (rule
+            channel_type; S3);
+            ``streamTypes`` 1 (video) or 2 (audio and video), default 2 (rule stream_types; S3,
+            S8, S17);
+            ``maxIdleTime`` seconds without users before the task ends, 5 to 2592000, default 300
+            (rule max_idle_time; S3, S10);
+            ``videoStreamType`` 0 (high) or 1 (low stream), default 0 (rule video_stream_type; S3);
+            ``decryptionMode`` 0 (none) to 8, default 0 (rule decryption_mode; S3), with ``secret``
+            required exactly when it is not 0 (rule decryption_secret) and ``salt``, Base64 of 32
+            bytes, exactly for 7 and 8 (rule decryption_salt); both secret;
+            ``subscribeVideoUids``, ``unsubscribeVideoUids``, ``subscribeAudioUids``,
+            ``unsubscribeAudioUids``: 1 to 32 distinct uids (digit strings) or ``["#allstream#"]``
+            (rule subscribe_list; S3, S5, S19); not a whitelist and a blacklist of one media type
+            (rule subscribe_exclusive), audio lists only with a video list (rule
+            audio_needs_video_list) and streamTypes 2 (rule audio_list_needs_audio_stream); the
+            blacklists may also be spelled ``unSubscribe...Uids``, not both (rule
+            blacklist_spelling; S3, G1, GH19).  Without a video list every video stream is
+            subscribed (S15).  These four lists change in place;
+            ``subscribeUidGroup`` 0 to 5, at least the group of the number of distinct subscribed
+            uids; default derived from the lists, 0 with ``#allstream#`` (rule
+            subscribe_uid_group; S2, S3).
+            Any key other than the four lists replaces.
+        snapshot_config (Mapping | None) -> ``snapshotConfig``: ``captureInterval`` seconds
+            between snapshots, an integer from 5 to 3600, default 10 (rule capture_interval; S2,
+            S3, S17, G1, S8, S14); ``fileType`` must be ``["jpg"]``, the default (rule file_type;
+            S3, S8).  Default None: both defaults.  Replaces.
+        region (str | None) -> ``region``: the acquire service area, one of ``CN``, ``AP``,
+            ``EU``, ``NA`` (rule acquire_region; S2, S17, S19).  Default None: not sent.  Replaces.
+        resource_expired_hour (int | None) -> ``resourceExpiredHour``: hours the task's resource
+            ID accepts query, update and stop after start, 1 to 720 (rule resource_expired_hour;
+            S2, S17, S7).  Default None: 720, not Agora's 72 (the decision is in rules.py).
+            Replaces.
+        token (str | None) -> ``token``: an RTC token for the recorder uid in this channel and App
+            ID, valid for at least one more hour (rules rtc_token, rtc_token_identity,
+            rtc_token_lifetime; S3, S18).  Secret.  Default None: with ``agora:appCertificate``
+            set the provider builds a 24-hour AccessToken2 at create; without it no token is sent
+            (App Certificate off).  Replaces.
+
+    A ``recordingFileConfig`` (recording + snapshots) is refused (rule
+    recording_file_config_forbidden; S3, S8).
     """
 
     cname: pulumi.Input[str]
@@ -64,9 +136,15 @@ class SnapshotSessionArgs:
     ) -> SnapshotSessionArgs:
         """Args from a validated ``SessionSpec`` (as ``stack.deploy`` builds them).
 
-        ``written`` is the mapping the spec was parsed from: only the keys the user wrote become
-        inputs (with the spec's normalised values), so a default derived by the spec, such as
-        ``subscribeUidGroup``, never turns a later subscription-list edit into a replacement.
+        ``spec``: the session, as ``parse_session`` or ``parse_stack`` returned it.  ``storage``:
+        its ``StorageTarget`` with the session's ``fileNamePrefix`` already appended.  ``app_id``
+        and ``token``, when given, win over the spec's ``appId`` and ``token`` (e.g. the stack's
+        ``agora:appId``, or the token wrapped as a Pulumi secret).  ``written`` is the mapping the
+        spec was parsed from: only the keys the user wrote become inputs (with the spec's
+        normalised values), so a default derived by the spec, such as ``subscribeUidGroup``, never
+        turns a later subscription-list edit into a replacement; None takes every key of the spec.
+
+        Returns the args; raises nothing (the spec is already valid).
         """
         data = resource_inputs(spec, written)
         return cls(
@@ -82,6 +160,12 @@ class SnapshotSessionArgs:
         )
 
     def props(self) -> dict[str, Any]:
+        """The resource's inputs as ``SnapshotSession`` registers them: Agora's camelCase keys,
+        blacklists under their canonical spelling (rule blacklist_spelling), the secrets of
+        ``rules.SECRET_PATHS`` wrapped as Pulumi secrets, and every output key present (None).
+
+        Raises ``ValueError`` when neither ``app_id`` nor the stack config ``agora:appId`` is set.
+        """
         app_id = self.app_id if self.app_id is not None else pulumi.Config("agora").get("appId")
         if app_id is None:
             raise ValueError(
@@ -102,7 +186,7 @@ class SnapshotSessionArgs:
             "token": self.token,
         }
         mark_secrets(props)
-        # Declared outputs must exist as keys, or the attributes are missing (reference 4A).
+        # Declared outputs must exist as keys, or the attributes are missing (docs/pulumi-dynamic.md 4A).
         props.update({key: None for key in OUTPUT_KEYS})
         return props
 
@@ -161,18 +245,112 @@ def resource_inputs(spec: SessionSpec, written: Mapping[str, Any] | None = None)
 
 
 class SnapshotSession(dynamic.Resource, module="agora", name="SnapshotSession"):
-    """A running snapshot task: JPGs of each subscribed user's video every ``captureInterval`` s."""
+    r"""One Agora Cloud Recording snapshot task as a Pulumi resource: a JPG of each subscribed
+    user's video every ``captureInterval`` seconds, uploaded to the session's storage.
+
+    ``SnapshotSession(resource_name, args, opts=None)``
+
+    Arguments:
+        resource_name (str): the Pulumi logical name.  With the type token
+            ``pulumi-python:dynamic/agora:SnapshotSession`` it forms the URN, so renaming it
+            replaces the session (a new ``sid``) unless ``opts`` gives an alias.
+        args (SnapshotSessionArgs): the inputs, in Agora's vocabulary: channel, recorder uid,
+            storage, App ID, recordingConfig, snapshotConfig, region, resourceExpiredHour and
+            token.  ``help(SnapshotSessionArgs)`` gives each field's type, allowed values,
+            default and rule.
+        opts (pulumi.ResourceOptions | None): Pulumi's resource options, merged over the two this
+            resource always sets: ``additional_secret_outputs=["storage", "token"]`` and
+            ``delete_before_replace=True`` (Agora refuses a second task on the same channel and
+            recorder uid with code 53, S7).  Default None.
+
+    What ``pulumi up``, ``refresh`` and ``destroy`` do:
+        create: acquire and start (S2, S3), then query until the status is 4 or 5 (S10), for at
+            most ``agora:startTimeout`` seconds (default 90).
+        update in place (same ``sid``, Agora's update, S5): when only the subscription lists
+            (``recordingConfig.subscribeVideoUids``, ``unsubscribeVideoUids``,
+            ``subscribeAudioUids``, ``unsubscribeAudioUids``) or the storage keys
+            (``storage.accessKey``, ``secretKey``, ``stsToken``, ``stsExpiration``) changed.
+        replace (a new ``sid``; the old task is stopped first, so the series has a gap): any other
+            change, e.g. captureInterval, channel, uid, App ID, region, resourceExpiredHour,
+            maxIdleTime, streamTypes, bucket, prefix or token (``changes.classify``).  An
+            unchanged session is replaced too once its resource ID expires within a quarter of
+            ``resourceExpiredHour`` (at most 24 h), while it can still be stopped.
+        refresh: query (S4).  A task that has ended (no users for ``maxIdleTime``, its token
+            expired, stopped elsewhere) is dropped from the state with a message on stderr, and
+            the next ``pulumi up`` starts a new one.  After the resource ID expired (433) the
+            session is kept, with ``status`` None.
+        delete: stop (S6), then wait at most ``agora:exitTimeout`` seconds (default 30) until
+            the task has left the channel.  A task that is already gone is not an error; after
+            the resource ID expired the session is removed with a warning saying until when the
+            task may still run.
+
+    Outputs (``pulumi.Output`` attributes; the inputs are echoed as outputs of the same names,
+    ``storage`` and ``token`` secret):
+        ``sid`` (str): Agora's recording id, returned by start (S3) and used as the resource's id.
+            Kept by an update in place, new after a replacement.
+        ``resourceId`` (str): the resource ID acquire returned (S2); query, update and stop use it.
+        ``status`` (int | None): the query status (S4) at the last create or refresh: 0 not
+            started, 1-3 starting, 4 all components ready, 5 in progress (4 and 5 mean running,
+            S10), 6-8 stopping and exited, 20 exited abnormally.  None when it could not be read
+            (create recorded the task with a warning, or its resource ID expired).
+        ``startedAt`` (str): ISO 8601 in UTC with milliseconds, e.g. ``2026-11-30T09:15:02.123Z``:
+            when the task started capturing (query's ``sliceStartTime``), else when create
+            recorded it.
+        ``fileNamePattern`` (str): an anchored regular expression that matches the object key of
+            every snapshot of this session, for any publisher uid, failover index (``bak<n>_``)
+            and time (S8); for channel ``lobby`` and prefix ``["snaps"]``:
+            ``^snaps/(bak[0-9]+_)?<sid>_lobby__uid_s_[0-9]+__uid_e_video_[0-9]{17}\.jpg$``.
+            Written without syntax specific to Python, so it also works in JavaScript or Go
+            (``naming.snapshot_pattern``).
+        ``storageLocation`` (dict): ``{"vendor": int, "bucket": str, "prefix": str}``: Agora's
+            vendor code (rule storage_vendor; S9), the bucket, and ``fileNamePrefix`` joined with
+            ``/`` (``""`` for none).  Not secret.
+        ``tokenExpiresAt`` (str | None): ISO 8601 in UTC, whole seconds, e.g.
+            ``2026-12-01T09:15:02Z``: when the recorder's RTC token expires, and with it the
+            session, since Cloud Recording cannot renew tokens (rule rtc_token_lifetime; S3).
+            The given token's expiry, or 24 h after create for a token built from
+            ``agora:appCertificate``; None when no token is sent or a given token cannot be read.
+        ``resourceExpiresAt`` (str): ISO 8601 in UTC, whole seconds: ``resourceExpiredHour``
+            hours after start.  From then Agora answers query, update and stop for this task
+            with 433 (rule resource_expired_hour; S2), so ``pulumi up`` replaces the session
+            ahead of it (above).
+
+    Errors:
+        ``ValueError`` at construction, when ``args.app_id`` is None and the stack config
+        ``agora:appId`` is not set.  Everything else is reported by the engine for this resource,
+        not raised in the program: in ``pulumi preview``, one check failure per broken rule,
+        ``path: message (rule <id>; sources)``; in ``pulumi up``, a failed create, update or
+        delete: credentials not configured (``agora:customerId``, ``agora:customerSecret``),
+        Agora's error after the retries Agora documents (``AgoraApiError``: 401, 400 code 53
+        task conflict, 400 code 406 quota, 429 ...; S7, S10), or a started task known not to
+        run (it exited, stayed gone past ``agora:failoverGrace``, or never reached status 4/5
+        and was stopped).  A create that has a ``sid`` but could not confirm the task records it
+        with a warning rather than fail (docs/decisions.md).
+
+    Example::
+
+        bucket = provision_storage("snaps", vendor="aws", region="eu-west-1",
+                                   bucket="acme-snaps", retention_days=30)
+        SnapshotSession("lobby", SnapshotSessionArgs(
+            cname="lobby", uid="900001", storage=bucket.target,
+            recording_config={"channelType": 1, "subscribeVideoUids": ["#allstream#"]},
+            snapshot_config={"captureInterval": 10}))
+    """
 
     sid: pulumi.Output[str]
     """Agora's recording id; also the resource id. A replacement gets a new one."""
     resourceId: pulumi.Output[str]  # noqa: N815 - Agora's own name, as the property is called
+    """The resource ID from acquire (S2), used by query, update and stop."""
     status: pulumi.Output[int]
-    """Query status at the last create/refresh: 4 or 5 = running (S10)."""
+    """Query status at the last create/refresh: 4 or 5 = running (S10); None if unread."""
     startedAt: pulumi.Output[str]  # noqa: N815
+    """ISO 8601 UTC with milliseconds: when the task started capturing."""
     fileNamePattern: pulumi.Output[str]  # noqa: N815
     """A regular expression matching the object keys of this session's snapshots."""
     storageLocation: pulumi.Output[dict[str, Any]]  # noqa: N815
+    """``{"vendor": int, "bucket": str, "prefix": str}``; not secret."""
     tokenExpiresAt: pulumi.Output[str | None]  # noqa: N815
+    """ISO 8601 UTC: when the recorder's RTC token, and so the session, ends; None without one."""
     resourceExpiresAt: pulumi.Output[str]  # noqa: N815
     """When Agora stops accepting query and stop for this task (``resourceExpiredHour`` after
     start, S2); `pulumi up` replaces the session ahead of it."""
@@ -183,6 +361,16 @@ class SnapshotSession(dynamic.Resource, module="agora", name="SnapshotSession"):
         args: SnapshotSessionArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """Declare the snapshot session ``resource_name``; ``pulumi up`` starts it.
+
+        ``resource_name`` (str): the logical name, part of the URN.  ``args``
+        (``SnapshotSessionArgs``): the inputs; every rule is checked in ``pulumi preview``.
+        ``opts`` (``pulumi.ResourceOptions`` | None): merged over ``additional_secret_outputs=
+        ["storage", "token"]`` and ``delete_before_replace=True``.  The outputs and what each
+        change does are in the class docstring.
+
+        Raises ``ValueError`` when ``args.app_id`` is None and ``agora:appId`` is not set.
+        """
         secret_opts = pulumi.ResourceOptions(
             additional_secret_outputs=SECRET_OUTPUTS,
             # Same channel and recorder uid: the old task must stop before the new one starts (S7 53).

@@ -17,7 +17,7 @@ Public API::
     StorageSpec (.vendorCode, .regionCode, .vendor_region properties)
     SECRET_FIELDS, SESSION_KEYS, STORAGE_KEYS, RESOURCE_INPUT_KEYS, dotted(path), show_value(...)
 
-Keys are Agora's own camelCase vocabulary (reference/agora-api.md sections 2, 3, 9), so the field
+Keys are Agora's own camelCase vocabulary (docs/agora-api.md sections 2, 3, 9), so the field
 names are mixedCase on purpose.  Every bound, enum and table comes from ``rules.py``.
 
 How validation works (botocore's model, style.md): a checker walks the raw mapping once, collects
@@ -93,6 +93,9 @@ RECORDING_ACCEPTED_KEYS: Final = (*RECORDING_KEYS, *rules.BLACKLIST_ALIASES)
 # Problems
 
 
+_REGIONS_SHOWN: Final = 30  # every table but the largest fits; longer lists are cut with a count
+
+
 def _utc(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -116,7 +119,14 @@ def dotted(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Problem:
-    """One broken rule: where (path), what (message, never a secret value) and which rule."""
+    """One broken rule: where (path), what (message, never a secret value) and which rule.
+
+    ``path`` (tuple of str and int): where in the input, e.g. ``("sessions", "lobby",
+    "snapshotConfig", "captureInterval")``; ``dotted_path`` renders it
+    ``sessions.lobby.snapshotConfig.captureInterval``.  ``message`` (str): what is wrong.
+    ``rule_id`` (str): a key of ``rules.RULES_BY_ID``; ``rule`` is that ``Rule`` (``KeyError`` for
+    an unknown id).  ``str()`` gives ``path: message (rule <id>; sources)``.
+    """
 
     path: Path
     message: str
@@ -136,7 +146,12 @@ class Problem:
 
 
 class SpecError(Exception):
-    """Every problem found in a config, reported together.  ``str()`` lists one per line."""
+    """Every problem found in a config, reported together.  ``str()`` lists one per line.
+
+    ``problems`` (iterable of ``Problem``): every broken rule, kept as the list ``.problems``.
+    Raised by ``parse_stack``, ``parse_session``, ``parse_storage``, ``storage_target`` and the
+    models' own validation (``SessionSpec.model_validate`` ...).
+    """
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems: list[Problem] = list(problems)
@@ -697,10 +712,16 @@ class _Checker:
             return value, _S.BAD
         code = vendor.region_code(value)
         if code is None:
-            hint = _suggest(value, vendor.region_names()) if isinstance(value, str) else None
+            names = list(vendor.region_names())
+            hint = _suggest(value, names) if isinstance(value, str) else None
+            if hint:
+                known = f"; did you mean {hint!r}?"
+            else:  # nothing close: say what the table holds, so the user need not look it up
+                shown = ", ".join(names[:_REGIONS_SHOWN])
+                more = f" and {len(names) - _REGIONS_SHOWN} more" if len(names) > _REGIONS_SHOWN else ""
+                known = f"; its regions: {shown}{more} (or Agora's codes)"
             self.add(p, rules.STORAGE_REGION, f"{show_value('region', value)} is not in the region "
-                     f"table of {vendor.title} (vendor {vendor.code})"
-                     + (f"; did you mean {hint!r}?" if hint else ""))
+                     f"table of {vendor.title} (vendor {vendor.code}){known}")
             return _S.BAD, _S.BAD
         return value, code
 
@@ -888,7 +909,7 @@ def _was_checked(info: ValidationInfo) -> bool:
 
 
 class RecordingConfig(_Model):
-    """``recordingConfig`` for a snapshot task (reference section 3.4)."""
+    """``recordingConfig`` for a snapshot task (docs/agora-api.md section 3.4)."""
 
     channelType: int = _int_default(rules.CHANNEL_TYPE)
     streamTypes: int = _int_default(rules.STREAM_TYPES)
@@ -905,14 +926,32 @@ class RecordingConfig(_Model):
 
 
 class SnapshotConfig(_Model):
-    """``snapshotConfig`` (reference section 3.5)."""
+    """``snapshotConfig`` (docs/agora-api.md section 3.5)."""
 
     captureInterval: int = _int_default(rules.CAPTURE_INTERVAL)
     fileType: list[str] = Field(default_factory=lambda: [str(rules.FILE_TYPE.default)])
 
 
 class SessionSpec(_Model):
-    """One snapshot session: acquire + start parameters (reference sections 2 and 3)."""
+    """One snapshot session: acquire + start parameters (docs/agora-api.md sections 2 and 3).
+
+    Fields, Agora's camelCase keys (build with ``parse_session``, which raises ``SpecError`` with
+    every problem; frozen; an unknown key is refused, rule unknown_key):
+    ``cname`` (str): the channel, 1 to 63 bytes of the allowed characters (rule channel_name;
+    S18).  ``uid`` (str): the recorder uid, digits, 1 to 4294967295 (rules recorder_uid,
+    recorder_uid_subscribed; S2).  ``appId`` (str | None): the App ID; None for the stack's
+    ``agora:appId`` (rule app_id; S2).  ``region`` (str | None): the acquire area CN, AP, EU or NA
+    (rule acquire_region; S2).  ``resourceExpiredHour`` (int): 1 to 720 hours, default 720 (rule
+    resource_expired_hour; S2).  ``mode`` (str): always ``"individual"`` (rule mode; S3, S8).
+    ``recordingConfig`` (``RecordingConfig``): channelType, streamTypes, maxIdleTime,
+    videoStreamType, decryptionMode, secret, salt, the four subscription lists and
+    subscribeUidGroup, with defaults filled (``help(SnapshotSessionArgs)`` gives each; S3).
+    ``snapshotConfig`` (``SnapshotConfig``): captureInterval 5 to 3600 s, default 10 (rule
+    capture_interval), and fileType ``["jpg"]`` (rule file_type; S3, S8).  ``fileNamePrefix`` (list
+    of str | None): the session's own prefix segments, appended to its storage's (rule
+    file_name_prefix; S3).  ``token`` (str | None): the recorder's RTC token, secret (rules
+    rtc_token, rtc_token_identity, rtc_token_lifetime; S3).
+    """
 
     cname: str
     uid: str
@@ -944,7 +983,13 @@ class SessionSpec(_Model):
 
 
 class StackSessionSpec(SessionSpec):
-    """A session in a stack file: a ``SessionSpec`` plus the name of its storage target."""
+    """A session in a stack file: a ``SessionSpec`` plus the name of its storage target.
+
+    Fields: those of ``SessionSpec`` (``cname``, ``uid``, ``appId``, ``region``,
+    ``resourceExpiredHour``, ``mode``, ``recordingConfig``, ``snapshotConfig``, ``fileNamePrefix``,
+    ``token``; see there), and ``storage`` (str): the name of an entry under the stack's
+    ``storage`` (rule storage_reference).  Built by ``parse_stack``.
+    """
 
     storage: str
 
@@ -956,7 +1001,25 @@ class ExtensionParamsSpec(_Model):
 
 
 class StorageSpec(_Model):
-    """A named storage target (reference section 3.6 and 9), given by the vendor's own names."""
+    """A named storage target (docs/agora-api.md section 3.6 and 9), given by the vendor's own names.
+
+    Fields (build with ``parse_storage``, which raises ``SpecError`` with every problem):
+    ``vendor`` (int | str): Agora's code or a name or alias, e.g. ``1``, ``"aws"``, ``"gcp"``
+    (rule storage_vendor; S9).  ``region`` (int | str | None): the vendor's region id
+    (``us-east-1``), Agora's label or Agora's code; for Azure, Google and S3-compatible storage
+    the location (rule storage_region; S9).  ``bucket`` (str): by the vendor's naming rules (rule
+    bucket_name).  ``provision`` (bool): create the bucket and an upload-only key, default False
+    (rule provision; vendors 1, 2, 3, 5, 6, 7).  ``retentionDays`` (int): days a provisioned
+    bucket keeps snapshots, at least 1, default 30, only with provision (rule retention_days).
+    ``fileNamePrefix`` (list of str | None): segments of letters and digits, at most 128
+    characters joined (rule file_name_prefix; S3).  ``extensionParams``: ``sse``, ``tag`` and
+    ``endpoint``, or None (rules extension_sse, extension_tag, extension_endpoint).
+    ``accessKey`` and ``secretKey`` (str | None): required unless provision, absent with it (rule
+    storage_credentials); secrets.  ``stsToken`` (str | None, secret) and ``stsExpiration`` (int |
+    None, Unix seconds): together, vendors 1, 2 and 3 only (rule sts_fields; S5, S14).
+    The properties ``vendorCode``, ``regionCode`` and ``vendor_region`` give the resolved codes and
+    the vendor's region id.
+    """
 
     vendor: int | str
     region: int | str | None = None
@@ -1003,7 +1066,14 @@ class StorageSpec(_Model):
 
 
 class StackSpec(_Model):
-    """A stack file's ``storage`` and ``sessions`` (CONTRIBUTING.md, user-facing config)."""
+    """A stack file's ``storage`` and ``sessions`` (CONTRIBUTING.md, user-facing config).
+
+    ``storage`` (dict of str to ``StorageSpec``) and ``sessions`` (dict of str to
+    ``StackSessionSpec``), by name; both empty by default.  Built by ``parse_stack``, which also
+    checks the rules across entries: each session's storage exists (rule storage_reference), no two
+    sessions share a channel and recorder uid (rules unique_task, recorder_uid_subscribed; S7), and
+    each joined prefix stays within 128 characters (rule file_name_prefix).
+    """
 
     storage: dict[str, StorageSpec] = Field(default_factory=dict)
     sessions: dict[str, StackSessionSpec] = Field(default_factory=dict)
@@ -1046,7 +1116,19 @@ def stack_problems(
     now: float | None = None,
 ) -> list[Problem]:
     """Every problem in a stack document (``storage`` + ``sessions``), stack-level rules included.
-    ``now`` (Unix seconds, default the clock) is what given tokens' expiries are compared with."""
+    ``now`` (Unix seconds, default the clock) is what given tokens' expiries are compared with.
+
+    ``data``: the stack's config as decoded YAML/JSON, ``{"storage": {...}, "sessions": {...}}``;
+    anything else is reported, not raised.  ``default_app_id`` (str | None): the stack's
+    ``agora:appId``, used for sessions without ``appId`` (token identity, rule unique_task).
+    ``is_unknown`` (callable taking a value, returning bool, or None): recognises a value not
+    known yet (a Pulumi unknown in preview, a ``{secure: ...}`` marker in ``validate``); such a
+    value counts as present and valid, and every cross-field rule that depends on it is skipped.
+    None: every value is known.
+
+    Returns every ``Problem`` (empty when the document is valid), each with its rule id from
+    ``rules.RULES_BY_ID`` and that rule's sources.  Raises nothing for bad input.
+    """
     checker = _Checker(is_unknown, now)
     checker.stack(data, default_app_id)
     return checker.problems
@@ -1060,7 +1142,19 @@ def session_problems(
     now: float | None = None,
 ) -> list[Problem]:
     """Every problem in one session's keys (``SESSION_KEYS``); paths start with ``path``.
-    ``now`` (Unix seconds, default the clock) is what a given token's expiry is compared with."""
+    ``now`` (Unix seconds, default the clock) is what a given token's expiry is compared with.
+
+    ``data``: one session's mapping (cname, uid, appId, region, resourceExpiredHour, mode,
+    recordingConfig, snapshotConfig, fileNamePrefix, token); anything else is reported.  ``path``
+    (tuple of str and int): prepended to every problem's path, e.g. ``("sessions", "lobby")``.
+    ``is_unknown`` (callable taking a value, returning bool, or None): recognises a value not
+    known yet (a Pulumi unknown in preview, a ``{secure: ...}`` marker in ``validate``); such a
+    value counts as present and valid, and every cross-field rule that depends on it is skipped.
+    None: every value is known.
+
+    Returns every ``Problem`` (empty when valid); the session rules are listed in
+    ``help(SnapshotSessionArgs)``.  Raises nothing for bad input.
+    """
     checker = _Checker(is_unknown, now)
     checker.session(data, path, stack=False)
     return checker.problems
@@ -1069,7 +1163,21 @@ def session_problems(
 def storage_target_problems(
     data: object, *, path: Path = (), is_unknown: UnknownPredicate | None = None
 ) -> list[Problem]:
-    """Every problem in a wire-shaped ``StorageTarget`` (codes, keys required)."""
+    """Every problem in a wire-shaped ``StorageTarget`` (codes, keys required).
+
+    ``data``: Agora's ``storageConfig`` mapping (``vendor`` and ``region`` as codes, ``bucket``,
+    ``accessKey``, ``secretKey``, optional ``fileNamePrefix``, ``extensionParams``, ``stsToken``,
+    ``stsExpiration``).  ``path`` (tuple of str and int): prepended to every problem's path, e.g.
+    ``("storage",)``.
+    ``is_unknown`` (callable taking a value, returning bool, or None): recognises a value not
+    known yet (a Pulumi unknown in preview, a ``{secure: ...}`` marker in ``validate``); such a
+    value counts as present and valid, and every cross-field rule that depends on it is skipped.
+    None: every value is known.
+
+    Returns every ``Problem`` (empty when valid): rules storage_vendor, storage_region,
+    bucket_name, file_name_prefix, extension_sse, extension_tag, extension_endpoint,
+    sts_fields, storage_credentials (S3, S9).  Raises nothing for bad input.
+    """
     checker = _Checker(is_unknown)
     checker.storage(data, path, wire=True)
     return checker.problems
@@ -1086,19 +1194,33 @@ def _build(model: type[_Model], values: dict[str, object] | None, checker: _Chec
 
 
 def parse_stack(data: Mapping[str, object], *, default_app_id: str | None = None) -> StackSpec:
-    """The stack config as models; raises ``SpecError`` with every problem."""
+    """The stack config as models; raises ``SpecError`` with every problem.
+
+    ``data``: ``{"storage": {name: entry}, "sessions": {name: entry}}`` as read from the stack
+    file.  ``default_app_id`` (str | None): the stack's ``agora:appId``, for sessions without
+    ``appId``.  Returns a ``StackSpec`` with names resolved to codes and defaults filled.  Raises
+    ``SpecError`` listing every problem that ``stack_problems`` would return.
+    """
     checker = _Checker(None)
     return cast(StackSpec, _build(StackSpec, checker.stack(data, default_app_id), checker))
 
 
 def parse_session(data: Mapping[str, object]) -> SessionSpec:
-    """One session's keys as a ``SessionSpec``; raises ``SpecError`` with every problem."""
+    """One session's keys as a ``SessionSpec``; raises ``SpecError`` with every problem.
+
+    ``data``: the session's mapping in Agora's keys (see ``SessionSpec``).  Returns the
+    normalised spec (uids as digit strings, defaults filled, blacklists under one spelling).
+    """
     checker = _Checker(None)
     return cast(SessionSpec, _build(SessionSpec, checker.session(data, (), stack=False), checker))
 
 
 def parse_storage(data: Mapping[str, object]) -> StorageSpec:
-    """One storage target's keys as a ``StorageSpec``; raises ``SpecError`` with every problem."""
+    """One storage target's keys as a ``StorageSpec``; raises ``SpecError`` with every problem.
+
+    ``data``: a stack file's storage entry (``vendor``, ``region``, ``bucket``, ``provision`` ...;
+    see ``StorageSpec``).  Returns the validated spec.
+    """
     checker = _Checker(None)
     return cast(StorageSpec, _build(StorageSpec, checker.storage(data, (), wire=False), checker))
 
@@ -1112,8 +1234,13 @@ def storage_target(
 ) -> StorageTarget:
     """The wire ``storageConfig`` for a session: codes resolved, prefixes joined (storage's first).
 
-    ``access_key``/``secret_key`` supply the provisioned key of a ``provision: true`` target.
-    Raises ``SpecError`` when the joined prefix breaks rules.FILE_NAME_PREFIX, ValueError when
+    ``storage`` (``StorageSpec``): the validated target.  ``session_prefix`` (sequence of str or
+    None): the session's own ``fileNamePrefix``, appended after the storage's.
+    ``access_key``/``secret_key`` supply the provisioned key of a ``provision: true`` target;
+    None takes the spec's ``accessKey``/``secretKey``.
+
+    Returns a ``StorageTarget``.  Raises ``SpecError`` when the joined prefix breaks
+    rules.FILE_NAME_PREFIX (rule file_name_prefix: at most 128 characters, S3), ValueError when
     there are no keys.
     """
     access = access_key if access_key is not None else storage.accessKey

@@ -43,7 +43,16 @@ class DeployedStack:
 def read_stack_config(config: pulumi.Config | None = None) -> StackConfig:
     """Read and validate the stack's ``storage`` and ``sessions``; raises ``SpecError`` with
     every problem.  Structured config arrives decrypted (``secure:`` leaves included), so the
-    keys are wrapped as secrets again in :func:`deploy`."""
+    keys are wrapped as secrets again in :func:`deploy`.
+
+    ``config`` (``pulumi.Config`` | None): the namespace holding ``storage`` and ``sessions``;
+    None for the project's own (``agora-snapshots:storage``, ``agora-snapshots:sessions``).  The
+    stack's ``agora:appId`` is read too, as the default App ID of sessions without ``appId``.
+    Must run inside a Pulumi program (it reads stack config).
+
+    Returns a ``StackConfig``: ``spec`` (``StackSpec``), ``raw`` (the mappings as written) and
+    ``app_id`` (str | None).  Raises ``SpecError`` listing every broken rule (``parse_stack``).
+    """
     cfg = config if config is not None else pulumi.Config()
     raw = {
         "storage": cfg.get_object("storage") or {},
@@ -55,7 +64,18 @@ def read_stack_config(config: pulumi.Config | None = None) -> StackConfig:
 
 def deploy(stack: StackConfig) -> DeployedStack:
     """Create the storage components and the sessions; export per session its ``sid``, storage
-    location and file-name pattern under the stack output ``sessions``."""
+    location and file-name pattern under the stack output ``sessions``.
+
+    ``stack`` (``StackConfig``): what ``read_stack_config`` returned.  Storage entries with
+    ``provision: true`` become ``provision_storage`` components, the others ``bring_your_own``;
+    each session becomes a ``SnapshotSession`` named after its key, its storage target's prefix
+    followed by its own ``fileNamePrefix``, its ``token`` a secret.  Must run inside a Pulumi
+    program.
+
+    Returns a ``DeployedStack`` (``storage``: components by name, ``sessions``:
+    ``SnapshotSession`` by name).  Raises ``StorageConfigError`` or ``MissingExtraError`` from the
+    storage components, ``ValueError`` for a session without App ID when ``agora:appId`` is unset.
+    """
     components = {
         name: _storage_component(name, storage) for name, storage in stack.spec.storage.items()
     }

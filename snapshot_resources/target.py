@@ -13,12 +13,37 @@ from snapshot_resources import rules
 
 
 class ExtensionParams(TypedDict, total=False):
+    """``storageConfig.extensionParams``: per-vendor extras, each key optional (S3, S17).
+
+    ``sse`` (str): server-side encryption, ``"kms"`` or ``"aes256"``, Amazon S3 (vendor 1) only
+    (rule extension_sse).  ``tag`` (str): an object tag, vendors 1 and 2 only (rule
+    extension_tag).  ``endpoint`` (str): the host name of an S3-compatible store, without scheme,
+    optionally ``:port``; required for vendor 11 and only for it (rule extension_endpoint; S9,
+    S14).
+    """
+
     sse: str  # "kms" | "aes256", vendor 1 only (rules.EXTENSION_SSE)
     tag: str  # vendors 1 and 2 only (rules.EXTENSION_TAG)
     endpoint: str  # vendor 11: host of the S3-compatible store (rules.EXTENSION_ENDPOINT)
 
 
 class StorageTarget(TypedDict):
+    """Agora's ``storageConfig`` (S3), as a session's ``storage`` input takes it.
+
+    Required keys: ``vendor`` (int): Agora's vendor code, e.g. 1 Amazon S3, 2 Alibaba, 5 Azure,
+    6 Google, 11 S3-compatible (rule storage_vendor; ``rules.VENDORS``, S9).  ``region`` (int):
+    Agora's region code in that vendor's table, 0 for Azure, Google and S3-compatible (rule
+    storage_region; S9).  ``bucket`` (str): the bucket (the container for Azure), by the vendor's
+    naming rules (rule bucket_name).  ``accessKey`` and ``secretKey`` (str): the key that uploads
+    (for Azure the storage account name and key); secrets.
+    Optional keys: ``fileNamePrefix`` (list of str): path segments of letters and digits, at most
+    128 characters joined with ``/`` (rule file_name_prefix; S3).  ``extensionParams``
+    (``ExtensionParams``).  ``stsToken`` (str, secret) and ``stsExpiration`` (int, Unix seconds):
+    temporary credentials, together, vendors 1, 2 and 3 only (rule sts_fields; S5, S14).
+
+    Checked by ``spec.storage_target_problems`` and by the provider in ``pulumi preview``.
+    """
+
     vendor: int
     region: int
     bucket: str
@@ -34,5 +59,5 @@ SECRET_KEYS: Final = frozenset(path[1] for path in rules.SECRET_PATHS if path[0]
 """Keys of a StorageTarget that are always Pulumi secrets and never logged.
 
 ``accessKey`` counts as a secret too: it names the credential, and for Azure it is the storage
-account name paired with the account key (reference/storage.md 2.4).
+account name paired with the account key (docs/storage.md 2.4).
 """

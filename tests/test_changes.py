@@ -47,7 +47,7 @@ def test_same_inputs_are_no_change() -> None:
 
 
 def test_floats_from_the_wire_equal_ints() -> None:
-    # Struct numbers are doubles: 5 comes back as 5.0 (reference/pulumi-dynamic.md 4C).
+    # Struct numbers are doubles: 5 comes back as 5.0 (docs/pulumi-dynamic.md 4C).
     new = changed("snapshotConfig.captureInterval", 5.0)
     assert classify(BASE, new).kind is ChangeKind.NONE
 

@@ -1,4 +1,4 @@
-"""The emulator's own checks of acquire/start/update bodies (reference 2, 3, 5), without HTTP.
+"""The emulator's own checks of acquire/start/update bodies (docs/agora-api.md 2, 3, 5), without HTTP.
 
 Each case breaks one documented rule and expects 400 code 2 (or the code S7 gives it) with a
 reason that names the field.

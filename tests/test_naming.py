@@ -1,4 +1,4 @@
-"""snapshot_resources.naming: the file-name rule of S8 (reference/agora-api.md section 7.1)."""
+"""snapshot_resources.naming: the file-name rule of S8 (docs/agora-api.md section 7.1)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """check(): offline, every documented violation at once, unknown values skipped, no secret echoed
-(design.md "check()"; reference/pulumi-dynamic.md sections 2 and 3)."""
+(design.md "check()"; docs/pulumi-dynamic.md sections 2 and 3)."""
 
 from __future__ import annotations
 

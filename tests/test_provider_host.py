@@ -1,7 +1,7 @@
 """ProviderHost: a real ``python -m pulumi.dynamic`` subprocess driven over gRPC like the engine.
 
 Each test starts its own host (Configure state and the provider cache are per process) and stops
-it.  Behaviours proven here are the ones reference/pulumi-dynamic.md sections 1-3 describe and
+it.  Behaviours proven here are the ones docs/pulumi-dynamic.md sections 1-3 describe and
 section 4C verified by hand.
 """
 
@@ -34,7 +34,7 @@ PROJECT = "agora-snapshots"
 
 def _import_root(module_name: str, module_file: str) -> Path:
     """The sys.path entry from which ``module_name`` is imported: the engine's cwd must be it for
-    a provider pickled by reference (reference section 1, "By value or by reference")."""
+    a provider pickled by reference (docs/pulumi-dynamic.md section 1, "By value or by reference")."""
     depth = len(module_name.split("."))
     return Path(module_file).resolve().parents[depth - 1]
 
@@ -43,7 +43,7 @@ PROBE_ROOT = _import_root(probe_provider.__name__, probe_provider.__file__)
 
 
 def _env_without_pythonpath() -> dict[str, str]:
-    # The engine sets no PYTHONPATH (reference section 1); drop any the test runner inherited so
+    # The engine sets no PYTHONPATH (docs/pulumi-dynamic.md section 1); drop any the test runner inherited so
     # imports succeed only through cwd or the installed package.
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
@@ -74,7 +74,7 @@ def test_configure_delivers_secret_config_decrypted(host: ProviderHost) -> None:
 
     outs = res.create({"configKeys": ["agora:customerSecret", "apiUrl"]}).outs
 
-    # A key without a namespace resolves against PULUMI_PROJECT (reference section 1, pattern 3).
+    # A key without a namespace resolves against PULUMI_PROJECT (docs/pulumi-dynamic.md section 1, pattern 3).
     assert outs["config"] == {
         "agora:customerSecret": customer_secret,
         "apiUrl": "http://127.0.0.1:9",
@@ -171,7 +171,7 @@ def test_secret_inputs_reach_the_provider_plain_and_outputs_are_marked_again(
     created = res.create()
 
     # acceptSecrets=False: the engine strips markers before the call and re-applies them to
-    # same-named outputs afterwards (reference section 2, Inputs).
+    # same-named outputs afterwards (docs/pulumi-dynamic.md section 2, Inputs).
     assert created.outs["sawSecretMarker"] is False
     assert created.outs["storage"] == {"secretKey": "sk-41c9-distinctive"}
     assert created.secret_paths == frozenset({("storage",)})
@@ -201,7 +201,7 @@ def test_diff_receives_old_outputs_as_olds(host: ProviderHost) -> None:
 
     result = res.diff({"size": "small", "reportOlds": True})
 
-    # Output-only keys ("thread", "types", ...) prove olds are outputs (reference section 3, Diff).
+    # Output-only keys ("thread", "types", ...) prove olds are outputs (docs/pulumi-dynamic.md section 3, Diff).
     assert {"thread", "types", "sawSecretMarker", "size", "__provider"} <= set(result.replaces)
     assert result.changes == "DIFF_UNKNOWN"
 
@@ -222,7 +222,7 @@ def test_diff_maps_replacements_and_unknowns(host: ProviderHost) -> None:
         True,
     )
     assert (preview.changes, preview.replaces) == ("DIFF_SOME", ["region"])
-    # The dynamic servicer never sends these (reference section 3, Diff).
+    # The dynamic servicer never sends these (docs/pulumi-dynamic.md section 3, Diff).
     assert (moved.stables, moved.changed_keys, moved.has_detailed_diff) == ([], [], False)
 
 
@@ -305,7 +305,7 @@ def test_process_gets_the_engine_environment_and_the_virtualenv_python() -> None
         outs = host.resource(ProbeProvider(), name="env").create({"envKeys": keys}).outs
 
     # Engine: os.Environ() + PULUMI_RUNTIME_<OPTION> + PULUMI_PROJECT, no PYTHONPATH; the shim
-    # runs the virtualenv's python (reference section 1).
+    # runs the virtualenv's python (docs/pulumi-dynamic.md section 1).
     assert outs["env"] == {
         "PULUMI_PROJECT": PROJECT,
         "PULUMI_RUNTIME_VIRTUALENV": sys.prefix,
@@ -386,7 +386,7 @@ def test_provider_output_is_captured_for_log_scans(host: ProviderHost) -> None:
 
 
 def test_child_that_dies_before_reporting_a_port_raises_with_its_stderr(tmp_path: Path) -> None:
-    # `python -m` puts cwd first on sys.path (reference section 1), so a package named pulumi in
+    # `python -m` puts cwd first on sys.path (docs/pulumi-dynamic.md section 1), so a package named pulumi in
     # the program directory shadows the SDK and the child exits before printing its port.
     shadow = tmp_path / "pulumi"
     shadow.mkdir()

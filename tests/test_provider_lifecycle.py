@@ -215,7 +215,7 @@ def test_numbers_that_crossed_the_wire_as_doubles_reach_agora_as_integers(
     emulator: EmulatorHandle, session: HostedResource
 ) -> None:
     # Struct numbers are doubles: the provider receives captureInterval 5.0, maxIdleTime 300.0,
-    # vendor 2.0 (reference/pulumi-dynamic.md 4C). Agora wants integers (S3).
+    # vendor 2.0 (docs/pulumi-dynamic.md 4C). Agora wants integers (S3).
     inputs = session_inputs(emulator.app_id, recordingConfig={
         "channelType": 1, "maxIdleTime": 300, "subscribeVideoUids": ["#allstream#"]})
     session.check(inputs)

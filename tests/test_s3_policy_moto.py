@@ -1,7 +1,7 @@
 """The S3 upload policy is upload-only, proven against moto's IAM enforcement on loopback.
 
 The exact JSON ``policies.aws_upload_policy`` generates (what ``AwsSnapshotBucket`` attaches) is put
-on a moto IAM user; that user's key then tries each action (reference/storage.md 4.1).
+on a moto IAM user; that user's key then tries each action (docs/storage.md 4.1).
 
 How moto switches enforcement (measured in moto 5.2.5 source, not guessed): it compares a class-wide
 request counter with ``moto.settings.INITIAL_NO_AUTH_ACTION_COUNT`` *at every request*

@@ -163,7 +163,7 @@ def test_cross_entry_rules_are_beyond_the_schema() -> None:
 
 
 SEED_START_BODY: dict[str, Any] = {
-    # reference/agora-api.md 3.1 (S8, S3, S19): the screenshot guide's request in a start body.
+    # docs/agora-api.md 3.1 (S8, S3, S19): the screenshot guide's request in a start body.
     "cname": "lobby",
     "uid": "527841",
     "clientRequest": {

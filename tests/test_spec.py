@@ -442,3 +442,22 @@ def test_an_integral_float_is_the_integer_as_json_schema_says() -> None:
     assert spec.snapshotConfig.captureInterval == 5
     assert type(spec.snapshotConfig.captureInterval) is int
     assert spec.uid == "527841"
+
+
+@pytest.mark.parametrize("vendor", sorted(c for c, v in rules.VENDORS.items() if not v.any_region))
+def test_an_unknown_region_with_nothing_close_lists_the_vendors_regions(vendor: int) -> None:
+    storage = {"vendor": vendor, "region": "zzzz-nowhere-9", "bucket": "bucket-name-ok",
+               "accessKey": "a", "secretKey": "b"}
+    problems = stack_problems({"storage": {"m": storage}, "sessions": {}})
+    [problem] = [p for p in problems if p.rule_id == "storage_region"]
+    names = list(rules.VENDORS[vendor].region_names())
+    assert "its regions: " + ", ".join(names[:3]) in problem.message
+    assert all(name in problem.message for name in names[:30])
+
+
+def test_an_unknown_region_close_to_one_suggests_it() -> None:
+    storage = {"vendor": "aws", "region": "us-east-9", "bucket": "bucket-name-ok",
+               "accessKey": "a", "secretKey": "b"}
+    [problem] = stack_problems({"storage": {"m": storage}, "sessions": {}})
+    assert "did you mean 'us-east-2'?" in problem.message
+    assert "its regions" not in problem.message

@@ -3,7 +3,7 @@
 Their SDKs (``tencentcloud-iac-pulumi``, ``pulumi-huaweicloud``) are not installed here, so these
 tests put a stand-in package in ``sys.modules``: plain ``CustomResource`` classes with the real type
 tokens and the argument and output names of the real generated SDKs (tencentcloudstack/
-pulumi-tencentcloud, huaweicloud/pulumi-huaweicloud; reference/storage.md 2.3, 2.6).  They check
+pulumi-tencentcloud, huaweicloud/pulumi-huaweicloud; docs/storage.md 2.3, 2.6).  They check
 this project's wiring (resources, policy, names, target), not the vendors' SDKs; the missing-extra
 path is tested in test_storage_factory.py.
 """

@@ -1,4 +1,4 @@
-"""agora/wire.py: the exact request bodies (reference/agora-api.md sections 2, 3, 4.4 and 5)."""
+"""agora/wire.py: the exact request bodies (docs/agora-api.md sections 2, 3, 4.4 and 5)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def session(**extra: Any) -> SessionSpec:
 
 
 def test_start_body_of_the_screenshot_guide_example() -> None:
-    # The seed of reference section 3.1 (S8, S3, S19), with the defaults this tool always sends.
+    # The seed of docs/agora-api.md section 3.1 (S8, S3, S19), with the defaults this tool always sends.
     spec = session(recordingConfig={"channelType": 1, "maxIdleTime": 30,
                                     "subscribeVideoUids": ["#allstream#"]},
                    snapshotConfig={"captureInterval": 5})

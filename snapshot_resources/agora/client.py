@@ -1,13 +1,13 @@
 """The Agora Cloud Recording REST client: acquire, start, query, update, stop, and the helpers a
 declarative provider needs (confirm a start, stop idempotently, ride out a failover).
 
-What it guarantees, and where each rule comes from (reference/agora-api.md):
+What it guarantees, and where each rule comes from (docs/agora-api.md):
 
 * HTTP Basic auth from the customer id/secret (S22, 1.2) and ``Content-Type:
   application/json;charset=utf-8`` on every call, GET included (S18 code 8, G1 client.go).
 * A timeout on every request and a deadline on every call (``RetryPolicy.deadline``): Pulumi's
   custom timeouts do not reach dynamic providers (design.md).
-* Retries, and only those that ``retry.TABLE`` allows (reference 6.1, 6.3).
+* Retries, and only those that ``retry.TABLE`` allows (docs/agora-api.md 6.1, 6.3).
 * Domain failover on transport faults in the order of ``endpoints`` (S11, G1).
 * At most ``qps`` requests per second per App ID across every thread of the process
   (``ratelimit``; S8, S10), so the client never earns a 429 by itself.
@@ -56,7 +56,7 @@ __all__ = [
 
 logger = logging.getLogger("snapshot_resources.agora")
 
-MODES: Final = ("individual", "mix", "web")  # reference 1.3 (S1)
+MODES: Final = ("individual", "mix", "web")  # docs/agora-api.md 1.3 (S1)
 CONTENT_TYPE: Final = "application/json;charset=utf-8"  # S8, S18 code 8, G1
 USER_AGENT: Final = "snapshot-resources"
 REQUEST_ID_HEADERS: Final = ("X-Request-Id", "X-Kong-Request-Id")  # J1 messages carry x-request-id
@@ -71,7 +71,7 @@ STOP_READ_TIMEOUT_SECONDS: Final = rules.STOP_UPLOAD_TIMEOUT_SECONDS + 10.0
 # Statuses after which a task will not become running again (S4, S17: 6 stop requested ... 20).
 EXITED_STATUSES: Final = frozenset({6, 7, 8, 20})
 # Body keys whose string values are secrets (storageConfig keys, STS and RTC tokens, decryption
-# secret and salt; reference 3.3, 3.4, 3.6).
+# secret and salt; docs/agora-api.md 3.3, 3.4, 3.6).
 SECRET_KEYS: Final = frozenset(key.lower() for key in rules.SECRET_LEAVES)
 # Calls begin on the endpoint that last worked; after this long they begin on the first one again
 # (G1 re-picks the best domain every 30 s).
@@ -302,6 +302,25 @@ class AgoraClient:
     ``STOP_READ_TIMEOUT_SECONDS``); ``retry.deadline`` bounds each call.  ``qps`` is the per-App-ID
     budget shared by every client of the process talking to the same service.
     ``session_factory`` makes the per-thread ``requests.Session``.
+
+    Arguments: ``customer_id`` and ``customer_secret`` (str): the RESTful API credentials, sent
+    only as HTTP Basic auth and masked in every message.  ``endpoint`` (str | sequence of str |
+    None, default None): https URLs, or http to a loopback host only.  ``region_hint`` (str |
+    None): CN, AP, EU or NA (rule acquire_region), orders Agora's domains (S11).  ``timeout``
+    (float, seconds, default 10, positive).  ``qps`` (float, default 10 per App ID, S10).
+    ``retry`` (``RetryPolicy`` | None): attempts, deadline and delay scale; None for the
+    documented defaults (S10).  ``session_factory`` (callable returning a
+    ``requests.Session``, or None for a plain one).
+
+    Operations: ``acquire`` (S2), ``start`` (S3), ``query`` (S4), ``update`` (S5), ``stop`` (S6),
+    and for the provider ``acquire_and_start``, ``wait_until_running``, ``stop_quietly`` and
+    ``query_riding_failover``.  Each retries only what ``retry.TABLE`` allows and raises an
+    ``AgoraError`` subclass (``agora.errors``: ``AgoraApiError`` with status, code and reason,
+    ``AgoraTransportError``, ``TaskNotRunningError``).  A client cannot be pickled (it holds
+    credentials); use it as a context manager or call ``close()``.
+
+    Raises ``ValueError`` when a credential is empty or ``timeout`` is not positive, and
+    ``EndpointError`` for a refused ``endpoint``.
     """
 
     def __init__(
@@ -372,7 +391,7 @@ class AgoraClient:
         """The process-wide bucket this client draws from for ``app_id``."""
         return limiter_for(app_id, self._scope, self._qps)
 
-    # -- the five operations (reference 1.3) -------------------------------------------------------
+    # -- the five operations (docs/agora-api.md 1.3) -------------------------------------------------------
 
     def acquire(self, app_id: str, body: Mapping[str, Any]) -> AcquireResult:
         """POST .../acquire (S2): a resource id, valid for five minutes (S1, S2)."""

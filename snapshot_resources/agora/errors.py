@@ -56,7 +56,13 @@ __all__ = [
 
 
 class AgoraError(Exception):
-    """Base class of everything the Agora client raises."""
+    """Base class of everything the Agora client raises.
+
+    Direct subclasses: ``EndpointError`` (a refused base URL), ``AgoraTransportError`` (no HTTP
+    answer), ``AgoraApiError`` (an error answer: ``status``, ``code``, ``reason``, S7) and
+    ``TaskNotRunningError`` (a started task did not reach status 4/5, S10).  Constructed with the
+    message only, like any ``Exception``; messages never carry a credential.
+    """
 
 
 class EndpointError(AgoraError, ValueError):
@@ -100,9 +106,15 @@ class AgoraApiError(AgoraError):
     """Agora answered a call with an error.
 
     ``status`` is the HTTP status, ``code`` Agora's numeric code when the body had one (service
-    errors; gateway errors only carry a ``message``, S7 / reference 4.1), ``reason`` the body's
+    errors; gateway errors only carry a ``message``, S7 / docs/agora-api.md 4.1), ``reason`` the body's
     ``reason`` or ``message`` text, ``operation`` one of acquire/start/query/update/stop and
     ``request_id`` the ``X-Request-Id`` response header when present.
+
+    Constructed by the client: ``message`` (str): the text shown, with known secrets masked;
+    ``status`` (int), ``code`` (int | None), ``reason`` (str), ``operation`` (str) and
+    ``request_id`` (str | None) as above; ``body`` (dict | None): the decoded answer, kept as a
+    copy (``{}`` for None); ``attempts`` (int, default 1): how many HTTP tries the call made.
+    All are attributes.  The subclasses below name the documented cases (S7).
     """
 
     def __init__(

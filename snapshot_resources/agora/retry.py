@@ -4,7 +4,7 @@
 Agora ``code`` and the operations it applies to, and says which exception it becomes, whether the
 same request may be sent again, whether ``start`` should give up on the resource id and acquire a
 new one, the documented delays between tries, and the source.  The first matching row wins, so
-specific rows come before general ones.  Reference section 6 (6.1 codes, 6.3 retry advice).
+specific rows come before general ones.  docs/agora-api.md section 6 (6.1 codes, 6.3 retry advice).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Cloud Recording joins the channel as an ordinary (non-streaming) client, so when the App Certificate
 is enabled ``start`` needs an RTC token for the recorder's ``cname`` + ``uid`` (S3). The service
-cannot renew it: the token has to outlive the session (S3, S18; reference/agora-api.md 3.3).
+cannot renew it: the token has to outlive the session (S3, S18; docs/agora-api.md 3.3).
 
 The algorithm is the one of Agora's reference builders, AgoraIO/Tools
 ``DynamicKey/AgoraDynamicKey/python3/src/{AccessToken2.py,RtcTokenBuilder2.py,Packer.py}``
@@ -166,13 +166,17 @@ def build_rtc_token(
     called without a role by cloud_recording_service/cloud_recording_service.go StartRecording).
     Without co-host authentication the two roles are equivalent (RtcTokenBuilder2.py, Role_Subscriber).
 
-    ``token_expire`` and ``privilege_expire`` are seconds after ``issued_at`` (default: now), from 1
-    to ``MAX_TOKEN_LIFETIME_SECONDS``; ``privilege_expire`` defaults to ``token_expire`` and may not
-    exceed it (a later privilege would be cut by the token anyway, RtcTokenBuilder2.py). ``uid`` is
+    ``app_id`` and ``app_certificate`` (str): 32 hexadecimal characters each, as the Console shows
+    them; the certificate is the signing key.  ``channel_name`` (str): the channel (rule
+    channel_name).  ``token_expire`` and ``privilege_expire`` are seconds after ``issued_at``
+    (Unix seconds; default: now), from 1 to ``MAX_TOKEN_LIFETIME_SECONDS`` (24 h);
+    ``privilege_expire`` defaults to ``token_expire`` and may not exceed it (a later privilege
+    would be cut by the token anyway, RtcTokenBuilder2.py). ``uid`` is
     an int from 0 to 2**32-1 or its decimal string; 0 means any uid, packed as "" like Agora's
     ``ServiceRtc(uid=0)``. ``salt`` defaults to a random 1..99999999, as Agora draws it.
 
-    Raises ``ValueError`` naming the field and the rule; the certificate is never in the message.
+    Returns the token, ``"007"`` followed by Base64 (str).  Raises ``ValueError`` naming the field
+    and the rule; the certificate is never in the message.
     """
     _check_hex32("app_id", app_id)
     _check_hex32("app_certificate", app_certificate)

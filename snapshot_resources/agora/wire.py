@@ -2,7 +2,7 @@
 
 Public API::
 
-    acquire_body(spec, *, start_body=None) -> dict       # reference section 2.1
+    acquire_body(spec, *, start_body=None) -> dict       # docs/agora-api.md section 2.1
     start_body(spec, storage, *, token=None) -> dict     # section 3; checked before it is returned
     update_body(spec, *, storage=None) -> dict           # section 5
     stop_body(cname, uid, *, async_stop=False) -> dict   # section 4.4

@@ -148,14 +148,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "saying what was checked (exit 0). Only regular files of at most "
         f"{size_text(MAX_FILE_BYTES)} are read."
     )
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
+    parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
                         help="Pulumi.<stack>.yaml, or a YAML/JSON document with storage and "
                              f"sessions (a regular file of at most {size_text(MAX_FILE_BYTES)})")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="text: FILE:LINE:COL: path: message (default); json: for bots")
+    parser.add_argument("--explain", metavar="RULE",
+                        help="print the rule RULE (the id at the end of a problem message) with "
+                             "its decision and its sources (title, address, date read), and exit")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.explain is not None:
+        from snapshot_resources.explain import UnknownRuleError, explain
+
+        try:
+            print(explain(args.explain))
+        except UnknownRuleError as exc:
+            print(f"snapshot-resources validate: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    if not args.files:
+        print("snapshot-resources validate: give at least one FILE (or --explain RULE)",
+              file=sys.stderr)
+        return 2
     # One file at a time in text mode, so that each file's lines appear as soon as it is checked.
     if args.format == "json":
         files = [load_file(path) for path in args.files]

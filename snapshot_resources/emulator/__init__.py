@@ -5,7 +5,7 @@ Layout (moto's split):
 * ``models``: the backend state machine (resources, tasks, channels) on an injectable ``clock``;
   ``resource_ids`` makes self-describing resource ids; ``errors`` has Agora's two error shapes;
 * ``validation`` + ``tables``: acquire/start/update checks written straight from
-  reference/agora-api.md, independently of ``spec.py``/``rules.py`` (the other side of the wire);
+  docs/agora-api.md, independently of ``spec.py``/``rules.py`` (the other side of the wire);
 * ``gateway`` (Basic auth, QPS, counters, request log), ``urls`` + ``responses``: the thin HTTP
   layer; ``faults``: injected failures;
 * ``capture`` drives snapshots on the emulated clock, ``testcard`` draws each JPG, ``uploads``

@@ -1,4 +1,4 @@
-"""Errors the emulator answers with, in Agora's two shapes (S7, reference/agora-api.md 4.1).
+"""Errors the emulator answers with, in Agora's two shapes (S7, docs/agora-api.md 4.1).
 
     EmulatorError
      ├── GatewayError   {"message": ...}        auth (401), routing (404), rate limit (429)
@@ -70,7 +70,7 @@ def rate_limited() -> GatewayError:
     return GatewayError(429, "API rate limit exceeded")
 
 
-# The service answers (S7 table, reference 6.1).
+# The service answers (S7 table, docs/agora-api.md 6.1).
 def invalid_parameter(reason: str) -> ServiceError:
     """400 code 2: wrong type, misspelled, out of range, or missing (S7, S18, S10)."""
     return ServiceError(400, 2, reason)

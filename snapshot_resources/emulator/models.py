@@ -73,7 +73,7 @@ STOP_UPLOAD_WAIT: Final = 20.0  # a synchronous stop waits about 20 s for upload
 HISTORY: Final = 256  # finished tasks kept for the admin API; bounded so memory stays flat
 RECENT_EVENTS: Final = 2000
 
-# NCS event types and their serviceType (S12, reference 7.2).
+# NCS event types and their serviceType (S12, docs/agora-api.md 7.2).
 EVENT_ERROR: Final = 1  # cloud_recording_error, serviceType 0
 EVENT_EXIT: Final = 11  # session_exit, serviceType 0
 EVENT_FAILOVER: Final = 12  # session_failover, serviceType 0

@@ -34,6 +34,30 @@ from snapshot_resources.emulator.webhooks import WebhookSender
 
 @dataclass
 class EmulatorOptions:
+    """How ``EmulatorServer`` runs; every field has a default (``snapshot-resources emulator``
+    flags of the same names set them).
+
+    ``host`` (str, ``"127.0.0.1"``): the address to bind.  ``port`` (int, 0): 0 picks a free port.
+    ``storage_dir`` (``Path`` | None): snapshots go to ``<storage_dir>/<bucket>/<key>``; None for a
+    temporary directory removed on ``stop``.  ``app_ids`` (sequence of str): the App IDs with
+    Cloud Recording enabled; others get 400 ``invalid_appid`` (S7).  ``customer_id``,
+    ``customer_secret`` (str): the HTTP Basic credentials accepted (401 otherwise, S7); demo
+    values by default.  ``time_scale`` (float, 1.0, positive): emulated seconds per real second.
+    ``latency_ms`` (int, 0): milliseconds added to every REST answer.  ``qps`` (int, 10):
+    requests per second per App ID before 429 (S10).  ``max_tasks`` (int, 50): concurrent tasks
+    per App ID before acquire answers 400 code 406 (S7, S10).  ``webhook_url`` (str | None): where
+    NCS events are posted (S12, S13); None posts none.  ``webhook_secret`` (str | None): the NCS
+    secret that signs them (S13); None sends no signature headers.  ``s3_endpoint`` (str |
+    None): an S3 API (e.g. moto) that vendor 1 uploads go to instead of ``storage_dir``; vendor 11
+    always uses its ``extensionParams.endpoint``.  ``log_requests`` (bool, False): write ``METHOD
+    PATH STATUS`` per request to ``log_stream`` (``TextIO`` | None; None for stderr), never a
+    header or body.  ``seed`` (int, 0): seed of injected faults.  ``failover_seconds`` (float,
+    30): emulated seconds a failed-over task answers 404 (S7).  ``exit_seconds`` (float, 6):
+    emulated seconds a stopped task spends in status 6, 7 and 8 (S4).  ``upload_threads`` (int,
+    8): threads that draw and upload JPGs.  ``clock`` (``Clock`` | None): emulated time, for
+    tests; None for a clock running ``time_scale`` times faster than the wall clock.
+    """
+
     host: str = "127.0.0.1"
     port: int = 0
     storage_dir: Path | None = None  # None: a temporary directory, removed on stop
@@ -88,6 +112,19 @@ class ConnectionTrackingServer(ThreadingHTTPServer):
 
 
 class EmulatorServer:
+    """The local Agora Cloud Recording emulator: a loopback HTTP server answering acquire, start,
+    query, update and stop for snapshot tasks with Agora's bodies, codes and statuses (S2-S7),
+    plus the ``/_emulator/`` admin API.
+
+    ``options`` (``EmulatorOptions`` | None): how it runs; None for the defaults.  The
+    constructor binds the socket (``OSError`` if the address is taken) and creates
+    ``storage_dir``; nothing runs until ``start()``, which starts every thread and returns the
+    server.  ``stop()`` stops and joins them all and removes a temporary storage directory.  As a
+    context manager it starts on entry and stops on exit.  ``url`` (str) is the base URL, e.g.
+    ``http://127.0.0.1:8765``; ``address`` the bound ``(host, port)``; ``backend`` the state
+    machine; ``storage_dir`` the directory in use.
+    """
+
     def __init__(self, options: EmulatorOptions | None = None) -> None:
         self.options = options or EmulatorOptions()
         opts = self.options

@@ -1,4 +1,4 @@
-"""The emulator's own copy of Agora's code tables (reference/agora-api.md section 9).
+"""The emulator's own copy of Agora's code tables (docs/agora-api.md section 9).
 
 Deliberately not read from ``snapshot_resources.rules``: the emulator is the other side of the
 wire, and a table typed twice from the reference catches a slip in either copy.

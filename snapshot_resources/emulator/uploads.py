@@ -97,7 +97,7 @@ class SnapshotStore:
         elif storage.sse == "aes256":
             extra["ServerSideEncryption"] = "AES256"
         if storage.tag:
-            extra["Tagging"] = storage.tag  # needs s3:PutObjectTagging (reference/storage.md 2.1)
+            extra["Tagging"] = storage.tag  # needs s3:PutObjectTagging (docs/storage.md 2.1)
         try:
             self._client(endpoint, storage).put_object(
                 Bucket=storage.bucket, Key=key, Body=data, ContentType="image/jpeg", **extra)

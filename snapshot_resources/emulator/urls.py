@@ -1,4 +1,4 @@
-"""Routes of the emulator: Agora's REST paths (S1, reference 1.3) and the ``/_emulator/`` admin API.
+"""Routes of the emulator: Agora's REST paths (S1, docs/agora-api.md 1.3) and the ``/_emulator/`` admin API.
 
 REST (Basic auth, JSON; a wrong path or method answers
 ``404 {"message":"no Route matched with those values"}``, S7):

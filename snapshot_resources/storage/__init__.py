@@ -6,7 +6,7 @@ package (or ``snapshot_resources``) loads no ``pulumi_aws``/``pulumi_alicloud``/
 ``pulumi_azure_native`` module; a vendor whose extra is absent raises ``MissingExtraError`` naming
 the ``pip install 'snapshot-resources[<extra>]'`` to run.
 
-Provisioning covers the vendors with a Pulumi provider (reference/storage.md section 0); every
+Provisioning covers the vendors with a Pulumi provider (docs/storage.md section 0); every
 vendor code, including Qiniu (0), Kingsoft (4), Baidu (8) and S3-compatible stores (11), can
 ``bring_your_own`` bucket and keys.
 """
@@ -56,7 +56,7 @@ FAMILIES: Final = {
     )
 }
 """Vendors this package can provision. The rest (0, 4, 8, 11) have no Pulumi provider to drive
-(reference/storage.md 2.7): they are bring-your-own only."""
+(docs/storage.md 2.7): they are bring-your-own only."""
 
 
 class SnapshotBucketClass(Protocol):
@@ -70,8 +70,16 @@ class SnapshotBucketClass(Protocol):
 def storage_component_for(vendor: int | str) -> SnapshotBucketClass:
     """The provisioning component class for ``vendor`` (code or name), importing its SDK now.
 
-    Raises ``StorageConfigError`` for a vendor that cannot be provisioned and ``MissingExtraError``
-    when the vendor's extra is not installed.
+    ``vendor`` (int | str): Agora's vendor code or a name or alias (``1``, ``"aws"``, ``"gcs"``;
+    ``rules.VENDORS``, S9).  Returns the component class, called as
+    ``(name, args: SnapshotBucketArgs, opts=None)``: ``AwsSnapshotBucket`` (1),
+    ``AlicloudSnapshotBucket`` (2),
+    ``TencentSnapshotBucket`` (3), ``AzureSnapshotBucket`` (5), ``GcpSnapshotBucket`` (6) or
+    ``HuaweiSnapshotBucket`` (7).
+
+    Raises ``StorageConfigError`` for an unknown vendor (rule storage_vendor) or one that cannot
+    be provisioned (0, 4, 8, 11: bring your own), and ``MissingExtraError`` when the vendor's
+    extra is not installed.
     """
     found = rules.vendor_by_name(vendor)
     if found is None:
@@ -117,6 +125,24 @@ def provision_storage(
 
     Every field is validated before the vendor SDK is imported, so a typo is reported (all at once)
     even where the vendor's extra is not installed.
+
+    ``name`` (str): the component's Pulumi name (its children are named after it).
+    ``vendor`` (int | str): a provisionable vendor, by code or name: 1 ``aws``, 2 ``alibaba``,
+    3 ``tencent``, 5 ``azure``, 6 ``gcp``, 7 ``huawei`` (rules storage_vendor, provision; S9).
+    ``region`` (str | int): the vendor's region id (``us-east-1``), Agora's label
+    (``US_EAST_1``) or Agora's code; for Azure and Google the location to create in
+    (``westeurope``, ``EU``) (rule storage_region; S9).  ``bucket`` (str): the exact bucket name
+    (the container for Azure), by the vendor's naming rules (rule bucket_name).
+    ``file_name_prefix`` (sequence of str, default empty): path segments of letters and digits, at
+    most 128 characters joined (rule file_name_prefix; S3); the key may upload only under it.
+    ``retention_days`` (int, at least 1): days before a snapshot is deleted by the bucket's
+    lifecycle rule (rule retention_days).  ``extension_params`` (mapping of str to str, or None):
+    ``sse`` (vendor 1) or ``tag`` (vendors 1, 2) (rules extension_sse, extension_tag; S3).
+    ``opts`` (``pulumi.ResourceOptions`` | None): options of the component.
+
+    Returns the ``SnapshotBucketComponent``; its ``target`` (``Output[StorageTarget]``, secret)
+    is a session's ``storage``.  Raises ``StorageConfigError`` listing every invalid field,
+    ``MissingExtraError`` when the vendor's extra is not installed.
     """
     validate_storage(
         vendor,

@@ -1,6 +1,6 @@
 """Alibaba Cloud OSS (Agora vendor 2): a private bucket and a RAM user whose key can only upload.
 
-Resources (reference/storage.md 2.2; pulumi-alicloud 4):
+Resources (docs/storage.md 2.2; pulumi-alicloud 4):
 
 - an ``alicloud.Provider`` pinned to the resolved region, because OSS buckets take their region
   from the provider (``oss.Bucket`` has no region argument) and Agora's region code must match the

@@ -1,6 +1,6 @@
 """Amazon S3 (Agora vendor 1): a private bucket and an IAM user whose key can only upload.
 
-Resources (reference/storage.md 2.1; pulumi-aws 7 names, the ``*V2`` names are deprecated):
+Resources (docs/storage.md 2.1; pulumi-aws 7 names, the ``*V2`` names are deprecated):
 
 - ``s3.Bucket`` named exactly ``bucket`` (no autonaming suffix: Agora's ``storageConfig.bucket``
   must be the real name, and S3 names are global, so a taken name fails the deployment loudly

@@ -2,7 +2,7 @@
 
 Agora's ``storageConfig`` has no SAS or connection-string field, only ``accessKey``/``secretKey``;
 the one consistent reading is accessKey = storage account name, secretKey = account key,
-bucket = container (reference/storage.md 2.4, UNCONFIRMED by Agora: confirm with one real
+bucket = container (docs/storage.md 2.4, UNCONFIRMED by Agora: confirm with one real
 recording).
 An account key opens the whole account, so least privilege here means a **dedicated account** that
 holds nothing but this container.

@@ -4,7 +4,7 @@ A storage component provisions a bucket and a least-privilege upload key at one 
 the session a ``StorageTarget`` (Agora's ``storageConfig``, target.py).  The vendor and region
 *codes* in that target are derived here from ``rules.VENDORS``, never typed by hand: the user names
 the region the way the vendor does (``us-east-1``), or by Agora's label or code, and the vendor's
-own region id is what the vendor SDK receives (reference/storage.md section 1: "keep these tables
+own region id is what the vendor SDK receives (docs/storage.md section 1: "keep these tables
 as data and fail fast on an unmapped region rather than silently sending 0").
 
 Buckets are never force-destroyed: ``pulumi destroy`` fails on a bucket that still holds
@@ -31,7 +31,7 @@ from snapshot_resources import rules
 from snapshot_resources.target import ExtensionParams, StorageTarget
 
 TYPE_PREFIX: Final = "agora-snapshots:storage:"
-"""Type tokens are ``agora-snapshots:storage:<Class>`` (reference/pulumi-dynamic.md section 5)."""
+"""Type tokens are ``agora-snapshots:storage:<Class>`` (docs/pulumi-dynamic.md section 5)."""
 
 
 EXTENSION_KEYS: Final = ("sse", "tag", "endpoint")  # target.ExtensionParams; S3 section 3.6
@@ -60,6 +60,11 @@ class StorageConfigError(ValueError):
 
     Messages quote bucket names, regions and prefixes but never a key: keys are not validated for
     content, so they cannot end up in the text (CONTRIBUTING.md, secrets).
+
+    ``issues`` (sequence of ``StorageIssue``): each with the dotted ``path`` of the field, a
+    ``message`` and the ``rule_id`` (``rules.RULES_BY_ID``); kept as the tuple ``.issues``.  The
+    message is "invalid storage: " and each issue as ``path: message (rule <id>; sources)``,
+    separated by "; ".  A ``ValueError``.
     """
 
     def __init__(self, issues: Sequence[StorageIssue]) -> None:
@@ -68,7 +73,13 @@ class StorageConfigError(ValueError):
 
 
 class MissingExtraError(ImportError):
-    """The vendor's Pulumi package is not installed; the message names the extra to add."""
+    """The vendor's Pulumi package is not installed; the message names the extra to add.
+
+    Keyword arguments, kept as attributes: ``title`` (str): the vendor's name, e.g.
+    ``"Amazon S3"``; ``module`` (str): the missing import, e.g. ``"pulumi_aws"`` (also the
+    ``ImportError``'s ``name``); ``extra`` (str): the extra that brings it, e.g. ``"aws"``, so the
+    message says ``pip install 'snapshot-resources[aws]'``.  An ``ImportError``.
+    """
 
     def __init__(self, *, title: str, module: str, extra: str) -> None:
         self.title = title
@@ -85,7 +96,7 @@ def import_extra(module: str, *, title: str, extra: str) -> ModuleType:
     """Import a vendor SDK that is an optional extra, or raise ``MissingExtraError``.
 
     Used for the SDKs the project's type checker cannot see (Tencent, Huawei: sdist-only packages
-    that are not part of the test environment, reference/storage.md sections 2.3 and 2.6).
+    that are not part of the test environment, docs/storage.md sections 2.3 and 2.6).
     """
     try:
         return importlib.import_module(module)
@@ -117,6 +128,16 @@ class SnapshotBucketArgs:
     (``US_EAST_1``) or Agora's code (``0``); for Azure and Google it is the location the bucket is
     created in (``westeurope``, ``EU``), and Agora's code is 0 (rules.VENDORS, S9).
     ``bucket`` is the exact bucket name Agora uploads to (the container name for Azure).
+
+    Fields: ``bucket`` (str): the bucket name, by the vendor's naming rules (rule bucket_name).
+    ``region`` (str | int): as above (rule storage_region; S9).  ``file_name_prefix`` (sequence of
+    str, default empty): path segments of letters and digits, at most 128 characters joined (rule
+    file_name_prefix; S3); the upload key and the lifecycle rule are scoped to it.
+    ``retention_days`` (int, default 30, at least 1): days before the lifecycle rule deletes a
+    snapshot (rule retention_days).  ``extension_params`` (mapping of str to str, or None): ``sse``
+    (vendor 1: ``"kms"`` or ``"aes256"``) and ``tag`` (vendors 1, 2) (rules extension_sse,
+    extension_tag; S3).  Nothing is checked at construction: ``resolve`` (called by every
+    component) raises ``StorageConfigError`` listing every invalid field.
     """
 
     bucket: str
@@ -335,6 +356,16 @@ class SnapshotBucketComponent(pulumi.ComponentResource):
     SDK can only mark top-level properties secret (pulumi/runtime/rpc.py, deserialize_property;
     measured in tests/test_storage_byo.py).  ``bucket``, ``vendor``, ``region`` and
     ``file_name_prefix`` are exposed separately, not secret, for stack outputs and display.
+
+    Constructor (called by the vendor components, not by users): ``type_name`` (str): the class
+    name, giving the type token ``agora-snapshots:storage:<type_name>``; ``name`` (str): the
+    component's Pulumi name; ``resolved`` (``ResolvedStorage``): the validated arguments with
+    Agora's codes (from ``SnapshotBucketArgs.resolve`` or ``validate_storage``); ``opts``
+    (``pulumi.ResourceOptions`` | None): the component's options.  Raises nothing itself.
+    Attributes: ``target`` (``Output[StorageTarget]``, secret), ``bucket`` (``Output[str]``),
+    ``access_key`` and ``secret_key`` (``Output[str]``, secret), ``vendor`` and ``region`` (int,
+    Agora's codes; S9), ``file_name_prefix`` (tuple of str); ``target_with_prefix(segments)`` adds
+    a session's own prefix.
     """
 
     target: pulumi.Output[StorageTarget]

@@ -1,6 +1,6 @@
 """Google Cloud Storage (Agora vendor 6): a private bucket and an HMAC key that can only create.
 
-Resources (reference/storage.md 2.5; pulumi-gcp 10):
+Resources (docs/storage.md 2.5; pulumi-gcp 10):
 
 - ``storage.Bucket`` named exactly ``bucket`` in ``location`` (the region as given: Agora ignores
   it for Google and sends code 0, S9), with uniform bucket-level access, public access prevention

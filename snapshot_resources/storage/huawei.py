@@ -1,9 +1,9 @@
 """Huawei Cloud OBS (Agora vendor 7): a private bucket and an IAM user whose key can only upload.
 
 An optional extra (``snapshot-resources[huawei]``): ``pulumi-huaweicloud`` is stale (0.0.12,
-2025-04) and sdist-only (reference/storage.md 2.6), so it is imported when this module loads,
+2025-04) and sdist-only (docs/storage.md 2.6), so it is imported when this module loads,
 never by ``import snapshot_resources``.  It is not installed in the project's test environment:
-argument names follow reference/storage.md 2.6 and huaweicloud/pulumi-huaweicloud's generated SDK
+argument names follow docs/storage.md 2.6 and huaweicloud/pulumi-huaweicloud's generated SDK
 (``obs.Bucket(bucket, acl, region, lifecycle_rules, sse_algorithm)``, ``iam.Role(name,
 description, type, policy)``, ``iam.UserRoleAssignment(user_id, role_id, enterprise_project_id)``);
 UNVERIFIED here beyond that.

@@ -37,11 +37,11 @@ def aws_upload_policy(
 
     - ``s3:PutObject`` also authorises CreateMultipartUpload, UploadPart and
       CompleteMultipartUpload; ``s3:AbortMultipartUpload`` lets an interrupted upload be cleaned up
-      (reference/storage.md 2.1).
+      (docs/storage.md 2.1).
     - ``s3:PutObjectTagging`` only when Agora sends a tag (``extensionParams.tag``, S3): a PutObject
       with an ``x-amz-tagging`` header needs it.
     - ``kms:GenerateDataKey`` and ``kms:Decrypt`` (multipart uploads read back the data key) only
-      when the bucket encrypts with a customer-managed KMS key (reference/storage.md 2.1).
+      when the bucket encrypts with a customer-managed KMS key (docs/storage.md 2.1).
     """
     objects = f"arn:{partition}:s3:::{bucket}/{object_prefix}*"
     statements: list[dict[str, Any]] = [
@@ -79,7 +79,7 @@ def alibaba_upload_policy(
     """A RAM custom policy allowing only uploads under ``object_prefix``.
 
     OSS authorises multipart parts with ``oss:PutObject``; ``oss:AbortMultipartUpload`` for cleanup;
-    ``oss:PutObjectTagging`` only with ``extensionParams.tag`` (reference/storage.md 2.2).
+    ``oss:PutObjectTagging`` only with ``extensionParams.tag`` (docs/storage.md 2.2).
     """
     actions = ["oss:PutObject", "oss:AbortMultipartUpload"]
     if tagging:
@@ -106,7 +106,7 @@ def tencent_upload_policy(bucket: str, object_prefix: str = "", *, region: str) 
     """A CAM policy allowing only uploads under ``object_prefix`` of the COS bucket.
 
     COS authorises each multipart step as its own action, so all of them are listed
-    (reference/storage.md 2.3).  Resource form ``qcs::cos:<region>:uid/<appid>:<bucket>/<key>``.
+    (docs/storage.md 2.3).  Resource form ``qcs::cos:<region>:uid/<appid>:<bucket>/<key>``.
     """
     appid = tencent_appid(bucket)
     return {
@@ -131,7 +131,7 @@ def huawei_upload_policy(bucket: str, object_prefix: str = "") -> PolicyDocument
     """An IAM custom (fine-grained, version 1.1) policy allowing only uploads under the prefix.
 
     Actions ``obs:object:PutObject`` and ``obs:object:AbortMultipartUpload`` on
-    ``OBS:*:*:object:<bucket>/<key>`` (reference/storage.md 2.6, the IAM custom role option).
+    ``OBS:*:*:object:<bucket>/<key>`` (docs/storage.md 2.6, the IAM custom role option).
     """
     return {
         "Version": "1.1",

@@ -1,9 +1,9 @@
 """Tencent Cloud COS (Agora vendor 3): a private bucket and a CAM user whose key can only upload.
 
 An optional extra (``snapshot-resources[tencent]``): the Pulumi package ``tencentcloud-iac-pulumi``
-(import ``tencentcloud_iac_pulumi``) is sdist-only and unusual (reference/storage.md 2.3), so it is
+(import ``tencentcloud_iac_pulumi``) is sdist-only and unusual (docs/storage.md 2.3), so it is
 imported when this module loads, never by ``import snapshot_resources``.  It is not installed in the
-project's test environment: argument names follow reference/storage.md 2.3 (checked there by
+project's test environment: argument names follow docs/storage.md 2.3 (checked there by
 introspection of 0.2.3) and tencentcloudstack/pulumi-tencentcloud's generated SDK
 (``cam.UserPolicyAttachment(user_name, policy_id)``); UNVERIFIED here beyond that.
 

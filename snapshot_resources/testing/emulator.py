@@ -6,7 +6,7 @@
 with a temporary storage directory and ``time_scale=50`` (a 5 s capture interval takes 0.1 s).
 
 ``s3_server`` is moto's S3 + IAM server on a free loopback port with IAM enforcement switched on
-(reference/storage.md 4.1): every request must be signed by a key that exists in moto's IAM and
+(docs/storage.md 4.1): every request must be signed by a key that exists in moto's IAM and
 be allowed by its policy.  It creates an admin user for setting things up (``client()``), and
 ``create_user(name, policy)`` returns the keys of a user holding exactly ``policy``, so a test can
 hand those keys to the emulator in ``storageConfig`` and see an upload pass or fail as at AWS.
@@ -59,7 +59,14 @@ _TIMEOUT: Final = 10.0
 
 class EmulatorAdmin:
     """A client of the emulator's ``/_emulator/`` admin API (routes listed in
-    ``snapshot_resources.emulator.urls``).  Errors raise ``requests.HTTPError``."""
+    ``snapshot_resources.emulator.urls``).  Errors raise ``requests.HTTPError``.
+
+    ``url`` (str): the emulator's base URL (``EmulatorHandle.url``).  ``app_id`` (str): the App ID
+    that ``join``, ``set_publishing`` and ``leave`` use unless given another.  Methods: ``join``,
+    ``set_publishing``, ``leave``, ``failover``, ``set_faults``, ``clear_faults``, ``tasks``,
+    ``task``, ``counters``, ``request_log``, ``events``, ``channels``; ``close()`` releases the
+    HTTP session.
+    """
 
     def __init__(self, url: str, app_id: str) -> None:
         self.url = url
@@ -141,6 +148,16 @@ class EmulatorAdmin:
 
 @dataclass
 class EmulatorHandle:
+    """A running emulator, as ``run_emulator`` and the ``agora_emulator`` fixture yield it.
+
+    ``url`` (str): the base URL, e.g. ``http://127.0.0.1:8765``; use it as ``agora:endpoint``.
+    ``app_id`` (str): an App ID the emulator accepts.  ``customer_id``, ``customer_secret`` (str):
+    its Basic auth credentials (``auth`` gives the pair for ``requests``).  ``storage_dir``
+    (``Path``): where snapshots land, ``<storage_dir>/<bucket>/<key>``.  ``backend``: the
+    in-process state machine (``emulator.models.Backend``).  ``admin`` (``EmulatorAdmin``): a
+    client of the admin API.
+    """
+
     url: str
     app_id: str
     customer_id: str = field(repr=False)
@@ -177,6 +194,17 @@ def run_emulator(
 
     ``more`` passes other ``EmulatorOptions`` fields (``failover_seconds``, ``exit_seconds``,
     ``clock``, extra ``app_ids``...).
+
+    The keyword arguments are ``EmulatorOptions`` fields (see there): ``time_scale`` (emulated
+    seconds per real second, default 1), ``qps`` (requests per second per App ID, 10),
+    ``max_tasks`` (concurrent tasks per App ID, 50), ``latency_ms`` (added to every answer, 0),
+    ``webhook_url`` and ``webhook_secret`` (NCS events, none by default), ``s3_endpoint`` (where
+    vendor 1 uploads go), ``storage_dir`` (``Path`` | str | None; None: a temporary directory),
+    ``app_id`` (the first accepted App ID), ``customer_id`` and ``customer_secret`` (Basic auth,
+    demo values), ``log_requests`` (one stderr line per request) and ``seed`` (injected faults).
+
+    Yields an ``EmulatorHandle``.  Raises ``TypeError`` for an unknown option and ``OSError`` if
+    the server cannot bind.
     """
     from snapshot_resources.emulator.server import EmulatorOptions, EmulatorServer
 
@@ -264,7 +292,13 @@ ALLOW_ALL: Final = {"Version": "2012-10-17",
 
 @contextmanager
 def run_s3_server(region: str = "us-east-1") -> Iterator[S3Server]:
-    """moto S3 + IAM on a free loopback port, IAM enforced (see the module docstring)."""
+    """moto S3 + IAM on a free loopback port, IAM enforced (see the module docstring).
+
+    ``region`` (str, default ``"us-east-1"``): the region clients sign for.  Yields an
+    ``S3Server`` (``endpoint_url``, ``region``, ``admin_key``; ``client()``, ``create_user(name,
+    policy)``, ``keys(bucket)``, ``get(bucket, key)``); moto's state is reset before and after.
+    Needs the ``moto`` server extra; raises ``requests.HTTPError`` if the reset fails.
+    """
     from moto.core import disable_iam_authentication, enable_iam_authentication
     from moto.server import ThreadedMotoServer
 
@@ -315,7 +349,7 @@ def snapshot_request(
     subscribe_video_uids: Sequence[str] | None = ("#allstream#",),
     endpoint: str | None = None,
 ) -> dict[str, Any]:
-    """A valid snapshot-only ``clientRequest`` for start (reference 3.1), with the knobs tests
+    """A valid snapshot-only ``clientRequest`` for start (docs/agora-api.md 3.1), with the knobs tests
     turn most."""
     recording: dict[str, Any] = {"channelType": 1, "streamTypes": 2,
                                  "maxIdleTime": max_idle_time, "subscribeUidGroup": 0}

@@ -1,6 +1,6 @@
 """A dynamic provider that does nothing: the floor for benchmarks and the smallest working example.
 
-``NoopProvider`` follows the patterns of reference/pulumi-dynamic.md section 1 ("Recommended
+``NoopProvider`` follows the patterns of docs/pulumi-dynamic.md section 1 ("Recommended
 patterns"): it lives in an importable, side-effect-free module and keeps no instance state, so
 dill pickles it *by reference* (module path + class name, a few dozen bytes, nothing secret) and
 any process that can ``import snapshot_resources`` can load it, whatever its working directory.
@@ -31,11 +31,11 @@ class NoopProvider(ResourceProvider):
     """Accepts any inputs, reports no changes, and echoes inputs as outputs.
 
     Outputs echo every input because the engine hands ``diff``, ``update`` and ``delete`` the old
-    *outputs*, not the inputs (reference/pulumi-dynamic.md section 3, Diff and Update).
+    *outputs*, not the inputs (docs/pulumi-dynamic.md section 3, Diff and Update).
     """
 
     # A stateless by-reference pickle captures nothing, so encrypting it in state buys nothing
-    # (reference/pulumi-dynamic.md section 1, recommended pattern 5).  A class attribute is not
+    # (docs/pulumi-dynamic.md section 1, recommended pattern 5).  A class attribute is not
     # part of the pickle, which holds only the (empty) instance __dict__.
     serialize_as_secret_always = False
 
@@ -46,7 +46,7 @@ class NoopProvider(ResourceProvider):
         return DiffResult(changes=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        # The engine rejects an empty id from Create (reference section 3, Read: a blank id means
+        # The engine rejects an empty id from Create (docs/pulumi-dynamic.md section 3, Read: a blank id means
         # "gone"), so even a provider that does nothing must invent one.
         return CreateResult(f"noop-{uuid.uuid4().hex}", dict(props))
 
@@ -55,7 +55,7 @@ class NoopProvider(ResourceProvider):
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         # Returning the full outputs matters: the default UpdateResult() wipes them
-        # (reference section 3, Update / Delete).
+        # (docs/pulumi-dynamic.md section 3, Update / Delete).
         return UpdateResult(dict(news))
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
 """Host a Pulumi Python dynamic provider exactly as the engine does, and drive it over gRPC.
 
 The Pulumi CLI cannot run in tests here, so this module plays the engine's part
-(reference/pulumi-dynamic.md section 4C, "Driving the real ``python -m pulumi.dynamic`` gRPC
+(docs/pulumi-dynamic.md section 4C, "Driving the real ``python -m pulumi.dynamic`` gRPC
 server"): it starts ``python -u -m pulumi.dynamic`` in a subprocess with the working directory and
 environment the engine would give it, reads the port from the first line of stdout, and calls
 Configure, Check, Diff, Create, Read, Update and Delete with properties serialized by the SDK's own
@@ -835,6 +835,12 @@ class HostedResource:
     delete or a read that found the resource gone.  Every call sends what the engine sends at
     that step (section 3): Check gets the old inputs, Diff/Update the old outputs, Read the old
     outputs and inputs, Delete the outputs.
+
+    Usually made by ``ProviderHost.resource(provider, name=...)``.  ``host`` (``ProviderHost``):
+    the started host.  ``provider`` (``ResourceProvider``): serialized once into ``__provider`` as
+    the SDK does (``provider_property``).  ``urn`` (str): the resource's URN.  Methods ``check``,
+    ``create``, ``diff``, ``update``, ``read`` and ``delete`` return the host's results; a call
+    that needs an id before ``create`` raises ``ValueError``, a failing RPC ``ProviderError``.
     """
 
     def __init__(self, host: ProviderHost, provider: ResourceProvider, *, urn: str) -> None:

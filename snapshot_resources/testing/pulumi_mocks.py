@@ -1,7 +1,7 @@
 """A recording ``pulumi.runtime.Mocks`` for testing programs and components without an engine.
 
 ``set_mocks`` is process-global, so install fresh mocks in each test (an autouse fixture), never at
-import time: two modules doing it at import broke each other (reference/storage.md section 3,
+import time: two modules doing it at import broke each other (docs/storage.md section 3,
 gotcha 1)::
 
     @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ T = TypeVar("T")
 _TEST: Callable[[Callable[[], Any]], Callable[[], None]] = pulumi.runtime.test
 
 # Computed outputs the vendors' providers would return, by resource type; the mocks echo the inputs
-# and add these so components can read them (reference/storage.md section 3).  Values are fake and
+# and add these so components can read them (docs/storage.md section 3).  Values are fake and
 # distinctive, so a test can find them where they must not be (logs, non-secret outputs).
 COMPUTED: dict[str, Mapping[str, Any]] = {
     "aws:s3/bucket:Bucket": {"arn": "arn:aws:s3:::mock"},
@@ -106,7 +106,16 @@ def _unwrap(value: Any, path: str, secrets: set[str]) -> Any:
 
 @dataclass
 class PulumiMocks(pulumi.runtime.Mocks):
-    """Records every resource and invoke; answers with the inputs plus ``computed`` outputs."""
+    """Records every resource and invoke; answers with the inputs plus ``computed`` outputs.
+
+    ``computed`` (mapping of type token to outputs): added to a resource's echoed inputs, by
+    type (default: the vendors' computed outputs, fake and distinctive values).
+    ``calls_answers`` (mapping of invoke token to result): what an invoke returns (default: the
+    invokes the storage components make).  ``resources`` (list of ``Recorded``) and ``calls``
+    (list of ``Call``): what the program registered and invoked, in order; empty at first.
+    Install fresh mocks per test with ``PulumiMocks.install()``, run a program with ``run``,
+    and assert with ``one``, ``of_type``, ``named``, ``types`` and ``urns``.
+    """
 
     computed: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: dict(COMPUTED))
     calls_answers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: dict(CALLS))

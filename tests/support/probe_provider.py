@@ -2,7 +2,7 @@
 
 It is pickled by reference like the real provider, so the provider process must be able to import
 ``support.probe_provider``: the tests start the host with the directory above ``support/`` as its
-working directory, which ``python -m`` puts first on ``sys.path`` (reference/pulumi-dynamic.md
+working directory, which ``python -m`` puts first on ``sys.path`` (docs/pulumi-dynamic.md
 section 1, cwd / PYTHONPATH).
 
 Inputs steer it:
@@ -43,7 +43,7 @@ from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
 PARALLELISM = 4
-"""The servicer's worker threads (reference/pulumi-dynamic.md section 3, Parallelism)."""
+"""The servicer's worker threads (docs/pulumi-dynamic.md section 3, Parallelism)."""
 
 # Lives in the provider process only (the class is pickled by reference, so no global is
 # captured).  A Barrier proves concurrency without timing anything: with fewer than four workers
@@ -108,7 +108,7 @@ class ProbeProvider(ResourceProvider):
             },
         }
         if "secretOutput" in props:
-            # The provider-side way to return a new secret (reference section 2, Inputs).
+            # The provider-side way to return a new secret (docs/pulumi-dynamic.md section 2, Inputs).
             outs["token"] = rpc.wrap_rpc_secret(props["secretOutput"])
         id_ = props["id"] if "id" in props else f"probe-{uuid.uuid4().hex}"
         return CreateResult(str(id_), outs)
