@@ -15,26 +15,18 @@ latency is the intrinsic one, what a single session cannot go below whatever the
 
 * create = acquire + start + the confirming query (3 calls x 100 ms) + the emulator's readiness
   wait (``READY_SECONDS`` = 2 emulated s until status 4, S4/S10);
-* delete = stop + the query that sees the task gone (2 x 100 ms) + the emulator's exit
-  (``EXIT_SECONDS`` = 6 emulated s of status 6/7/8 before 404): the provider waits until the task
-  is gone so that a delete-before-replace can start on the same cname+uid (design.md, S7).
+* delete = stop (100 ms): delete does not wait for the task to leave the channel (only a
+  replacement needs that, and its create rides out the 53 instead).
 
 The overall bound is the sum of the two phase bounds (a destroy starts after the deploy ends).
 The column "waves bound" is ``ceil(N / 4) x per-session latency``: what 4 workers can do when every
 session takes exactly the intrinsic latency; for N = 10 it is 1.2x the formula's bound by itself.
 
-Time scale and poll interval.  The emulator runs at ``--time-scale 1`` (Agora's own pace): the
-100 ms latency and the 10/s limit are real-time quantities, so compressing emulated time would
-shrink the readiness and exit waits against them and turn a latency-bound deploy into a
-rate-bound one.  At scale 1 every wait in the bound has the real length of the emulator's model
-of Agora (2 s to ready, 6 s to exit, 100 ms a call).  The provider runs with
-``agora:pollInterval 1`` (``--poll-interval``): the default 5 s follows S10's "query about 5 s
-after start", but against a service ready after 2 s it holds each of the 4 workers ~3 s longer per
-create and ~4 s longer per delete (run ``--poll-interval 5`` to see it); 1 s costs one more query
-per create and about four more per delete, and 4 busy workers then send at most ~6.5 requests/s,
-inside the budget, so the deploy stays latency-bound as it is at Agora.
-``startTimeout`` and ``exitTimeout`` keep the provider's defaults; retries keep the documented
-delays (``retryDelayScale`` 1).
+Time scale.  The emulator runs at ``--time-scale 1`` (Agora's own pace): the 100 ms latency and
+the 10/s limit are real-time quantities, so compressing emulated time would shrink the readiness
+wait against them and turn a latency-bound deploy into a rate-bound one.  The provider runs with
+its default settings unless ``--poll-interval`` is given (``agora:pollInterval``: the longest wait
+between readiness queries; the first query goes when the task is expected to be ready).
 
 Method: ``--rounds`` rounds for each N; figures are medians over rounds (calls too), the ratio is
 the median of the per-round ratios.  Each round starts a fresh emulator and provider host, so the
@@ -200,11 +192,11 @@ def _run_phase(
 
 
 def run_round(
-    sessions: int, *, time_scale: float, poll_interval: float, threads: int, repo: Path
+    sessions: int, *, time_scale: float, poll_interval: float | None, threads: int, repo: Path
 ) -> Round:
     latency = LATENCY_MS / 1000
     create_latency = 3 * latency + READY_SECONDS / time_scale
-    delete_latency = 2 * latency + EXIT_SECONDS / time_scale
+    delete_latency = latency  # stop; delete does not wait for the exit (EXIT_SECONDS)
     result = Round(sessions)
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp, run_emulator(
         time_scale=time_scale, latency_ms=LATENCY_MS, storage_dir=Path(tmp)
@@ -214,7 +206,7 @@ def run_round(
                 "agora:customerId": emulator.customer_id,
                 "agora:customerSecret": emulator.customer_secret,
                 "agora:endpoint": emulator.url,
-                "agora:pollInterval": f"{poll_interval:g}",
+                **({} if poll_interval is None else {"agora:pollInterval": f"{poll_interval:g}"}),
             },
             secret_keys=("agora:customerSecret",),
         )
@@ -233,7 +225,10 @@ def run_round(
         result.phases.append(delete)
         counters = emulator.admin.counters()
         result.rate_limited = int(counters["rateLimited"])
-        result.left_running = int(emulator.backend.snapshot_counters()["tasksRunning"])
+        # Stopped tasks may still be leaving the channel (delete does not wait): count only the
+        # ones never stopped.
+        result.left_running = sum(1 for t in emulator.admin.tasks()
+                                  if t.get("state") in ("running", "failover"))
     return result
 
 
@@ -300,14 +295,18 @@ def timings(rounds_by_n: Mapping[int, Sequence[Round]]) -> str:
     return "\n".join(lines)
 
 
+def _poll(poll_interval: float | None) -> str:
+    return "the provider's default" if poll_interval is None else f"{poll_interval:g} s"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sessions", type=int, nargs="+", default=[10, 50])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per N; figures are medians")
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="emulated seconds per real second (see the docstring)")
-    parser.add_argument("--poll-interval", type=float, default=1.0,
-                        help="agora:pollInterval, seconds (provider default 5)")
+    parser.add_argument("--poll-interval", type=float, default=None,
+                        help="agora:pollInterval, seconds (default: the provider's default)")
     parser.add_argument("--threads", type=int, default=4 * (os.cpu_count() or 1),
                         help="concurrent RPCs sent to the host (engine: 4 x GOMAXPROCS)")
     args = parser.parse_args(argv)
@@ -331,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"emulator: latency {LATENCY_MS} ms, qps {rules.QPS_PER_APP_ID}/s, time scale "
           f"{args.time_scale:g} (ready after {READY_SECONDS / args.time_scale:g} s, gone "
           f"{EXIT_SECONDS / args.time_scale:g} s after stop); provider: pollInterval "
-          f"{args.poll_interval:g} s; {args.threads} client threads, {WORKERS} host workers\n")
+          f"{_poll(args.poll_interval)}; {args.threads} client threads, {WORKERS} host workers\n")
     print(table(rounds_by_n))
     print()
     print("Per session, where a latency-bound phase spends its time (when calls / rate is the "
@@ -350,9 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{load_after[0]:.2f} after; python {platform.python_version()}, "
           f"pulumi {metadata.version('pulumi')}, grpcio {metadata.version('grpcio')}")
     sessions = " ".join(str(n) for n in args.sessions)
+    poll = "" if args.poll_interval is None else f" --poll-interval {args.poll_interval:g}"
     print(f"reproduce: .venv/bin/python benchmarks/deploy.py --sessions {sessions} "
-          f"--rounds {args.rounds} --time-scale {args.time_scale:g} "
-          f"--poll-interval {args.poll_interval:g} --threads {args.threads}")
+          f"--rounds {args.rounds} --time-scale {args.time_scale:g}{poll} --threads {args.threads}")
     return 0 if all(r.ok for rs in rounds_by_n.values() for r in rs) else 1
 
 

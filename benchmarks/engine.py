@@ -1,4 +1,5 @@
-"""`pulumi up` and `pulumi destroy` under the real engine, beside ProviderHost and the lower bound.
+"""`pulumi up` and `pulumi destroy` under the real engine, beside the peer, ProviderHost and the
+lower bound, with the provider's default settings.
 
 For N sessions (default 10 and 50) this runs, in one invocation and against the same kind of
 emulator (100 ms latency on every REST call, Agora's 10 requests/s per App ID, time scale 1):
@@ -6,19 +7,24 @@ emulator (100 ms latency on every REST call, Agora's 10 requests/s per App ID, t
 * **engine**: this repository's project (``Pulumi.yaml`` + ``__main__.py``) with a stack file of N
   sessions (each on its own channel, bring-your-own storage), ``pulumi up`` then
   ``pulumi destroy``, run by the Pulumi CLI offline (``snapshot_resources.testing.offline``);
+* **peer**: what a user writes without this product (``benchmarks/peer.py``: 16 threads, a shared
+  9 requests/s budget, a query every 1 s until status 4/5, stop without waiting); the targets are
+  ratios to it (create within 1.5x, destroy within 2x);
 * **ProviderHost**: the same create and delete steps sent straight to the provider process
   (``benchmarks/deploy.py``'s round, ``--threads`` at once), without the engine;
 * **engine floor**: ``pulumi up`` and ``destroy`` of N do-nothing dynamic resources
   (``NoopProvider``): what the engine itself costs for N resources;
 * **bound**: ``max(calls / rate, N x per-session latency / 4 workers)`` per phase, as in
-  ``benchmarks/deploy.py`` (the README's bound), with the calls the emulator counted.
+  ``benchmarks/deploy.py``, with the calls the emulator counted.
 
-Then ``pulumi preview`` of a stack file of ``--preview-sessions`` (default 1,000) sessions, beside
-``snapshot-resources validate`` of the same file and a preview of as many do-nothing resources.
+Then a replacement of ``--replace-sessions`` (default 10) sessions (a ``captureInterval`` change:
+stop, then start on the same channel and uid), counting the 53 task-conflict answers Agora gave,
+failed operations and orphans; and ``pulumi preview`` of a stack file of ``--preview-sessions``
+(default 1,000) sessions, beside ``snapshot-resources validate`` of the same file and a preview of
+as many do-nothing resources. Every run checks that Agora never answered 429.
 
 Every engine figure includes starting the CLI, the inline program's language server and the
-dynamic-provider process. ``agora:pollInterval`` is ``--poll-interval`` (default 1 s) on both
-paths. Run: ``.venv/bin/python benchmarks/engine.py`` (prints the exact command).
+dynamic-provider process. Run: ``.venv/bin/python benchmarks/engine.py`` (prints the command).
 """
 
 from __future__ import annotations
@@ -26,7 +32,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +43,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import deploy  # benchmarks/deploy.py: the ProviderHost round and the bound
+import peer  # benchmarks/peer.py: the script a user would write instead
 import yaml
 
 from snapshot_resources import engine, rules
@@ -64,12 +70,16 @@ for index in range(pulumi.Config().require_int("count")):
 '''
 
 
-def stack_config(url: str, app_id: str, sessions: int, poll_interval: float) -> dict[str, Any]:
-    """A stack file of ``sessions`` sessions, each on its own channel."""
+def stack_config(
+    url: str, app_id: str, sessions: int, poll_interval: float | None, capture_interval: int = 5
+) -> dict[str, Any]:
+    """A stack file of ``sessions`` sessions, each on its own channel; ``poll_interval`` None
+    keeps the provider's default."""
+    settings = {} if poll_interval is None else {"agora:pollInterval": f"{poll_interval:g}"}
     return {
         "agora:appId": app_id,
         "agora:endpoint": url,
-        "agora:pollInterval": f"{poll_interval:g}",
+        **settings,
         f"{PROJECT}:storage": {"main": {
             "vendor": "alibaba", "region": "cn-hangzhou", "bucket": "bench-snapshots",
             "fileNamePrefix": ["bench"]}},
@@ -79,7 +89,7 @@ def stack_config(url: str, app_id: str, sessions: int, poll_interval: float) -> 
                 "fileNamePrefix": [f"s{i:04d}"],
                 "recordingConfig": {"channelType": 1, "maxIdleTime": 3600,
                                     "subscribeVideoUids": ["#allstream#"]},
-                "snapshotConfig": {"captureInterval": 5},
+                "snapshotConfig": {"captureInterval": capture_interval},
             } for i in range(sessions)
         },
     }
@@ -117,7 +127,9 @@ def _timed_run(stack: Any, operation: str, emulator: EmulatorHandle | None) -> T
     return Timed(seconds, (_requests(emulator) - before) if emulator is not None else 0)
 
 
-def engine_round(cli: engine.PulumiCli, sessions: int, poll_interval: float) -> dict[str, Timed]:
+def engine_round(
+    cli: engine.PulumiCli, sessions: int, poll_interval: float | None
+) -> dict[str, Timed]:
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp, run_emulator(
         time_scale=1.0, latency_ms=LATENCY_MS, storage_dir=Path(tmp) / "storage"
     ) as emulator:
@@ -130,10 +142,58 @@ def engine_round(cli: engine.PulumiCli, sessions: int, poll_interval: float) -> 
                 STORAGE_SECRETS)
             up = _timed_run(stack, "up", emulator)
             destroy = _timed_run(stack, "destroy", emulator)
-            left = int(emulator.backend.snapshot_counters()["tasksRunning"])
-            if left or emulator.admin.counters()["rateLimited"]:
-                raise SystemExit(f"engine round of {sessions}: {left} tasks left running or 429s")
+            check_clean(emulator, f"engine round of {sessions}")
     return {"create": up, "delete": destroy}
+
+
+def check_clean(emulator: EmulatorHandle, what: str) -> None:
+    """Every task stopped (exiting or gone: destroy does not wait for the exit) and no 429."""
+    still = [t for t in emulator.admin.tasks() if t.get("state") in ("running", "failover")]
+    limited = int(emulator.admin.counters()["rateLimited"])
+    if still or limited:
+        raise SystemExit(f"{what}: {len(still)} tasks still running, {limited} answers 429")
+
+
+def replace_round(cli: engine.PulumiCli, sessions: int) -> dict[str, float]:
+    """`pulumi up` of N sessions, then `pulumi up` again with a new captureInterval (a
+    delete-before-replace of every session): its time, the 53 answers, failures and orphans."""
+    with tempfile.TemporaryDirectory(prefix="bench-replace-") as tmp, run_emulator(
+        time_scale=1.0, latency_ms=LATENCY_MS, storage_dir=Path(tmp) / "storage"
+    ) as emulator:
+        env = {"AGORA_CUSTOMER_ID": emulator.customer_id,
+               "AGORA_CUSTOMER_SECRET": emulator.customer_secret}
+        with OfflinePulumi(cli, root=Path(tmp) / "pulumi", env=env) as offline:
+            stack = offline.stack(offline.project(REPO), "bench")
+            offline.write_config(stack, stack_config(emulator.url, emulator.app_id, sessions,
+                                                     None), STORAGE_SECRETS)
+            stack.up(color="never")
+            before = len(emulator.admin.request_log())
+            offline.write_config(stack, stack_config(emulator.url, emulator.app_id, sessions,
+                                                     None, capture_interval=10), STORAGE_SECRETS)
+            started = time.perf_counter()
+            failed = 0
+            try:
+                stack.up(color="never")
+            except Exception:  # a failed replacement is what this counts
+                failed = 1
+            seconds = time.perf_counter() - started
+            log = emulator.admin.request_log()[before:]
+            conflicts = sum(1 for r in log if r["path"].endswith("/start") and r["status"] == 400)
+            running = [t for t in emulator.admin.tasks() if t.get("state") == "running"]
+            orphans = len(running) - sessions
+            stack.destroy(color="never")
+            check_clean(emulator, f"replace round of {sessions}")
+    return {"seconds": seconds, "conflicts": conflicts, "failed": failed, "orphans": orphans}
+
+
+def peer_round(sessions: int) -> peer.PeerRun:
+    with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp, run_emulator(
+        time_scale=1.0, latency_ms=LATENCY_MS, storage_dir=Path(tmp) / "storage"
+    ) as emulator:
+        run = peer.run_peer(emulator, sessions)
+        if run.failures or emulator.admin.counters()["rateLimited"]:
+            raise SystemExit(f"peer round of {sessions}: {run.failures} failures or 429s")
+    return run
 
 
 def floor_round(
@@ -179,13 +239,17 @@ def preview_round(
     return {"preview": preview, "validate": validate}
 
 
+TARGETS: Final = {"create": 1.5, "delete": 2.0}  # engine / peer (the issue's targets)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sessions", type=int, nargs="+", default=[10, 50])
-    parser.add_argument("--poll-interval", type=float, default=1.0,
-                        help="agora:pollInterval, seconds, on both paths (provider default 5)")
+    parser.add_argument("--poll-interval", type=float, default=None,
+                        help="agora:pollInterval, seconds, on both paths (default: the provider's)")
     parser.add_argument("--threads", type=int, default=4 * (os.cpu_count() or 1),
                         help="concurrent RPCs ProviderHost is sent (engine: 4 x GOMAXPROCS)")
+    parser.add_argument("--replace-sessions", type=int, default=10)
     parser.add_argument("--preview-sessions", type=int, default=1000)
     args = parser.parse_args(argv)
     if any(n > rules.MAX_CONCURRENT_TASKS for n in args.sessions):
@@ -195,26 +259,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(engine.cli_missing_message())
 
     latency = LATENCY_MS / 1000
-    per_session = {"create": 3 * latency + READY_SECONDS, "delete": 2 * latency + EXIT_SECONDS}
+    per_session = {"create": 3 * latency + READY_SECONDS, "delete": latency}
     started = time.perf_counter()
     rows: list[str] = []
     for n in args.sessions:
+        peer_run = peer_round(n)
         on_engine = engine_round(cli, n, args.poll_interval)
         hosted = deploy.run_round(n, time_scale=1.0, poll_interval=args.poll_interval,
                                   threads=args.threads, repo=REPO)
         if not hosted.ok:
             raise SystemExit(f"ProviderHost round of {n} failed")
         floor = floor_round(cli, n, ("up", "destroy"))
+        peer_seconds = {"create": peer_run.create_seconds, "delete": peer_run.stop_seconds}
         for phase, floor_op in (("create", "up"), ("delete", "destroy")):
             timed = on_engine[phase]
             host_phase = next(p for p in hosted.phases if p.name == phase)
             bound = max(timed.calls / deploy.RATE, n * per_session[phase] / deploy.WORKERS)
+            ratio = timed.seconds / peer_seconds[phase]
+            verdict = "met" if ratio <= TARGETS[phase] else "MISSED"
             rows.append(
-                f"| {n} | `pulumi {floor_op}` | {timed.seconds:.1f} | {host_phase.seconds:.1f} "
-                f"| {bound:.1f} | {floor[floor_op].seconds:.1f} | {timed.calls} "
-                f"| {timed.seconds / bound:.2f}x | {timed.seconds / host_phase.seconds:.2f}x "
-                f"| {timed.seconds - floor[floor_op].seconds:.1f} |"
+                f"| {n} | `pulumi {floor_op}` | {timed.seconds:.1f} | {peer_seconds[phase]:.1f} "
+                f"| {ratio:.2f}x (<= {TARGETS[phase]}x: {verdict}) | {host_phase.seconds:.1f} "
+                f"| {bound:.1f} | {floor[floor_op].seconds:.1f} | {timed.calls} |"
             )
+    replaced = replace_round(cli, args.replace_sessions)
     previews = {}
     for label, env in PREVIEW_SETTINGS.items():
         project = preview_round(cli, args.preview_sessions, env)
@@ -222,14 +290,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         previews[label] = (project, floor_preview.seconds)
     elapsed = time.perf_counter() - started
 
+    poll = ("the provider's default" if args.poll_interval is None
+            else f"{args.poll_interval:g} s")
     print(f"## engine: `pulumi up` / `pulumi destroy` of N sessions ({elapsed:.0f} s in all)\n")
     print(f"emulator: latency {LATENCY_MS} ms, {rules.QPS_PER_APP_ID} requests/s, time scale 1 "
           f"(ready after {READY_SECONDS} s, gone {EXIT_SECONDS} s after stop); "
-          f"agora:pollInterval {args.poll_interval:g} s; Pulumi CLI {cli.version} ({cli.source})\n")
-    print("| sessions | run | engine s | ProviderHost s | bound s | engine floor s | calls "
-          "| engine / bound | engine / ProviderHost | engine - floor s |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          f"agora:pollInterval {poll}; Pulumi CLI {cli.version} ({cli.source}); no 429 in any run\n")
+    print("| sessions | run | engine s | peer s | engine / peer | ProviderHost s | bound s "
+          "| engine floor s | calls |")
+    print("|---:|---|---:|---:|---|---:|---:|---:|---:|")
     print("\n".join(rows))
+    print()
+    print(f"replace of {args.replace_sessions} sessions (captureInterval 5 -> 10): "
+          f"{replaced['seconds']:.1f} s, {replaced['conflicts']:g} answers 53 ridden out, "
+          f"{replaced['failed']:g} failed runs, {replaced['orphans']:g} orphans")
     print()
     n = args.preview_sessions
     print(f"| `pulumi preview` of {n} | this project s | {n} do-nothing resources s | ratio "
@@ -241,11 +315,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f}; python "
-          f"{platform.python_version()}, pulumi SDK {metadata.version('pulumi')}, "
-          f"go {shutil.which('go') and 'present'}")
+          f"{platform.python_version()}, pulumi SDK {metadata.version('pulumi')}")
     sessions = " ".join(str(n) for n in args.sessions)
-    print(f"reproduce: .venv/bin/python benchmarks/engine.py --sessions {sessions} "
-          f"--poll-interval {args.poll_interval:g} --threads {args.threads} "
+    poll_arg = "" if args.poll_interval is None else f" --poll-interval {args.poll_interval:g}"
+    print(f"reproduce: .venv/bin/python benchmarks/engine.py --sessions {sessions}{poll_arg} "
+          f"--threads {args.threads} --replace-sessions {args.replace_sessions} "
           f"--preview-sessions {args.preview_sessions}")
     return 0
 

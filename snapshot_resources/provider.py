@@ -47,7 +47,7 @@ from snapshot_resources.props import is_unknown, plain
 from snapshot_resources.target import StorageTarget
 
 if TYPE_CHECKING:
-    from snapshot_resources.agora.client import AgoraClient
+    from snapshot_resources.agora.client import AgoraClient, StartResult
 
 # The wire (jsonschema) and the client (requests) are imported where they are used, not here: the
 # program imports this module for every SnapshotSession (pickled by reference) but never sends a
@@ -102,6 +102,66 @@ def _number(raw: Any, name: str, default: float, problems: list[str]) -> float:
     return value
 
 
+DEFAULT_START_TIMEOUT: Final = 90.0  # S10: not at 4/5 after about 90 s: not started
+DEFAULT_POLL_INTERVAL: Final = 2.0
+DEFAULT_EXIT_TIMEOUT: Final = 30.0
+
+
+class _Readiness:
+    """How long after start a task becomes ready (status 4/5), learnt per App ID in this provider
+    process: the first confirming query is sent then, not at a fixed guess (issue: a 5 s guess
+    held each of the engine's 4 provider workers 3 s longer than the emulator needs; a short fixed
+    interval spends the request budget). A smoothed estimate of the moment the task became ready,
+    between the last query that found it starting and the first that found it ready."""
+
+    INITIAL: Final = 2.0  # seconds, before anything was observed
+    WEIGHT: Final = 0.3  # of a new observation in the estimate
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._expected: dict[str, float] = {}
+
+    def expected(self, app_id: str, initial: float = INITIAL) -> float:
+        """Seconds after start to send the first query; ``initial`` until one start was seen."""
+        with self._lock:
+            return self._expected.get(app_id, initial)
+
+    def observe(self, app_id: str, ready_within: tuple[float, float]) -> None:
+        """The task was ready somewhere in ``(after, by]`` seconds after start."""
+        after, by = ready_within
+        sample = (after + by) / 2 if after > 0 else by * 0.95  # ready already: probe earlier
+        with self._lock:
+            old = self._expected.get(app_id, sample)
+            self._expected[app_id] = old + self.WEIGHT * (sample - old)
+
+
+_READINESS: Final = _Readiness()
+_CONFLICT_FIRST_RETRY: Final = 0.5  # seconds; then doubling up to the next
+_CONFLICT_MAX_RETRY: Final = 4.0
+
+
+class _RecentStops:
+    """Channel and recorder uid of each task this process stopped, and when: a 53 task conflict
+    at the start of its replacement is its own predecessor still leaving, worth riding out; any
+    other 53 is a real conflict and fails at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stopped: dict[tuple[str, str, str], float] = {}
+
+    def record(self, key: tuple[str, str, str]) -> None:
+        with self._lock:
+            self._stopped[key] = time.monotonic()
+
+    def since(self, key: tuple[str, str, str]) -> float | None:
+        with self._lock:
+            at = self._stopped.get(key)
+        return None if at is None else time.monotonic() - at
+
+
+_RECENT_STOPS: Final = _RecentStops()
+
+
 @dataclass(frozen=True)
 class ProviderSettings:
     """What ``configure()`` read. ``repr`` shows which secrets are set, never their values.
@@ -115,12 +175,15 @@ class ProviderSettings:
     24-hour RTC token.  ``endpoint`` (str | None): ``agora:endpoint`` / ``AGORA_ENDPOINT``, a base
     URL instead of Agora's domains (https, or http to loopback only); None for Agora's domains
     with failover (S11).  ``start_timeout`` (float, s, default 90): how long create waits for
-    status 4/5 (S10).  ``poll_interval`` (float, s, default 5): between queries (S10).
+    status 4/5 (S10).  ``poll_interval`` (float, s, default 2): the longest wait between two
+    readiness queries; the first query comes when the task is expected to be ready, learnt from
+    the starts this process has seen, then the waits grow from 0.5 s (S10: "query with backoff").
     ``failover_grace`` (float, s, default 90): how long a 404 counts as a failover in progress,
     not as gone (S7, S8).  ``qps`` (float, default 10): requests per second per App ID (S10).
     ``retry_delay_scale`` (float, default 1): multiplies the documented retry delays (S10).
-    ``exit_timeout`` (float, s, default 30): how long delete waits for a stopped task to leave the
-    channel.  ``problems`` (tuple of str): what could not be read, e.g. a non-numeric
+    ``exit_timeout`` (float, s, default 30): how long a replacement's create keeps retrying start
+    while the task it replaces, stopped moments before, still holds the channel and uid (53 task
+    conflict, S7).  ``problems`` (tuple of str): what could not be read, e.g. a non-numeric
     ``agora:pollInterval``; any problem fails the first operation that needs the client with
     ``ProviderConfigError``.
     """
@@ -129,18 +192,17 @@ class ProviderSettings:
     customer_secret: str | None = field(default=None, repr=False)
     app_certificate: str | None = field(default=None, repr=False)
     endpoint: str | None = None
-    # S10: query about 5 s after start, give up on a task not at status 4/5 after about 90 s.
-    start_timeout: float = 90.0
-    poll_interval: float = 5.0
+    # S10: give up on a task not at status 4/5 after about 90 s.
+    start_timeout: float = DEFAULT_START_TIMEOUT
+    poll_interval: float = DEFAULT_POLL_INTERVAL
     # S8: a failed-over task is back within 90 s; 404 meanwhile is not "gone" (S7 FAQ).
     failover_grace: float = float(rules.FAILOVER_SECONDS)
     qps: float = float(rules.QPS_PER_APP_ID)
     # Multiplies every documented retry delay (S10: 1 s, 3 s, 6 s ...); the emulator runs faster.
     retry_delay_scale: float = 1.0
-    # After stop, how long delete waits for the task to leave the channel. An exiting task still
-    # holds its cname+uid, so a replacement started earlier gets 53 task conflict (S7); a
-    # synchronous stop already waited up to 20 s for uploads (S6).
-    exit_timeout: float = 30.0
+    # A stopped task still holds its cname+uid while it exits, so its replacement's start gets 53
+    # task conflict (S7) for a while; a synchronous stop already waited up to 20 s for uploads (S6).
+    exit_timeout: float = DEFAULT_EXIT_TIMEOUT
     problems: tuple[str, ...] = ()
 
     @classmethod
@@ -157,8 +219,12 @@ class ProviderSettings:
             customer_secret=get("customerSecret", "AGORA_CUSTOMER_SECRET"),
             app_certificate=get("appCertificate", "AGORA_APP_CERTIFICATE"),
             endpoint=get("endpoint", "AGORA_ENDPOINT"),
-            start_timeout=_number(get("startTimeout"), "agora:startTimeout", 90.0, problems),
-            poll_interval=_number(get("pollInterval"), "agora:pollInterval", 5.0, problems),
+            start_timeout=_number(
+                get("startTimeout"), "agora:startTimeout", DEFAULT_START_TIMEOUT, problems
+            ),
+            poll_interval=_number(
+                get("pollInterval"), "agora:pollInterval", DEFAULT_POLL_INTERVAL, problems
+            ),
             failover_grace=_number(
                 get("failoverGrace"), "agora:failoverGrace", float(rules.FAILOVER_SECONDS), problems
             ),
@@ -166,7 +232,9 @@ class ProviderSettings:
             retry_delay_scale=_number(
                 get("retryDelayScale"), "agora:retryDelayScale", 1.0, problems
             ),
-            exit_timeout=_number(get("exitTimeout"), "agora:exitTimeout", 30.0, problems),
+            exit_timeout=_number(
+                get("exitTimeout"), "agora:exitTimeout", DEFAULT_EXIT_TIMEOUT, problems
+            ),
             problems=tuple(problems),
         )
 
@@ -317,7 +385,7 @@ class SnapshotSessionProvider(ResourceProvider):
         token, token_expires_at = self._token(session, settings)
         acquire = wire.acquire_body(session.spec)
         start = wire.start_body(session.spec, session.storage, token=token)
-        started = client.acquire_and_start(session.app_id, acquire, start)
+        started = self._start(client, session, acquire, start)
         # Agora has given a sid: from here no path may lose it. A Python dynamic provider cannot
         # return partial state with an error, so create fails only when the task is known not to
         # be running (ended, gone, or stopped here because it never started); otherwise the
@@ -346,6 +414,35 @@ class SnapshotSessionProvider(ResourceProvider):
         }
         return CreateResult(started.sid, outs)
 
+    def _start(
+        self, client: AgoraClient, session: _Session, acquire: Mapping[str, Any],
+        start: Mapping[str, Any],
+    ) -> StartResult:
+        """acquire + start; a 53 task conflict caused by this session's own predecessor (stopped
+        by this process moments ago, still leaving the channel) is ridden out for up to
+        ``agora:exitTimeout`` seconds, retrying with backoff; any other 53 fails at once (S7)."""
+        key = (session.app_id, session.spec.cname, session.spec.uid)
+        exit_timeout = self.settings().exit_timeout
+        delay = _CONFLICT_FIRST_RETRY
+        while True:
+            try:
+                return client.acquire_and_start(session.app_id, acquire, start)
+            except errors.TaskConflictError as exc:
+                since = _RECENT_STOPS.since(key)
+                if since is None:
+                    raise
+                left = exit_timeout - since
+                if left <= 0:
+                    exc.add_note(
+                        f"the task this session replaces was stopped {since:.0f} s ago and still "
+                        f"holds channel {session.spec.cname!r} and uid {session.spec.uid} "
+                        f"(agora:exitTimeout {exit_timeout:g} s)")
+                    raise
+                log.info("session on %r: predecessor still leaving (53); retrying start in %.1f s",
+                         session.spec.cname, min(delay, left))
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, _CONFLICT_MAX_RETRY)
+
     def _confirm(
         self, client: AgoraClient, session: _Session, resource_id: str, sid: str
     ) -> _Confirmed:
@@ -355,17 +452,28 @@ class SnapshotSessionProvider(ResourceProvider):
         failover grace, or it never reached 4/5 and was stopped here. Any other failure (query
         answers lost to 429, 5xx or the network) records the session with a warning.
         """
-        from snapshot_resources.agora.client import FIRST_QUERY_DELAY_SECONDS
+        from snapshot_resources.agora.client import MIN_CONFIRM_INTERVAL_SECONDS
 
         settings = self.settings()
         app_id = session.app_id
+        started = time.monotonic()
+        # Before anything was learnt, a poll interval shorter than the usual readiness (a fast
+        # emulator clock) starts the probing earlier.
+        initial = min(_Readiness.INITIAL, settings.poll_interval)
+        expected = min(_READINESS.expected(app_id, initial), settings.start_timeout)
         try:
             running = client.wait_until_running(
                 app_id, resource_id, sid,
                 timeout=settings.start_timeout,
                 interval=settings.poll_interval,
-                first_delay=min(settings.poll_interval, FIRST_QUERY_DELAY_SECONDS),
+                first_delay=expected,
+                min_interval=min(MIN_CONFIRM_INTERVAL_SECONDS, settings.poll_interval),
             )
+            elapsed = time.monotonic() - started
+            # Ready by now; when more than one query was needed it became ready after the
+            # previous one, about one interval before this.
+            first = elapsed - expected < MIN_CONFIRM_INTERVAL_SECONDS
+            _READINESS.observe(app_id, (0.0 if first else expected, elapsed))
             return _Confirmed(running.status, running.slice_start_time)
         except errors.TaskNotRunningError as exc:
             if isinstance(exc.__cause__, errors.TaskNotFoundError):
@@ -480,7 +588,6 @@ class SnapshotSessionProvider(ResourceProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         from snapshot_resources.agora import wire
-        from snapshot_resources.agora.client import StopKind
 
         outs = plain(props)
         body = wire.stop_body(str(outs["cname"]), str(outs["uid"]))
@@ -509,31 +616,9 @@ class SnapshotSessionProvider(ResourceProvider):
                 "forwarded from Agora's backup later); check the storage keys and permissions",
                 file=sys.stderr,
             )
-        if outcome.kind is not StopKind.NOT_FOUND:
-            self._wait_until_gone(client, app_id, resource_id, id_)
-
-    def _wait_until_gone(self, client: AgoraClient, app_id: str, resource_id: str, sid: str) -> None:
-        """Bounded wait until query says the task is gone (404), so that a delete-before-replace
-        can start the new task on the same channel and uid without a 53 conflict (S7)."""
-        settings = self.settings()
-        deadline = time.monotonic() + settings.exit_timeout
-        while time.monotonic() < deadline:
-            try:
-                client.query(app_id, resource_id, sid)
-            except errors.TaskNotFoundError:
-                return
-            except errors.AgoraError as exc:
-                # e.g. 501 "the recording service is exiting" on older deployments (S18): the
-                # task is on its way out, but we cannot see when it is gone; stop waiting.
-                log.info("session %s: no exit confirmation (%s)", sid, type(exc).__name__)
-                return
-            time.sleep(settings.poll_interval)
-        print(
-            f"snapshot-resources: session {sid} was stopped but is still exiting after "
-            f"{settings.exit_timeout:g} s; a replacement on the same channel and uid may get "
-            "'task conflict' until it has left",
-            file=sys.stderr,
-        )
+        # No wait for the task to leave: only a replacement needs the channel and uid free, and
+        # its create rides out the 53 its predecessor causes (_start); a destroy is done here.
+        _RECENT_STOPS.record((app_id, str(outs["cname"]), str(outs["uid"])))
 
     # -- helpers --------------------------------------------------------------------------------
 

@@ -63,9 +63,13 @@ REQUEST_ID_HEADERS: Final = ("X-Request-Id", "X-Kong-Request-Id")  # J1 messages
 
 # S10: "about 5 s after getting the sid, call query ...; if it is still not 4/5 after about 90 s,
 # treat the task as not started or already exited."
+# Confirming a start (S10: "about 5 s after getting the sid, call query with backoff; not 4/5
+# after about 90 s: not started"). The provider passes the delay it expects from what it has seen.
 FIRST_QUERY_DELAY_SECONDS: Final = 5.0
 START_CONFIRM_TIMEOUT_SECONDS: Final = 90.0
-CONFIRM_QUERY_INTERVAL_SECONDS: Final = 5.0  # S10's 404 backoff starts at 5 s too
+CONFIRM_QUERY_INTERVAL_SECONDS: Final = 5.0  # the longest wait between queries; S10's 404 backoff starts at 5 s too
+MIN_CONFIRM_INTERVAL_SECONDS: Final = 0.25  # the first wait after a query that found it not ready
+CONFIRM_BACKOFF: Final = 1.5
 # A synchronous stop waits for the uploads, up to about 20 s (S6): give its read that much more.
 STOP_READ_TIMEOUT_SECONDS: Final = rules.STOP_UPLOAD_TIMEOUT_SECONDS + 10.0
 # Statuses after which a task will not become running again (S4, S17: 6 stop requested ... 20).
@@ -523,9 +527,16 @@ class AgoraClient:
         timeout: float = START_CONFIRM_TIMEOUT_SECONDS,
         interval: float = CONFIRM_QUERY_INTERVAL_SECONDS,
         first_delay: float = FIRST_QUERY_DELAY_SECONDS,
+        min_interval: float = MIN_CONFIRM_INTERVAL_SECONDS,
+        backoff: float = CONFIRM_BACKOFF,
         mode: str = "individual",
     ) -> QueryResult:
         """Query until ``status`` is 4 or 5 ("started successfully", S10) and return that answer.
+
+        The first query comes ``first_delay`` seconds after start (when the task is expected to be
+        ready); later ones back off from ``min_interval`` by ``backoff`` up to ``interval``
+        seconds apart (S10: "call query with backoff"), all within ``timeout`` and through the
+        App ID's one request budget, so confirming never hammers Agora.
 
         Raises ``TaskNotRunningError`` when ``timeout`` passes first, when the task reports an
         exit status (6, 7, 8, 20), or when it is not found (S10: "if query returns 404 ... start a
@@ -535,6 +546,7 @@ class AgoraClient:
         deadline = clock() + timeout
         sleep(min(first_delay, timeout))
         last_status: int | None = None
+        delay = min(min_interval, interval)
         while True:
             try:
                 result = self.query(app_id, resource_id, sid, mode=mode)
@@ -562,7 +574,8 @@ class AgoraClient:
                     sid=sid,
                     last_status=last_status,
                 )
-            sleep(min(interval, remaining))
+            sleep(min(delay, remaining))
+            delay = min(delay * backoff, interval)
 
     def query_riding_failover(
         self,

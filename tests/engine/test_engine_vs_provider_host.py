@@ -46,8 +46,17 @@ def _reveal(value: Any) -> Any:
 
 
 def _agora_calls(log: list[dict[str, Any]]) -> list[str]:
-    """The operations Agora saw, consecutive repeats (readiness and exit polling) collapsed."""
-    return [op for op, _ in itertools.groupby(r["operation"] for r in log)]
+    """The operations Agora saw, consecutive repeats (readiness polling) collapsed, and the
+    starts a replacement's predecessor refused while leaving (53, ridden out) left out with the
+    acquire before each: their number depends on timing, not on the model."""
+    kept: list[str] = []
+    for entry in log:
+        if entry["operation"] == "start" and entry["status"] == 400:
+            if kept and kept[-1] == "acquire":
+                kept.pop()
+            continue
+        kept.append(entry["operation"])
+    return [op for op, _ in itertools.groupby(kept)]
 
 
 def _comparable(outputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,8 +111,8 @@ def test_provider_host_and_the_engine_agree_on_a_whole_session_life(example: Exa
     # What the engine made the provider do (the model must match all of it, below).
     assert engine_steps[0]["calls"] == ["acquire", "start", "query"]
     assert engine_steps[1]["calls"] == ["update"]
-    assert engine_steps[2]["calls"] == ["stop", "query", "acquire", "start", "query"]
-    assert engine_delete_calls == ["stop", "query"]
+    assert engine_steps[2]["calls"] == ["stop", "acquire", "start", "query"]
+    assert engine_delete_calls == ["stop"]  # delete does not wait for the exit
 
     with ProviderHost() as host:
         config = example.provider_config()
