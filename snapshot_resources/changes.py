@@ -21,23 +21,13 @@ from typing import Any, Final
 from snapshot_resources import rules
 from snapshot_resources.props import plain
 
-INPUT_KEYS: Final[tuple[str, ...]] = (
-    "appId",
-    "cname",
-    "uid",
-    "region",
-    "resourceExpiredHour",
-    "recordingConfig",
-    "snapshotConfig",
-    "storage",
-    "token",
-)
-"""The inputs of a SnapshotSession resource (CONTRIBUTING.md), in a stable order."""
+INPUT_KEYS: Final[tuple[str, ...]] = rules.INPUT_KEYS
+"""The inputs of a SnapshotSession resource (CONTRIBUTING.md), in the order of rules.SESSION."""
 
-UPDATABLE_RECORDING_KEYS: Final = frozenset(rules.SUBSCRIBE_LIST_KEYS)
+UPDATABLE_RECORDING_KEYS: Final = rules.RECORDING.updatable()
 """recordingConfig keys the update API changes in place (S5: streamSubscribe lists)."""
 
-ROTATABLE_STORAGE_KEYS: Final = frozenset({"accessKey", "secretKey", "stsToken", "stsExpiration"})
+ROTATABLE_STORAGE_KEYS: Final = rules.STORAGE.updatable()
 """storageConfig keys a credential rotation changes; sent whole with update (S5)."""
 
 
@@ -132,8 +122,7 @@ def classify(old_inputs: Mapping[str, Any], new_inputs: Mapping[str, Any]) -> Ch
 
 
 def _in_place_keys(key: str) -> frozenset[str] | None:
-    if key == "recordingConfig":
-        return UPDATABLE_RECORDING_KEYS
-    if key == "storage":
-        return ROTATABLE_STORAGE_KEYS
-    return None
+    """The nested keys of input ``key`` that Agora's update changes in place (the tables'
+    ``update`` fields, rules.SESSION); None when any change of it replaces the task."""
+    shape = rules.SESSION[key].shape
+    return (shape.updatable() or None) if shape is not None else None

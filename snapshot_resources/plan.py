@@ -11,7 +11,7 @@ Public API::
 Sessions: the answer is the provider's own.  Each session's resource inputs are built from each
 file as ``stack.deploy`` builds them (``session.resource_inputs`` of the written keys, the App ID
 falling back to ``agora:appId``, the storage's target with the session prefix appended by
-``stack.with_session_prefix``), and the two are compared by ``changes.classify``, the function
+``target.with_session_prefix``), and the two are compared by ``changes.classify``, the function
 ``SnapshotSessionProvider.diff`` answers the engine with.  Nothing here restates that rule.
 
 Storage entries are Pulumi component resources, not dynamic resources, so their rule is this
@@ -53,8 +53,8 @@ from snapshot_resources.spec import (
     parse_stack,
     storage_target,
 )
-from snapshot_resources.stack import StackConfig, with_session_prefix
-from snapshot_resources.target import StorageTarget
+from snapshot_resources.stack import StackConfig
+from snapshot_resources.target import StorageTarget, with_session_prefix
 
 Kind = Literal["storage", "session"]
 
@@ -171,7 +171,7 @@ def _provisioned_keys(name: str, storage: StorageSpec) -> tuple[str, str]:
 
 
 def storage_target_of(stack: StackConfig, name: str) -> StorageTarget:
-    """The ``target`` the storage component ``name`` would emit (base._target_dict's shape)."""
+    """The ``target`` the storage component ``name`` would emit (``target.build_target``)."""
     storage = stack.spec.storage[name]
     access = secret = None
     if storage.provision:

@@ -76,7 +76,7 @@ _SECRET_BEARING_INPUTS: Final = rules.SECRET_BEARING_INPUTS
 
 # Query statuses after which the task is no longer working for us (S4): 6 stop requested,
 # 7 stopped, 8 exited, 20 exited abnormally.
-_ENDED_STATUSES: Final = frozenset({6, 7, 8, 20})
+_ENDED_STATUSES: Final = rules.EXITED_STATUSES
 
 
 # Guards the lazy client of every provider instance: the engine calls one instance from up to four

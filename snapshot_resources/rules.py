@@ -1,31 +1,43 @@
 """Agora's documented rules for video snapshot sessions, as data.
 
-This module is the single source of truth: the pydantic models in ``spec.py``, the JSON Schemas in
-``schemas/`` and the request builders in ``agora/wire.py`` all read their bounds, enums, charsets and
-region tables from here.  When Agora changes a bound, one line changes here (the lesson of
-Terraform's hard-coded IVS interval, docs/peers.md section 2.2).
+This module is the single source of truth: the checker and models in ``spec.py``, the JSON Schemas
+in ``schemas/``, the request builders in ``agora/wire.py``, the change rule in ``changes.py`` and
+the storage components all read their fields, bounds, enums, charsets and region tables from here.
+When Agora changes a bound, one line changes here (the lesson of Terraform's hard-coded IVS
+interval, docs/peers.md section 2.2); a rule's ``text`` states its bounds through placeholders
+filled from its own data, so no message restates a bound by hand.
 
 Every rule names its sources (``SOURCES`` tags, as in docs/agora-api.md) and, where the sources
 disagree, the decision taken and why (``decision``).  Vendor bucket-naming rules come from the vendors'
 own documentation, cited by page.
 
 Contents: ``Rule`` (``id``, ``path``, ``text``, ``sources``, ``decision``; ``cite()``) and its
-kinds ``IntRange`` (``minimum``, ``maximum``, ``default``), ``Choice`` (``values``, ``default``)
-and ``Pattern`` (``regex``, ``max_length``; ``matches(value)``); one constant per rule (e.g.
-``CAPTURE_INTERVAL``: id ``capture_interval``, 5 to 3600 s, default 10), all of them in
+kinds ``IntRange`` (``minimum``, ``maximum``, ``default``), ``Choice`` (``values``, ``default``,
+``labels``) and ``Pattern`` (``regex``, ``max_length``; ``matches(value)``); one constant per rule
+(e.g. ``CAPTURE_INTERVAL``: id ``capture_interval``, 5 to 3600 s, default 10), all of them in
 ``ALL_RULES`` and by id in ``RULES_BY_ID``; ``SOURCES`` (tag -> ``Source``: document and date);
-``VENDORS`` (Agora's vendor code -> ``Vendor``: names, region table, bucket rule) with
-``vendor_by_name(name)``; the secret declarations ``SECRET_PATHS`` and ``SECRET_WHOLE_INPUTS``;
-and the service limits the client, provider and emulator share (``QPS_PER_APP_ID``,
-``MAX_CONCURRENT_TASKS``, ``FAILOVER_SECONDS``, ``QUERY_STATUSES`` ...).  Nothing here performs
-I/O or raises at import; ``spec.py`` applies the rules and reports each broken one as a
-``Problem`` naming its rule id.
+``VENDORS`` (Agora's vendor code -> ``Vendor``: names, region table, bucket rule, and how this
+tool provisions it, ``Provisioning``: the one vendor registry) with ``vendor_by_name(name)``.
+
+The objects Agora takes are tables of ``Field`` (botocore's shapes and members): ``SESSION`` (the
+session: acquire and start), ``RECORDING`` (recordingConfig), ``SNAPSHOT`` (snapshotConfig),
+``STORAGE`` (storageConfig, with this tool's ``provision`` and ``retentionDays``) and
+``EXTENSION`` (extensionParams), each a ``Shape``.  A field is declared once, with its ``Kind``,
+rule, default, whether it is secret, whether ``update`` changes it in place, and the key it is
+sent as; the key lists (``INPUT_KEYS``, ``SUBSCRIBE_LIST_KEYS``, ``BLACKLIST_WIRE_NAMES`` ...),
+the secrets (``SECRET_PATHS``, ``SECRET_WHOLE_INPUTS`` ...) and ``PROVISION_VENDORS`` derive
+from the tables and the registry.  Last, the service limits the client, provider and emulator
+share (``QPS_PER_APP_ID``, ``MAX_CONCURRENT_TASKS``, ``FAILOVER_SECONDS``, ``QUERY_STATUSES``,
+``EXITED_STATUSES`` ...).  Nothing here performs I/O or raises at import; ``spec.py`` applies the
+rules and reports each broken one as a ``Problem`` naming its rule id.
 """
 
 from __future__ import annotations
 
+import enum
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
@@ -144,12 +156,25 @@ SOURCES: Final = MappingProxyType(
 """Every source tag the code and the rules cite; ``docs/sources.md`` lists them."""
 
 
+def either(items: Iterable[object], word: str = "or") -> str:
+    """``a``, ``a or b``, ``a, b or c``: how a rule's text lists its values (``word`` may be
+    ``"and"``)."""
+    shown = [str(item) for item in items]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} {word} {shown[-1]}"
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
 @dataclass(frozen=True)
 class Rule:
     """One documented constraint.
 
     ``id`` is stable (tests and error messages use it); ``path`` is the user-facing dotted path in
-    a session or storage entry; ``text`` is the rule as a reader should see it in an error.
+    a session or storage entry; ``text`` is the rule as a reader should see it in an error.  A
+    text states the rule's own data through placeholders (``{minimum}``, ``{maximum}``,
+    ``{values}``, ``{choices}``, ``{first}``, ``{last}``, ``{max_length}``, ``{json}``; see each
+    kind), filled when the rule is made: a bound is written once, where the rule keeps it.
     """
 
     id: str
@@ -158,6 +183,14 @@ class Rule:
     sources: tuple[str, ...]
     decision: str | None = None
 
+    def __post_init__(self) -> None:
+        data = self._placeholders()
+        filled = _PLACEHOLDER.sub(lambda m: data.get(m[1], m[0]), self.text)
+        object.__setattr__(self, "text", filled)
+
+    def _placeholders(self) -> dict[str, str]:
+        return {}
+
     def cite(self) -> str:
         """A short citation for error messages and comments, e.g. ``S3, S8``."""
         return ", ".join(self.sources)
@@ -165,26 +198,184 @@ class Rule:
 
 @dataclass(frozen=True)
 class IntRange(Rule):
+    """An integer from ``minimum`` to ``maximum`` (text: ``{minimum}``, ``{maximum}``)."""
+
     minimum: int = 0
     maximum: int = 0
     default: int | None = None
 
+    def _placeholders(self) -> dict[str, str]:
+        return {"minimum": str(self.minimum), "maximum": str(self.maximum)}
+
 
 @dataclass(frozen=True)
 class Choice(Rule):
+    """One of ``values``; ``labels`` say what each means.  Text: ``{values}`` (``CN, AP``),
+    ``{choices}`` (``0 (communication) or 1 (live broadcasting)``, with ``labels``), ``{quoted}``
+    (``'kms' or 'aes256'``), ``{first}`` and ``{last}`` (a range), ``{json}`` (``["jpg"]``)."""
+
     values: tuple[int | str, ...] = ()
     default: int | str | None = None
+    labels: tuple[str, ...] = ()
+
+    def _placeholders(self) -> dict[str, str]:
+        if not self.values:
+            return {}
+        data = {
+            "values": ", ".join(str(v) for v in self.values),
+            "quoted": either(repr(v) for v in self.values),
+            "first": str(self.values[0]),
+            "last": str(self.values[-1]),
+            "json": json.dumps(list(self.values)),
+        }
+        if self.labels:
+            pairs = zip(self.values, self.labels, strict=True)
+            data["choices"] = either(f"{value} ({label})" for value, label in pairs)
+        return data
 
 
 @dataclass(frozen=True)
 class Pattern(Rule):
+    """A string matching ``regex``, at most ``max_length`` bytes (text: ``{max_length}``)."""
+
     regex: str = ""
     max_length: int | None = None
+
+    def _placeholders(self) -> dict[str, str]:
+        return {} if self.max_length is None else {"max_length": str(self.max_length)}
 
     def matches(self, value: str) -> bool:
         return re.fullmatch(self.regex, value) is not None and (
             self.max_length is None or len(value.encode()) <= self.max_length
         )
+
+
+# --------------------------------------------------------------------------------------------------
+# Fields: each object Agora takes, as a table of its keys (the tables are at the end of this module)
+
+
+class Kind(enum.Enum):
+    """How a field's value is read (spec.py), typed (the models) and described (schema_gen.py)."""
+
+    INTEGER = "integer"  # an integer (5.0 counts as 5) in the rule's IntRange or Choice
+    STRING = "string"  # a non-empty string; it must match the rule when that is a Pattern or Choice
+    BOOLEAN = "boolean"  # true or false
+    UID = "uid"  # the recorder uid: an integer or a string of digits, kept as the string
+    UID_LIST = "uid_list"  # a subscription list: distinct uids, or '#allstream#' alone
+    PREFIX = "prefix"  # fileNamePrefix: path segments
+    CONST = "const"  # the one list value the rule allows (fileType)
+    OBJECT = "object"  # a nested object with fields of its own (``Field.shape``)
+    VENDOR = "vendor"  # a storage vendor: Agora's code, or in a stack file a name
+    REGION = "region"  # a region of that vendor: Agora's code, or in a stack file a name
+    BUCKET = "bucket"  # a bucket named by that vendor's rule
+    # A session's storage: in a stack file the name of an entry under storage; as the
+    # SnapshotSession input, the target itself (Agora's storageConfig, ``Field.shape``).
+    STORAGE = "storage"
+    FORBIDDEN = "forbidden"  # a key refused with its own rule
+
+
+EMPTY: Final[Mapping[str, object]] = MappingProxyType({})
+"""The default of an object that is checked even when absent (its fields have defaults)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Field:
+    """One key of an object Agora takes (or of this tool's stack file), declared once.
+
+    From the tables of fields come the checker's walk and the models (spec.py), the JSON Schemas
+    (schema_gen.py), the request bodies (agora/wire.py), the key lists, the secret paths and the
+    change classification (changes.py).
+
+    ``name``: the key.  ``kind`` (``Kind``): how its value is read.  ``rule``: the rule a bad
+    value breaks, holding its bounds, choices or pattern.  ``default``: the value when the key is
+    absent; the rule's own ``default`` unless given, or unless ``derived`` (worked out from other
+    fields, ``subscribeUidGroup``).  ``required``: the user must give it.  ``sent``: the request
+    body must carry it (Agora requires it, or a decision says so), so the start schema requires
+    it; every field with a default is sent anyway.  ``secret``: a Pulumi
+    secret whose value is never shown.  ``update``: Agora's update changes it in place (S5); any
+    other change replaces the task.  ``input``: part of the SnapshotSession resource's inputs
+    (False: this tool's own key, or one folded into another input).  ``sent_as``: the key sent to
+    Agora when it differs; that spelling is accepted too (rules.BLACKLIST_SPELLING).
+    ``vendors``: the storage vendors that take the key (None: every vendor).  ``shape``: an
+    object's own fields.  ``invalid``: what a value that does not match the rule is called when
+    the value cannot be shown (a secret's).
+    """
+
+    name: str
+    kind: Kind
+    rule: Rule
+    default: object = None
+    derived: bool = False
+    required: bool = False
+    sent: bool = False
+    secret: bool = False
+    update: bool = False
+    input: bool = True
+    sent_as: str | None = None
+    vendors: frozenset[int] | None = None
+    shape: Shape | None = None
+    invalid: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.default is None and not self.derived:
+            values = getattr(self.rule, "values", ())
+            own = tuple(values) if self.kind is Kind.CONST else getattr(self.rule, "default", None)
+            object.__setattr__(self, "default", own)
+        if self.kind is Kind.FORBIDDEN:
+            object.__setattr__(self, "input", False)
+
+    @property
+    def wire_name(self) -> str:
+        """The key Agora is sent."""
+        return self.sent_as or self.name
+
+
+@dataclass(frozen=True, eq=False)
+class Shape:
+    """An object's fields, in the order they are checked, described and sent.
+
+    ``name`` is Agora's name for the object (``snapshotConfig``), or this tool's (``session``).
+    ``fields`` (tuple of ``Field``): its keys; ``shape[name]`` is one of them.
+    """
+
+    name: str
+    fields: tuple[Field, ...]
+
+    def __getitem__(self, name: str) -> Field:
+        for item in self.fields:
+            if item.name == name:
+                return item
+        raise KeyError(name)
+
+    def keys(self) -> tuple[str, ...]:
+        """The keys a value may have (forbidden ones are refused with their own rule)."""
+        return tuple(f.name for f in self.fields if f.kind is not Kind.FORBIDDEN)
+
+    def accepted_keys(self) -> tuple[str, ...]:
+        """``keys()`` and the other spelling of each key sent under another name."""
+        return (*self.keys(), *(f.sent_as for f in self.fields if f.sent_as))
+
+    def forbidden(self) -> Mapping[str, Rule]:
+        """Keys refused with their own rule, rather than as unknown."""
+        return MappingProxyType({f.name: f.rule for f in self.fields if f.kind is Kind.FORBIDDEN})
+
+    def inputs(self) -> tuple[str, ...]:
+        """The keys that are part of the SnapshotSession resource's inputs."""
+        return tuple(f.name for f in self.fields if f.input)
+
+    def updatable(self) -> frozenset[str]:
+        """The keys Agora's update changes in place (S5)."""
+        return frozenset(f.name for f in self.fields if f.update)
+
+    def secret_paths(self) -> Iterator[tuple[str, ...]]:
+        """The paths of the secret values among the inputs, through nested objects."""
+        for item in self.fields:
+            if not item.input:
+                continue
+            if item.shape is not None:
+                yield from ((item.name, *path) for path in item.shape.secret_paths())
+            elif item.secret:
+                yield (item.name,)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -195,7 +386,10 @@ UID_MAX: Final = 2**32 - 1
 CHANNEL_NAME = Pattern(
     id="channel_name",
     path="cname",
-    text="a channel name: 1 to 63 bytes of a-z A-Z 0-9, space and ! # $ % & ( ) + - : ; < = . > ? @ [ ] ^ _ { } | ~ ,",
+    text=(
+        "a channel name: 1 to {max_length} bytes of a-z A-Z 0-9, space and "
+        "! # $ % & ( ) + - : ; < = . > ? @ [ ] ^ _ { } | ~ ,"
+    ),
     sources=("S18", "S7"),
     # Code 1013 says "shorter than 64 bytes"; acquire answers 400 code 401 invalid_channel_name.
     regex=r"[a-zA-Z0-9 !#$%&()+\-:;<=.>?@\[\]^_{}|~,]+",
@@ -205,15 +399,29 @@ CHANNEL_NAME = Pattern(
 RECORDER_UID = Pattern(
     id="recorder_uid",
     path="uid",
-    text="the recorder uid: a string of digits holding an integer from 1 to 4294967295",
+    text=f"the recorder uid: a string of digits holding an integer from 1 to {UID_MAX}",
     sources=("S2", "S19"),
     regex=r"[1-9][0-9]{0,9}",
+)
+
+RECORDER_UID_SUBSCRIBED = Rule(
+    id="recorder_uid_subscribed",
+    path="recordingConfig.subscribeVideoUids",
+    text=(
+        "the recorder uid must not be a user's uid in the channel (S2), so it cannot appear in a "
+        "subscription list of its own session or of another session on the same channel"
+    ),
+    sources=("S2", "S19"),
+    decision=(
+        "Reported symptom of a clash at Agora: the task stays at status 4, captures nothing, and "
+        "stop answers 435; it is refused before anything is sent."
+    ),
 )
 
 RESOURCE_EXPIRED_HOUR = IntRange(
     id="resource_expired_hour",
     path="resourceExpiredHour",
-    text="hours that query/update/stop stay callable: an integer from 1 to 720",
+    text="hours that query/update/stop stay callable: an integer from {minimum} to {maximum}",
     sources=("S2", "S17", "S7"),
     minimum=1,
     maximum=720,
@@ -242,7 +450,7 @@ ACQUIRE_SCENE: Final = 0  # 0 real-time recording (snapshots), 1 web-page record
 ACQUIRE_REGION = Choice(
     id="acquire_region",
     path="region",
-    text="the service area: one of CN, AP, EU, NA",
+    text="the service area: one of {values}",
     sources=("S2", "S17", "S19"),
     values=("CN", "AP", "EU", "NA"),
 )
@@ -310,24 +518,10 @@ RTC_TOKEN_LIFETIME = Rule(
     ),
 )
 
-RECORDER_UID_SUBSCRIBED = Rule(
-    id="recorder_uid_subscribed",
-    path="recordingConfig.subscribeVideoUids",
-    text=(
-        "the recorder uid must not be a user's uid in the channel (S2), so it cannot appear in a "
-        "subscription list of its own session or of another session on the same channel"
-    ),
-    sources=("S2", "S19"),
-    decision=(
-        "Reported symptom of a clash at Agora: the task stays at status 4, captures nothing, and "
-        "stop answers 435; it is refused before anything is sent."
-    ),
-)
-
 MODE = Choice(
     id="mode",
     path="mode",
-    text="snapshots need mode individual",
+    text="snapshots need mode {values}",
     sources=("S3", "S8", "S19"),
     values=("individual",),
     default="individual",
@@ -347,18 +541,20 @@ RECORDING_FILE_CONFIG_FORBIDDEN = Rule(
 CHANNEL_TYPE = Choice(
     id="channel_type",
     path="recordingConfig.channelType",
-    text="0 (communication) or 1 (live broadcasting), matching the RTC SDK's channel profile",
+    text="{choices}, matching the RTC SDK's channel profile",
     sources=("S3",),
     values=(0, 1),
+    labels=("communication", "live broadcasting"),
     default=0,
 )
 
 STREAM_TYPES = Choice(
     id="stream_types",
     path="recordingConfig.streamTypes",
-    text="snapshots need video: 1 (video) or 2 (audio and video)",
+    text="snapshots need video: {choices}",
     sources=("S3", "S8", "S17"),
     values=(1, 2),
+    labels=("video", "audio and video"),
     default=2,
     decision=(
         "Always sent explicitly: the Go client's StreamTypes has no omitempty and sends 0 (audio "
@@ -369,7 +565,7 @@ STREAM_TYPES = Choice(
 MAX_IDLE_TIME = IntRange(
     id="max_idle_time",
     path="recordingConfig.maxIdleTime",
-    text="seconds a channel may be idle before the task ends: an integer from 5 to 2592000",
+    text="seconds a channel may be idle before the task ends: an integer from {minimum} to {maximum}",
     sources=("S2", "S3", "S17", "S19", "S10"),
     minimum=5,
     maximum=2_592_000,
@@ -385,16 +581,17 @@ MAX_IDLE_TIME = IntRange(
 VIDEO_STREAM_TYPE = Choice(
     id="video_stream_type",
     path="recordingConfig.videoStreamType",
-    text="0 (high stream) or 1 (low stream)",
+    text="{choices}",
     sources=("S3",),
     values=(0, 1),
+    labels=("high stream", "low stream"),
     default=0,
 )
 
 DECRYPTION_MODE = Choice(
     id="decryption_mode",
     path="recordingConfig.decryptionMode",
-    text="0 (none) to 8, matching the RTC SDK's media encryption",
+    text="{first} (none) to {last}, matching the RTC SDK's media encryption",
     sources=("S3",),
     values=(0, 1, 2, 3, 4, 5, 6, 7, 8),
     default=0,
@@ -408,34 +605,32 @@ DECRYPTION_SECRET = Rule(
     decision="A secret with decryptionMode 0 is rejected: it is always a configuration mistake.",
 )
 
-DECRYPTION_SALT = Rule(
-    id="decryption_salt",
-    path="recordingConfig.salt",
-    text="required for decryptionMode 7 and 8 (only then), as Base64 of 32 bytes",
-    sources=("S3",),
-)
-
 SALT_MODES: Final = frozenset({7, 8})
 SALT_BYTES: Final = 32
 # Canonical Base64 of exactly SALT_BYTES bytes: 43 characters and one '=' of padding.
-SALT_REGEX: Final = r"[A-Za-z0-9+/]{43}="
+SALT_REGEX: Final = (
+    f"[A-Za-z0-9+/]{{{(SALT_BYTES * 4 + 2) // 3}}}" + "=" * ((3 - SALT_BYTES % 3) % 3)
+)
+
+DECRYPTION_SALT = Pattern(
+    id="decryption_salt",
+    path="recordingConfig.salt",
+    text=(
+        f"required for decryptionMode {either(sorted(SALT_MODES), 'and')} (only then), as Base64 "
+        f"of {SALT_BYTES} bytes"
+    ),
+    sources=("S3",),
+    regex=SALT_REGEX,
+)
 
 ALL_STREAMS: Final = "#allstream#"
 SUBSCRIBE_LIST_MAX: Final = 32
-SUBSCRIBE_LIST_KEYS: Final = (
-    "subscribeVideoUids",
-    "unsubscribeVideoUids",
-    "subscribeAudioUids",
-    "unsubscribeAudioUids",
-)
-VIDEO_LIST_KEYS: Final = ("subscribeVideoUids", "unsubscribeVideoUids")
-AUDIO_LIST_KEYS: Final = ("subscribeAudioUids", "unsubscribeAudioUids")
 
 SUBSCRIBE_LIST = Rule(
     id="subscribe_list",
     path="recordingConfig.subscribeVideoUids",
     text=(
-        f"1 to {SUBSCRIBE_LIST_MAX} distinct entries, each a uid (digits, 1 to 4294967295) or "
+        f"1 to {SUBSCRIBE_LIST_MAX} distinct entries, each a uid (digits, 1 to {UID_MAX}) or "
         f"'{ALL_STREAMS}'; '{ALL_STREAMS}' stands alone"
     ),
     sources=("S3", "S5", "S19"),
@@ -445,15 +640,7 @@ SUBSCRIBE_LIST = Rule(
 # Blacklist spelling. Canonical (the key in stack files, the Python API and state): the current
 # English REST reference's `unsubscribe...Uids` (S2, S3, S5, S17, P1). Sent to Agora: the official
 # clients' `unSubscribe...Uids` (G1 since issue GH19, J1, N1; also S14, S15, S19). Accepted: both.
-BLACKLIST_WIRE_NAMES: Final = MappingProxyType({
-    "unsubscribeVideoUids": "unSubscribeVideoUids",
-    "unsubscribeAudioUids": "unSubscribeAudioUids",
-})
-"""Canonical blacklist key -> the spelling sent to Agora."""
-
-BLACKLIST_ALIASES: Final = MappingProxyType({v: k for k, v in BLACKLIST_WIRE_NAMES.items()})
-"""Accepted other spelling -> canonical key."""
-
+# The two spellings are declared in RECORDING (``sent_as``).
 BLACKLIST_SPELLING = Rule(
     id="blacklist_spelling",
     path="recordingConfig.unsubscribeVideoUids",
@@ -519,7 +706,7 @@ SUBSCRIBE_UID_GROUPS: Final = ((0, 1, 2), (1, 3, 7), (2, 8, 12), (3, 13, 17), (4
 SUBSCRIBE_UID_GROUP = Choice(
     id="subscribe_uid_group",
     path="recordingConfig.subscribeUidGroup",
-    text="0 to 5, at least the group of the number of distinct subscribed uids (audio and video)",
+    text="{first} to {last}, at least the group of the number of distinct subscribed uids (audio and video)",
     sources=("S2", "S3", "S17", "S14", "S19"),
     values=(0, 1, 2, 3, 4, 5),
     default=0,
@@ -546,7 +733,7 @@ def uid_group_for(count: int) -> int:
 CAPTURE_INTERVAL = IntRange(
     id="capture_interval",
     path="snapshotConfig.captureInterval",
-    text="seconds between snapshots: an integer from 5 to 3600",
+    text="seconds between snapshots: an integer from {minimum} to {maximum}",
     sources=("S2", "S3", "S17", "G1", "S8", "S14"),
     minimum=5,
     maximum=3600,
@@ -562,7 +749,7 @@ CAPTURE_INTERVAL = IntRange(
 FILE_TYPE = Choice(
     id="file_type",
     path="snapshotConfig.fileType",
-    text='must be ["jpg"], the only snapshot format',
+    text="must be {json}, the only snapshot format",
     sources=("S3", "S8"),
     values=("jpg",),
     default="jpg",
@@ -573,12 +760,28 @@ FILE_TYPE = Choice(
 
 
 @dataclass(frozen=True)
+class Provisioning:
+    """How this tool creates a vendor's bucket and upload key (``snapshot_resources.storage``):
+    ``module`` under ``snapshot_resources.storage``, its ``component`` class, the pip ``extra``
+    that brings the vendor's Pulumi package (``pyproject.toml``) and that package's import name
+    (``sdk``)."""
+
+    module: str
+    component: str
+    extra: str
+    sdk: str
+
+
+@dataclass(frozen=True)
 class Vendor:
-    """A storage vendor Agora uploads to, with its region table and bucket-naming rule.
+    """A storage vendor Agora uploads to, with its region table and bucket-naming rule: the one
+    registry of vendors (``storage.FAMILIES``, ``PROVISION_VENDORS`` and each storage module's
+    ``VENDOR`` derive from it).
 
     ``regions`` maps Agora's numeric code to ``(Agora's label, the vendor's own region id)``.
     ``any_region`` vendors (Azure, Google, S3-compatible) take region 0 whatever the bucket's
-    location, so any vendor region name resolves to 0.
+    location, so any vendor region name resolves to 0.  ``provisioning`` says how this tool
+    creates storage there; None: bring your own bucket and keys.
     """
 
     code: int
@@ -594,6 +797,7 @@ class Vendor:
     extra_region_aliases: MappingProxyType[str, int] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    provisioning: Provisioning | None = None
 
     def region_code(self, region: int | str) -> int | None:
         """Resolve a region given as Agora's code, Agora's label or the vendor's id; None if unknown."""
@@ -717,6 +921,7 @@ VENDORS: Final = MappingProxyType(
                        (21, "EU_NORTH_1"), (22, "ME_SOUTH_1"), (24, "AP_SOUTHEAST_3"),
                        (25, "EU_SOUTH_1")),
                 _S3_BUCKET, ("S9",), sts=True,
+                provisioning=Provisioning("aws", "AwsSnapshotBucket", "aws", "pulumi_aws"),
                 decision=(
                     "Codes 17 (us-gov-west-1) and 23 (us-gov-east-1) exist only in the 2022 table "
                     "(S19); the current table (S9) drops them, so they are rejected."
@@ -726,6 +931,8 @@ VENDORS: Final = MappingProxyType(
                 2, "alibaba", ("aliyun", "oss", "alicloud"), "Alibaba Cloud OSS",
                 _ALIBABA_REGIONS,
                 _DNS_BUCKET, ("S9", "S14"), sts=True,
+                provisioning=Provisioning(
+                    "alicloud", "AlicloudSnapshotBucket", "alicloud", "pulumi_alicloud"),
                 decision=(
                     "CONFLICT on 26/27: Agora labels them CN_Northeast_2 / CN_Southeast_7 (S9); a "
                     "third-party table says AP_Northeast_2 / AP_Southeast_7, which are Alibaba's real "
@@ -743,6 +950,8 @@ VENDORS: Final = MappingProxyType(
                        (16, "NA_Ashburn"), (17, "NA_Toronto"), (18, "EU_Frankfurt"),
                        (19, "EU_Moscow")),
                 _COS_BUCKET, ("S9", "S19"), sts=True,
+                provisioning=Provisioning(
+                    "tencent", "TencentSnapshotBucket", "tencent", "tencentcloud_iac_pulumi"),
             ),
             Vendor(
                 4, "kingsoft", ("ks3", "ksyun"), "Kingsoft Cloud KS3",
@@ -755,6 +964,8 @@ VENDORS: Final = MappingProxyType(
             Vendor(
                 5, "azure", ("microsoft", "blob"), "Microsoft Azure Blob Storage",
                 _table((0, "any", "any")), _AZURE_CONTAINER, ("S9",), any_region=True,
+                provisioning=Provisioning(
+                    "azure", "AzureSnapshotBucket", "azure", "pulumi_azure_native"),
                 decision=(
                     "region is 0 (S9 since 2025-12-03; earlier 'has no effect'). bucket is the "
                     "container; accessKey the storage account name, secretKey its key "
@@ -764,6 +975,7 @@ VENDORS: Final = MappingProxyType(
             Vendor(
                 6, "gcp", ("google", "gcs"), "Google Cloud Storage",
                 _table((0, "any", "any")), _GCS_BUCKET, ("S9",), any_region=True,
+                provisioning=Provisioning("gcp", "GcpSnapshotBucket", "gcp", "pulumi_gcp"),
                 decision="region is 0 (S9 since 2025-12-03); keys are an HMAC key pair.",
             ),
             Vendor(
@@ -774,6 +986,8 @@ VENDORS: Final = MappingProxyType(
                        (10, "SA_Argentina_1"), (11, "SA_Peru_1"), (12, "NA_Mexico_1"),
                        (13, "SA_Brazil_1"), (14, "LA_South_2"), (15, "SA_Chile_1")),
                 _OBS_BUCKET, ("S9", "S19"),
+                provisioning=Provisioning(
+                    "huawei", "HuaweiSnapshotBucket", "huawei", "pulumi_huaweicloud"),
             ),
             Vendor(
                 8, "baidu", ("bos", "bce"), "Baidu AI Cloud BOS",
@@ -827,24 +1041,39 @@ FILE_NAME_PREFIX = Pattern(
     regex=r"[A-Za-z0-9]+",
 )
 
+
+def vendors_named(codes: Iterable[int]) -> str:
+    """``Amazon S3 (vendor 1) and Alibaba Cloud OSS (vendor 2)``: vendors as a rule's text names
+    them, from ``VENDORS``."""
+    return either((f"{VENDORS[code].title} (vendor {code})" for code in sorted(codes)), "and")
+
+
+# Which vendors take each extensionParams key (S3, S17; endpoint: S5, S9, S14).
+SSE_VENDORS: Final = frozenset({1})
+TAG_VENDORS: Final = frozenset({1, 2})
+ENDPOINT_VENDORS: Final = frozenset({11})
+
 SSE_VALUES: Final = ("kms", "aes256")
 EXTENSION_SSE = Choice(
     id="extension_sse",
     path="extensionParams.sse",
-    text="server-side encryption 'kms' or 'aes256', Amazon S3 (vendor 1) only",
+    text=f"server-side encryption {{quoted}}, {vendors_named(SSE_VENDORS)} only",
     sources=("S3", "S17"),
     values=SSE_VALUES,
 )
 EXTENSION_TAG = Rule(
     id="extension_tag",
     path="extensionParams.tag",
-    text="an object tag, Amazon S3 (vendor 1) and Alibaba Cloud (vendor 2) only",
+    text=f"an object tag, {vendors_named(TAG_VENDORS)} only",
     sources=("S3", "S17"),
 )
 EXTENSION_ENDPOINT = Pattern(
     id="extension_endpoint",
     path="extensionParams.endpoint",
-    text="the S3-compatible host name (no scheme), required for vendor 11 and only for it",
+    text=(
+        "the S3-compatible host name (no scheme), required for "
+        f"vendor {either(sorted(ENDPOINT_VENDORS), 'and')} and only for it"
+    ),
     sources=("S5", "S9", "S14", "G1"),
     regex=r"[A-Za-z0-9.-]+(:[0-9]{1,5})?",
     decision=(
@@ -852,20 +1081,24 @@ EXTENSION_ENDPOINT = Pattern(
         "value works at Agora. The emulator reaches a loopback endpoint over plain http."
     ),
 )
-SSE_VENDORS: Final = frozenset({1})
-TAG_VENDORS: Final = frozenset({1, 2})
-ENDPOINT_VENDORS: Final = frozenset({11})
-
+STS_VENDORS: Final = frozenset(v.code for v in VENDORS.values() if v.sts)
 STS_FIELDS = Rule(
     id="sts_fields",
     path="stsToken",
-    text="stsToken and stsExpiration are accepted for vendors 1, 2 and 3 only, and go together",
+    text=(
+        f"stsToken and stsExpiration are accepted for vendors {either(sorted(STS_VENDORS), 'and')} "
+        "only, and go together"
+    ),
     sources=("S2", "S5", "S14"),
 )
-STS_VENDORS: Final = frozenset(v.code for v in VENDORS.values() if v.sts)
+# stsExpiration is Unix seconds, stored as uint64 (S2, S5): the bound of the sts_fields rule for it.
+STS_EXPIRATION = IntRange(
+    id=STS_FIELDS.id, path="stsExpiration", text=STS_FIELDS.text + " (Unix seconds)",
+    sources=STS_FIELDS.sources, minimum=0, maximum=2**64 - 1,
+)
 
 # Provisioned storage: rules of this tool's storage components, not of Agora's API.
-PROVISION_VENDORS: Final = frozenset({1, 2, 3, 5, 6, 7})
+PROVISION_VENDORS: Final = frozenset(v.code for v in VENDORS.values() if v.provisioning)
 PROVISION = Rule(
     id="provision",
     path="provision",
@@ -890,7 +1123,7 @@ STORAGE_CREDENTIALS = Rule(
 RETENTION_DAYS = IntRange(
     id="retention_days",
     path="retentionDays",
-    text="days a provisioned bucket keeps snapshots: an integer of at least 1, only with provision: true",
+    text="days a provisioned bucket keeps snapshots: an integer of at least {minimum}, only with provision: true",
     sources=(),
     minimum=1,
     maximum=2**31 - 1,
@@ -965,6 +1198,8 @@ QUERY_STATUSES: Final = MappingProxyType(
         20: "exited abnormally",
     }
 )  # S4, S17, G1
+# From 6 "stop requested" on the task is stopping or has exited: it captures nothing more (S4).
+EXITED_STATUSES: Final = frozenset(code for code in QUERY_STATUSES if code >= 6)
 UPLOADING_STATUSES: Final = ("uploaded", "backuped", "unknown")  # S6 (S19 spells it "unknow")
 
 # <fileNamePrefix>/[bak<n>_]<sid>_<cname>__uid_s_<uid>__uid_e_video_<utc>.jpg (S8, S19, S16)
@@ -972,23 +1207,104 @@ SNAPSHOT_FILE_TIME_FORMAT: Final = "%Y%m%d%H%M%S"  # + 3 digits of milliseconds,
 
 
 # --------------------------------------------------------------------------------------------------
-# Secrets: the one declaration of which values are secret. Every path derives from it: the
-# resource's secret inputs and outputs, the stack program, problem messages, plan, the client's
-# redaction (CONTRIBUTING.md "Secrets").
+# The objects Agora takes, one table each: a key is declared once, here (CONTRIBUTING.md, "Add a
+# field"). Order matters: it is the order keys are checked (so problems are listed), described in
+# the schemas and sent.
 
-SECRET_PATHS: Final[tuple[tuple[str, ...], ...]] = (
-    ("storage", "accessKey"),  # storageConfig keys (S3); accessKey names the credential, and for
-    ("storage", "secretKey"),  # Azure it is the storage account paired with the account key
-    ("storage", "stsToken"),
-    ("token",),  # the recorder's RTC token (S3): joins the channel as the recorder
-    ("recordingConfig", "secret"),  # media decryption key and salt (S3): decrypt the channel
-    ("recordingConfig", "salt"),
+RECORDING: Final = Shape("recordingConfig", (  # docs/agora-api.md section 3.4
+    Field("channelType", Kind.INTEGER, CHANNEL_TYPE, sent=True),  # required by S3
+    Field("streamTypes", Kind.INTEGER, STREAM_TYPES, sent=True),  # always sent (its decision)
+    Field("maxIdleTime", Kind.INTEGER, MAX_IDLE_TIME),
+    Field("videoStreamType", Kind.INTEGER, VIDEO_STREAM_TYPE),
+    Field("decryptionMode", Kind.INTEGER, DECRYPTION_MODE),
+    # The media decryption key and salt (S3) decrypt the channel: secrets.
+    Field("secret", Kind.STRING, DECRYPTION_SECRET, secret=True),
+    Field("salt", Kind.STRING, DECRYPTION_SALT, secret=True,
+          invalid=f"is not Base64 of {SALT_BYTES} bytes"),
+    # The subscription lists are what update changes in place (S5 streamSubscribe).
+    Field("subscribeVideoUids", Kind.UID_LIST, SUBSCRIBE_LIST, update=True),
+    Field("unsubscribeVideoUids", Kind.UID_LIST, SUBSCRIBE_LIST, update=True,
+          sent_as="unSubscribeVideoUids"),
+    Field("subscribeAudioUids", Kind.UID_LIST, SUBSCRIBE_LIST, update=True),
+    Field("unsubscribeAudioUids", Kind.UID_LIST, SUBSCRIBE_LIST, update=True,
+          sent_as="unSubscribeAudioUids"),
+    # Required in individual mode (S3); derived from the lists when not given (its decision).
+    Field("subscribeUidGroup", Kind.INTEGER, SUBSCRIBE_UID_GROUP, derived=True, sent=True),
+))
+
+SNAPSHOT: Final = Shape("snapshotConfig", (  # docs/agora-api.md section 3.5
+    Field("captureInterval", Kind.INTEGER, CAPTURE_INTERVAL),
+    Field("fileType", Kind.CONST, FILE_TYPE, sent=True),  # required by S3
+))
+
+EXTENSION: Final = Shape("extensionParams", (  # docs/agora-api.md section 3.6
+    Field("sse", Kind.STRING, EXTENSION_SSE, vendors=SSE_VENDORS),
+    Field("tag", Kind.STRING, EXTENSION_TAG, vendors=TAG_VENDORS),
+    Field("endpoint", Kind.STRING, EXTENSION_ENDPOINT, vendors=ENDPOINT_VENDORS),
+))
+
+STORAGE: Final = Shape("storageConfig", (  # docs/agora-api.md sections 3.6 and 9
+    Field("vendor", Kind.VENDOR, STORAGE_VENDOR, required=True),
+    Field("region", Kind.REGION, STORAGE_REGION, sent=True),
+    Field("bucket", Kind.BUCKET, BUCKET_NAME, required=True),
+    # This tool's keys of a stack file's storage entry: never part of Agora's storageConfig.
+    Field("provision", Kind.BOOLEAN, PROVISION, default=False, input=False),
+    Field("retentionDays", Kind.INTEGER, RETENTION_DAYS, input=False),
+    Field("fileNamePrefix", Kind.PREFIX, FILE_NAME_PREFIX),
+    Field("extensionParams", Kind.OBJECT, MAPPING, shape=EXTENSION),
+    # accessKey names the credential, and for Azure it is the storage account paired with the
+    # account key: secret like the key. A credential rotation is an update (S5).
+    Field("accessKey", Kind.STRING, STORAGE_CREDENTIALS, sent=True, secret=True, update=True),
+    Field("secretKey", Kind.STRING, STORAGE_CREDENTIALS, sent=True, secret=True, update=True),
+    Field("stsToken", Kind.STRING, STS_FIELDS, secret=True, update=True, vendors=STS_VENDORS),
+    Field("stsExpiration", Kind.INTEGER, STS_EXPIRATION, update=True, vendors=STS_VENDORS),
+))
+
+SESSION: Final = Shape("session", (  # acquire + start, docs/agora-api.md sections 2 and 3
+    Field("cname", Kind.STRING, CHANNEL_NAME, required=True),
+    Field("uid", Kind.UID, RECORDER_UID, required=True),
+    # Decision: the storage target is mostly keys, so the input is one secret as a whole
+    # (``storageLocation`` shows vendor, bucket and prefix).
+    Field("storage", Kind.STORAGE, STORAGE_REFERENCE, required=True, secret=True, shape=STORAGE),
+    Field("appId", Kind.STRING, APP_ID),
+    Field("region", Kind.STRING, ACQUIRE_REGION),
+    Field("resourceExpiredHour", Kind.INTEGER, RESOURCE_EXPIRED_HOUR),
+    Field("mode", Kind.STRING, MODE, input=False),  # always individual: part of the URL (S3)
+    Field("recordingConfig", Kind.OBJECT, MAPPING, default=EMPTY, shape=RECORDING),
+    Field("snapshotConfig", Kind.OBJECT, MAPPING, default=EMPTY, shape=SNAPSHOT),
+    # The session's own prefix, appended to its storage target's (the input is the target).
+    Field("fileNamePrefix", Kind.PREFIX, FILE_NAME_PREFIX, input=False),
+    # The recorder's RTC token (S3) joins the channel as the recorder: a secret.
+    Field("token", Kind.STRING, RTC_TOKEN, secret=True),
+    Field("recordingFileConfig", Kind.FORBIDDEN, RECORDING_FILE_CONFIG_FORBIDDEN),
+))
+
+SHAPES: Final = (SESSION, RECORDING, SNAPSHOT, STORAGE, EXTENSION)
+
+# Derived key lists.
+INPUT_KEYS: Final = SESSION.inputs()
+"""The SnapshotSession resource's inputs (CONTRIBUTING.md), in table order."""
+SUBSCRIBE_LIST_KEYS: Final = tuple(f.name for f in RECORDING.fields if f.kind is Kind.UID_LIST)
+VIDEO_LIST_KEYS: Final = tuple(k for k in SUBSCRIBE_LIST_KEYS if k.endswith("VideoUids"))
+AUDIO_LIST_KEYS: Final = tuple(k for k in SUBSCRIBE_LIST_KEYS if k.endswith("AudioUids"))
+BLACKLIST_WIRE_NAMES: Final = MappingProxyType(
+    {f.name: f.sent_as for f in RECORDING.fields if f.sent_as is not None}
 )
+"""Canonical blacklist key -> the spelling sent to Agora (rules.BLACKLIST_SPELLING)."""
+BLACKLIST_ALIASES: Final = MappingProxyType({v: k for k, v in BLACKLIST_WIRE_NAMES.items()})
+"""Accepted other spelling -> canonical key."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Secrets, derived from the tables' ``secret`` fields. Everything that must hide a value derives
+# from these: the resource's secret inputs and outputs, the stack program, problem messages, plan,
+# the client's redaction (CONTRIBUTING.md "Secrets").
+
+SECRET_PATHS: Final[tuple[tuple[str, ...], ...]] = tuple(SESSION.secret_paths())
 """Paths, inside a SnapshotSession's inputs (Agora's start ``clientRequest``), of secret values."""
 
-SECRET_WHOLE_INPUTS: Final = ("storage", "token")
-"""Inputs kept secret as a whole. Decision: the storage target is mostly keys, so it is one
-secret (``storageLocation`` shows vendor, bucket and prefix); ``recordingConfig`` keeps only its
+SECRET_WHOLE_INPUTS: Final = tuple(f.name for f in SESSION.fields if f.input and f.secret)
+"""Inputs kept secret as a whole (``storage``, ``token``). ``recordingConfig`` keeps only its
 ``secret`` and ``salt`` secret, so reviewers still see subscription-list edits in a diff."""
 
 SECRET_LEAVES: Final = frozenset(path[-1] for path in SECRET_PATHS)
@@ -1002,53 +1318,20 @@ SECRET_NESTED_PATHS: Final = tuple(p for p in SECRET_PATHS if p[0] not in SECRET
 
 
 # --------------------------------------------------------------------------------------------------
-# The registry: every rule above, for tests, schemas and documentation.
+# The registry: every rule of this module, for tests, schemas and documentation.
 
-ALL_RULES: Final[tuple[Rule, ...]] = (
-    CHANNEL_NAME,
-    RECORDER_UID,
-    RECORDER_UID_SUBSCRIBED,
-    RESOURCE_EXPIRED_HOUR,
-    ACQUIRE_REGION,
-    APP_ID,
-    RTC_TOKEN,
-    RTC_TOKEN_IDENTITY,
-    RTC_TOKEN_LIFETIME,
-    MODE,
-    RECORDING_FILE_CONFIG_FORBIDDEN,
-    CHANNEL_TYPE,
-    STREAM_TYPES,
-    MAX_IDLE_TIME,
-    VIDEO_STREAM_TYPE,
-    DECRYPTION_MODE,
-    DECRYPTION_SECRET,
-    DECRYPTION_SALT,
-    SUBSCRIBE_LIST,
-    BLACKLIST_SPELLING,
-    SUBSCRIBE_EXCLUSIVE,
-    AUDIO_NEEDS_VIDEO_LIST,
-    AUDIO_LIST_NEEDS_AUDIO_STREAM,
-    SUBSCRIBE_UID_GROUP,
-    CAPTURE_INTERVAL,
-    FILE_TYPE,
-    STORAGE_VENDOR,
-    STORAGE_REGION,
-    BUCKET_NAME,
-    FILE_NAME_PREFIX,
-    EXTENSION_SSE,
-    EXTENSION_TAG,
-    EXTENSION_ENDPOINT,
-    STS_FIELDS,
-    PROVISION,
-    STORAGE_CREDENTIALS,
-    RETENTION_DAYS,
-    STORAGE_TARGET,
-    UNIQUE_TASK,
-    STORAGE_REFERENCE,
-    MAPPING,
-    UNKNOWN_KEY,
-)
 
+def _every_rule() -> tuple[Rule, ...]:
+    """Every public rule constant above, in the order written, then any rule declared inside a
+    table (a new field's own rule); one per id (``STS_EXPIRATION`` is a bound of sts_fields)."""
+    written = [v for k, v in globals().items() if isinstance(v, Rule) and not k.startswith("_")]
+    found: dict[str, Rule] = {}
+    for rule in (*written, *(f.rule for shape in SHAPES for f in shape.fields)):
+        found.setdefault(rule.id, rule)
+    return tuple(found.values())
+
+
+ALL_RULES: Final[tuple[Rule, ...]] = _every_rule()
 RULES_BY_ID: Final = MappingProxyType({r.id: r for r in ALL_RULES})
 
 

@@ -13,9 +13,11 @@ Public API::
     anchored(regex), up_to(limit), any_case(word)             # pattern helpers
 
 Nothing here is hand-written JSON: every bound, enum, pattern and region table is read from
-``rules.py`` (style.md: rules as data, botocore).  Subschemas carry two annotations that
-validators ignore: ``x-rule`` (the rule id a failure reports) and ``x-path`` (the key a
-cross-field failure is about).  ``description`` holds the rule text for editors.
+``rules.py`` (style.md: rules as data, botocore).  Each object's properties and required keys come
+from its table of fields (``fields_schema``, ``field_schema`` by the field's kind); what is written
+here is the rules across fields (``recording_schema``, ``vendor_rules``, ``storage_schema``).
+Subschemas carry two annotations that validators ignore: ``x-rule`` (the rule id a failure
+reports) and ``x-path`` (the key a cross-field failure is about).  ``description`` holds the rule text for editors.
 
 What JSON Schema cannot say, and so only ``spec.py`` checks (each also noted in ``$comment``):
 the joined length of ``fileNamePrefix`` (a schema cannot add lengths; it bounds each segment and
@@ -32,13 +34,13 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from snapshot_resources import rules
-from snapshot_resources.rules import Choice, IntRange, Pattern, Rule, Vendor
+from snapshot_resources.rules import Choice, IntRange, Kind, Pattern, Rule, Vendor
 from snapshot_resources.spec import (
     SECRET_FIELDS,
     Problem,
@@ -99,6 +101,8 @@ def _names(words: Iterable[str]) -> str:
 
 
 def _describe(rule: Rule) -> str:
+    # The rule as registered: a field's own bound (stsExpiration's) is described by its rule.
+    rule = rules.RULES_BY_ID.get(rule.id, rule)
     return f"{rule.text} (rule {rule.id}; {rule.cite() or 'this tool'})"
 
 
@@ -214,22 +218,7 @@ def prefix_schema() -> Schema:
 
 
 def recording_schema(*, wire: bool, secure: bool) -> Schema:
-    properties: Schema = {
-        "channelType": int_schema(rules.CHANNEL_TYPE, default=not wire),
-        "streamTypes": int_schema(rules.STREAM_TYPES, default=not wire),
-        "maxIdleTime": int_schema(rules.MAX_IDLE_TIME, default=not wire),
-        "videoStreamType": int_schema(rules.VIDEO_STREAM_TYPE, default=not wire),
-        "decryptionMode": int_schema(rules.DECRYPTION_MODE, default=not wire),
-        "secret": secret_string(rules.DECRYPTION_SECRET, secure=secure),
-        "salt": ruled(rules.DECRYPTION_SALT, {"anyOf": [
-            {"type": "string", "pattern": anchored(rules.SALT_REGEX)},
-            *([{"$ref": "#/$defs/secure"}] if secure else []),
-        ]}),
-        **{_list_key(key, wire): uid_list_schema(wire=wire) for key in rules.SUBSCRIBE_LIST_KEYS},
-        "subscribeUidGroup": int_schema(rules.SUBSCRIBE_UID_GROUP, default=False),
-    }
-    if not wire:  # a stack file may use either blacklist spelling, one at a time
-        properties |= {alias: uid_list_schema(wire=False) for alias in rules.BLACKLIST_ALIASES}
+    properties = fields_schema(rules.RECORDING, wire=wire, secure=secure)
     decrypting = {"required": ["decryptionMode"],
                   "properties": {"decryptionMode": {"not": {"const": 0}}}}
     salted = {"required": ["decryptionMode"],
@@ -269,9 +258,8 @@ def recording_schema(*, wire: bool, secure: bool) -> Schema:
         "additionalProperties": False,
         "allOf": checks,
     }
-    if wire:  # always sent (rules.STREAM_TYPES and rules.SUBSCRIBE_UID_GROUP decisions; S3)
-        schema["required"] = ["channelType", "streamTypes", "subscribeUidGroup"]
-    return schema
+    # Always sent (channelType: S3; rules.STREAM_TYPES and rules.SUBSCRIBE_UID_GROUP decisions).
+    return schema | _required(rules.RECORDING, wire=wire)
 
 
 def uid_group_bounds() -> list[Schema]:
@@ -293,41 +281,12 @@ def uid_group_bounds() -> list[Schema]:
 
 
 def snapshot_schema(*, wire: bool) -> Schema:
-    schema: Schema = {
-        "type": "object",
-        "properties": {
-            "captureInterval": int_schema(rules.CAPTURE_INTERVAL, default=not wire),
-            "fileType": ruled(rules.FILE_TYPE, {"const": list(rules.FILE_TYPE.values)}),
-        },
-        "additionalProperties": False,
-    }
-    if wire:
-        schema["required"] = ["fileType"]  # required by S3
-    return schema
+    return object_schema(rules.SNAPSHOT, wire=wire)  # fileType is required by S3
 
 
 def session_schema() -> Schema:
     """A ``StackSessionSpec`` (the stack file's session entry)."""
-    acquire_regions = list(rules.ACQUIRE_REGION.values)
-    return {
-        "type": "object",
-        "properties": {
-            "cname": pattern_schema(rules.CHANNEL_NAME, rules.CHANNEL_NAME),
-            "uid": ruled(rules.RECORDER_UID, uid_schema(wire=False)),
-            "storage": ruled(rules.STORAGE_REFERENCE, {"type": "string", "minLength": 1}),
-            "appId": pattern_schema(rules.APP_ID, rules.APP_ID),
-            "region": ruled(rules.ACQUIRE_REGION, {"enum": acquire_regions}),
-            "resourceExpiredHour": int_schema(rules.RESOURCE_EXPIRED_HOUR),
-            "mode": ruled(rules.MODE, {"enum": list(rules.MODE.values)}),
-            "recordingConfig": ruled(rules.MAPPING, recording_schema(wire=False, secure=True)),
-            "snapshotConfig": ruled(rules.MAPPING, snapshot_schema(wire=False)),
-            "fileNamePrefix": prefix_schema(),
-            "token": secret_string(rules.RTC_TOKEN, secure=True),
-            "recordingFileConfig": forbidden(rules.RECORDING_FILE_CONFIG_FORBIDDEN),
-        },
-        "required": ["cname", "uid", "storage"],
-        "additionalProperties": False,
-    }
+    return object_schema(rules.SESSION, wire=False, required_first=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -382,61 +341,35 @@ def vendor_rules(vendor: Vendor, *, wire: bool) -> Schema:
         if naming.max_length is not None:
             bucket["maxLength"] = naming.max_length
         then.append(ruled(rules.BUCKET_NAME, {"properties": {"bucket": bucket}}))
-    for key, rule, vendors in (
-        ("sse", rules.EXTENSION_SSE, rules.SSE_VENDORS),
-        ("tag", rules.EXTENSION_TAG, rules.TAG_VENDORS),
-        ("endpoint", rules.EXTENSION_ENDPOINT, rules.ENDPOINT_VENDORS),
-    ):
-        if vendor.code not in vendors:
-            then.append(ruled(rule, {"properties": {"extensionParams": _none_of(key)}}, key=key))
+    for item in _refused(rules.EXTENSION, vendor):
+        then.append(ruled(item.rule, {"properties": {"extensionParams": _none_of(item.name)}},
+                          key=item.name))
     if vendor.code in rules.ENDPOINT_VENDORS:
         then.append(ruled(rules.EXTENSION_ENDPOINT, {
             "required": ["extensionParams"],
             "properties": {"extensionParams": _has("endpoint")},
         }, key="extensionParams"))
-    if vendor.code not in rules.STS_VENDORS:
-        then.append(ruled(rules.STS_FIELDS, _none_of("stsToken", "stsExpiration")))
+    refused = _refused(rules.STORAGE, vendor)
+    if refused:  # stsToken and stsExpiration (rule sts_fields)
+        then.append(ruled(refused[0].rule, _none_of(*(item.name for item in refused))))
     if not wire and vendor.code not in rules.PROVISION_VENDORS:
         then.append(ruled(rules.PROVISION, {"properties": {"provision": {"const": False}}}))
     match = vendor_match(vendor) if not wire else {"const": vendor.code}
     return {"if": {"required": ["vendor"], "properties": {"vendor": match}}, "then": {"allOf": then}}
 
 
+def _refused(shape: rules.Shape, vendor: Vendor) -> list[rules.Field]:
+    """The fields of ``shape`` this vendor does not take (``rules.Field.vendors``)."""
+    return [f for f in shape.fields if f.vendors is not None and vendor.code not in f.vendors]
+
+
 def storage_schema(*, wire: bool) -> Schema:
-    secure = not wire
-    properties: Schema = {
-        "vendor": vendor_schema(wire=wire),
-        "region": ruled(rules.STORAGE_REGION,
-                        {"type": "integer"} if wire else {"type": ["integer", "string"]}),
-        "bucket": ruled(rules.BUCKET_NAME, {"type": "string", "minLength": 1}),
-        "fileNamePrefix": prefix_schema(),
-        "extensionParams": ruled(rules.MAPPING, {
-            "type": "object",
-            "properties": {
-                "sse": ruled(rules.EXTENSION_SSE, {"enum": list(rules.SSE_VALUES)}),
-                "tag": ruled(rules.EXTENSION_TAG, {"type": "string", "minLength": 1}),
-                "endpoint": pattern_schema(rules.EXTENSION_ENDPOINT, rules.EXTENSION_ENDPOINT),
-            },
-            "additionalProperties": False,
-        }),
-        "accessKey": secret_string(rules.STORAGE_CREDENTIALS, secure=secure),
-        "secretKey": secret_string(rules.STORAGE_CREDENTIALS, secure=secure),
-        "stsToken": secret_string(rules.STS_FIELDS, secure=secure),
-        # Unix seconds, stored as uint64 (S2, S5).
-        "stsExpiration": ruled(rules.STS_FIELDS,
-                               {"type": "integer", "minimum": 0, "maximum": 2**64 - 1}),
-    }
     checks: list[Schema] = [
         ruled(rules.STS_FIELDS, {"dependentRequired": {"stsToken": ["stsExpiration"],
                                                        "stsExpiration": ["stsToken"]}}),
         *(vendor_rules(v, wire=wire) for v in rules.VENDORS.values()),
     ]
-    required = ["vendor", "bucket"]
-    if wire:
-        required += ["region", "accessKey", "secretKey"]
-    else:
-        properties["provision"] = ruled(rules.PROVISION, {"type": "boolean", "default": False})
-        properties["retentionDays"] = int_schema(rules.RETENTION_DAYS)
+    if not wire:
         provisioned = {"required": ["provision"], "properties": {"provision": {"const": True}}}
         checks += [
             {"if": provisioned,
@@ -445,19 +378,91 @@ def storage_schema(*, wire: bool) -> Schema:
             {"if": {"not": provisioned},
              "then": ruled(rules.RETENTION_DAYS, _none_of("retentionDays"), key="retentionDays")},
         ]
-    return {
-        "type": "object",
-        "properties": {k: properties[k] for k in sorted(properties, key=_storage_order)},
-        "required": required,
-        "additionalProperties": False,
-        "allOf": checks,
-    }
+    return object_schema(rules.STORAGE, wire=wire, required_first=True) | {"allOf": checks}
 
 
-def _storage_order(key: str) -> int:
-    order = ("vendor", "region", "bucket", "provision", "retentionDays", "fileNamePrefix",
-             "extensionParams", "accessKey", "secretKey", "stsToken", "stsExpiration")
-    return order.index(key)
+# --------------------------------------------------------------------------------------------------
+# Objects and fields, from the tables of rules.py
+
+
+def field_schema(item: rules.Field, *, wire: bool, secure: bool | None = None) -> Schema:
+    """One field's schema, by its kind; ``wire``: as sent to Agora, ``secure``: a secret may be
+    a stack file's ``{secure: ...}`` value (default: not on the wire).  The rules across fields
+    are the object's (``recording_schema``, ``storage_schema`` ...)."""
+    secure = not wire if secure is None else secure
+    rule, kind = item.rule, item.kind
+    if kind is Kind.INTEGER:
+        return int_schema(cast(IntRange | Choice, rule), default=not wire and item.default is not None)
+    if kind is Kind.STORAGE:  # the target itself on the wire, the name of an entry in a stack file
+        if wire:
+            return ruled(rules.MAPPING, storage_schema(wire=True))
+        return ruled(rule, {"type": "string", "minLength": 1})
+    if kind is Kind.STRING:
+        if item.secret and isinstance(rule, Pattern):
+            return ruled(rule, {"anyOf": [{"type": "string", "pattern": anchored(rule.regex)},
+                                          *([{"$ref": "#/$defs/secure"}] if secure else [])]})
+        if item.secret:
+            return secret_string(rule, secure=secure)
+        if isinstance(rule, Pattern):
+            return pattern_schema(rule, rule)
+        if isinstance(rule, Choice):
+            return ruled(rule, {"enum": list(rule.values)})
+        return ruled(rule, {"type": "string", "minLength": 1})
+    if kind is Kind.OBJECT:
+        shape = cast(rules.Shape, item.shape)
+        if shape is rules.RECORDING:  # its schema also states the rules across its fields
+            return ruled(rule, recording_schema(wire=wire, secure=secure))
+        return ruled(rule, object_schema(shape, wire=wire))
+    if kind is Kind.BOOLEAN:
+        return ruled(rule, {"type": "boolean", "default": item.default})
+    if kind is Kind.UID:
+        return ruled(rule, uid_schema(wire=wire))
+    if kind is Kind.UID_LIST:
+        return uid_list_schema(wire=wire)
+    if kind is Kind.PREFIX:
+        return prefix_schema()
+    if kind is Kind.CONST:
+        return ruled(rule, {"const": list(cast(Choice, rule).values)})
+    if kind is Kind.VENDOR:
+        return vendor_schema(wire=wire)
+    if kind is Kind.REGION:
+        return ruled(rule, {"type": "integer"} if wire else {"type": ["integer", "string"]})
+    if kind is Kind.BUCKET:  # the vendor's naming rule is in vendor_rules
+        return ruled(rule, {"type": "string", "minLength": 1})
+    assert kind is Kind.FORBIDDEN, kind
+    return forbidden(rule)
+
+
+def fields_schema(shape: rules.Shape, *, wire: bool, secure: bool | None = None) -> Schema:
+    """``properties`` of ``shape``: every field in table order, on the wire under the key sent
+    (and only the inputs), in a stack file also under each other accepted spelling."""
+    out: Schema = {}
+    for item in shape.fields:
+        if not wire:
+            out[item.name] = field_schema(item, wire=False, secure=secure)
+        elif item.input:
+            out[item.wire_name] = field_schema(item, wire=True, secure=secure)
+    if not wire:  # a stack file may use either blacklist spelling, one at a time
+        out |= {item.sent_as: field_schema(item, wire=False, secure=secure)
+                for item in shape.fields if item.sent_as is not None}
+    return out
+
+
+def _required(shape: rules.Shape, *, wire: bool) -> Schema:
+    """``required`` of ``shape``: what the user must give, and on the wire what is always sent."""
+    keys = [f.name for f in shape.fields if f.required]
+    if wire:
+        keys += [f.wire_name for f in shape.fields if f.sent and not f.required]
+    return {"required": keys} if keys else {}
+
+
+def object_schema(shape: rules.Shape, *, wire: bool, required_first: bool = False) -> Schema:
+    """An object of ``shape``'s fields, no other key; ``required_first`` puts ``required`` before
+    ``additionalProperties`` (as the committed schemas have it for sessions and storage)."""
+    head: Schema = {"type": "object", "properties": fields_schema(shape, wire=wire)}
+    if required_first:
+        return head | _required(shape, wire=wire) | {"additionalProperties": False}
+    return head | {"additionalProperties": False} | _required(shape, wire=wire)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -516,6 +521,7 @@ def stack_schema() -> Schema:
 
 def start_schema() -> Schema:
     """The body of ``start`` in individual mode with ``snapshotConfig`` (docs/agora-api.md section 3)."""
+    session = rules.SESSION
     return {
         "$schema": DIALECT,
         "title": "Agora Cloud Recording start body: individual mode, snapshots only",
@@ -525,17 +531,16 @@ def start_schema() -> Schema:
         ),
         "type": "object",
         "properties": {
-            "cname": pattern_schema(rules.CHANNEL_NAME, rules.CHANNEL_NAME),
-            "uid": ruled(rules.RECORDER_UID, uid_schema(wire=True)),
+            "cname": field_schema(session["cname"], wire=True),
+            "uid": field_schema(session["uid"], wire=True),
             "clientRequest": ruled(rules.MAPPING, {
                 "type": "object",
                 "properties": {
-                    "token": secret_string(rules.RTC_TOKEN, secure=False),
-                    "recordingConfig": ruled(rules.MAPPING,
-                                             recording_schema(wire=True, secure=False)),
-                    "snapshotConfig": ruled(rules.MAPPING, snapshot_schema(wire=True)),
-                    "storageConfig": ruled(rules.MAPPING, storage_schema(wire=True)),
-                    "recordingFileConfig": forbidden(rules.RECORDING_FILE_CONFIG_FORBIDDEN),
+                    "token": field_schema(session["token"], wire=True),
+                    "recordingConfig": field_schema(session["recordingConfig"], wire=True),
+                    "snapshotConfig": field_schema(session["snapshotConfig"], wire=True),
+                    "storageConfig": field_schema(session["storage"], wire=True),
+                    "recordingFileConfig": field_schema(session["recordingFileConfig"], wire=True),
                 },
                 "required": ["recordingConfig", "snapshotConfig", "storageConfig"],
                 "additionalProperties": False,

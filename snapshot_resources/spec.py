@@ -9,6 +9,8 @@ Public API::
     session_problems(data, *, path=(), is_unknown=None) -> list[Problem]
     storage_target_problems(data, *, path=(), is_unknown=None) -> list[Problem]
     storage_target(storage, session_prefix=(), *, access_key=None, secret_key=None) -> StorageTarget
+    prefix_problems(segments, *, path=()) -> list[Problem]        # one joined fileNamePrefix
+    checked_storage(data, *, is_unknown=None, creates_bucket=False) -> dict  # storage components
     is_secure_marker(value) -> bool                                # a Pulumi ``{secure: ...}`` value
     Problem(path, message, rule_id)      # .dotted_path, .rule; str(): "path: message (rule id; S..)"
     SpecError(problems)                  # Exception; .problems; str() = one problem per line
@@ -20,10 +22,16 @@ Public API::
 Keys are Agora's own camelCase vocabulary (docs/agora-api.md sections 2, 3, 9), so the field
 names are mixedCase on purpose.  Every bound, enum and table comes from ``rules.py``.
 
-How validation works (botocore's model, style.md): a checker walks the raw mapping once, collects
+How validation works (botocore's model, style.md): a checker walks the raw mapping once, field by
+field in the order of the tables in rules.py (``rules.SESSION``, ``RECORDING``, ``SNAPSHOT``,
+``STORAGE``, ``EXTENSION``), reads each value by its kind, runs the rules across fields right after
+the field they follow (``_AFTER``: the only rule logic here that is not a field's own), collects
 every problem with its dotted path and rule id, and builds the normalised values (names resolved to
 codes, uids as digit strings, defaults filled).  Only when nothing is wrong are the pydantic models
 built from those values; calling ``SessionSpec.model_validate(raw)`` directly runs the same checker.
+The models of the nested objects are made from their tables; the key lists are the tables' keys.
+The same checker validates a stack file's storage entries, the provider's ``storage`` input and
+the storage components' arguments (``checked_storage``): one storage validator.
 
 Partial validation (the provider's ``check()`` during preview): pass ``is_unknown``, a predicate that
 recognises a value not known yet (or a Pulumi secret marker in ``validate``).  Such a value counts as
@@ -40,19 +48,26 @@ from __future__ import annotations
 
 import difflib
 import enum
-import re
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    model_validator,
+)
 
 from snapshot_resources import rules
-from snapshot_resources.rules import Choice, IntRange, Pattern, Rule
-from snapshot_resources.target import ExtensionParams as WireExtensionParams
-from snapshot_resources.target import StorageTarget
+from snapshot_resources.rules import Choice, IntRange, Kind, Pattern, Rule
+from snapshot_resources.target import StorageTarget, build_target, joined_prefix
 
 Path = tuple[str | int, ...]
 UnknownPredicate = Callable[[object], bool]
@@ -60,33 +75,23 @@ UnknownPredicate = Callable[[object], bool]
 SECRET_FIELDS: Final = rules.SECRET_LEAVES
 """Keys whose values never appear in a message (CONTRIBUTING.md: secrets never in exception text)."""
 
-SESSION_KEYS: Final = (
-    "cname", "uid", "appId", "region", "resourceExpiredHour", "mode", "recordingConfig",
-    "snapshotConfig", "fileNamePrefix", "token",
-)
-STACK_SESSION_KEYS: Final = (*SESSION_KEYS, "storage")
-RESOURCE_INPUT_KEYS: Final = (
-    "appId", "cname", "uid", "region", "resourceExpiredHour", "recordingConfig", "snapshotConfig",
-    "token",
-)
-RECORDING_KEYS: Final = (
-    "channelType", "streamTypes", "maxIdleTime", "videoStreamType", "decryptionMode", "secret",
-    "salt", *rules.SUBSCRIBE_LIST_KEYS, "subscribeUidGroup",
-)
-SNAPSHOT_KEYS: Final = ("captureInterval", "fileType")
-EXTENSION_KEYS: Final = ("sse", "tag", "endpoint")
-STORAGE_KEYS: Final = (
-    "vendor", "region", "bucket", "provision", "retentionDays", "fileNamePrefix", "extensionParams",
-    "accessKey", "secretKey", "stsToken", "stsExpiration",
-)
-WIRE_STORAGE_KEYS: Final = tuple(k for k in STORAGE_KEYS if k not in ("provision", "retentionDays"))
+# The key lists, from the tables of fields in rules.py (rules.SESSION, rules.RECORDING ...).
+SESSION_KEYS: Final = tuple(f.name for f in rules.SESSION.fields
+                            if f.kind not in (Kind.STORAGE, Kind.FORBIDDEN))
+STACK_SESSION_KEYS: Final = rules.SESSION.keys()  # and the name of the session's storage entry
+RESOURCE_INPUT_KEYS: Final = tuple(k for k in rules.INPUT_KEYS if k in SESSION_KEYS)
+RECORDING_KEYS: Final = rules.RECORDING.keys()
+SNAPSHOT_KEYS: Final = rules.SNAPSHOT.keys()
+EXTENSION_KEYS: Final = rules.EXTENSION.keys()
+STORAGE_KEYS: Final = rules.STORAGE.keys()
+WIRE_STORAGE_KEYS: Final = rules.STORAGE.inputs()  # Agora's storageConfig, without this tool's keys
 STACK_KEYS: Final = ("storage", "sessions")
 
 # Keys that are rejected with their own rule rather than as unknown.
-SESSION_FORBIDDEN: Final = {"recordingFileConfig": rules.RECORDING_FILE_CONFIG_FORBIDDEN}
+SESSION_FORBIDDEN: Final = rules.SESSION.forbidden()
 # The other accepted spelling of each blacklist (rules.BLACKLIST_SPELLING): a known key that the
 # checker renames to the canonical one.
-RECORDING_ACCEPTED_KEYS: Final = (*RECORDING_KEYS, *rules.BLACKLIST_ALIASES)
+RECORDING_ACCEPTED_KEYS: Final = rules.RECORDING.accepted_keys()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -222,6 +227,12 @@ def unknown_key_message(key: object, known: Iterable[str]) -> str:
     return text + (f"; did you mean {hint!r}?" if hint else "")
 
 
+def _allows(rule: IntRange | Choice, value: int) -> bool:
+    if isinstance(rule, IntRange):
+        return rule.minimum <= value <= rule.maximum
+    return value in rule.values
+
+
 def _uid_value(value: object) -> str | None:
     """A uid (int or digit string) as Agora's digit string, or None when it is not one (S2)."""
     if type(value) is float and value.is_integer():  # as in _Checker.integer
@@ -231,6 +242,24 @@ def _uid_value(value: object) -> str | None:
     if isinstance(value, str) and rules.RECORDER_UID.matches(value) and int(value) <= rules.UID_MAX:
         return value
     return None
+
+
+@dataclass
+class _Walk:
+    """One object being checked: its mapping, where it is, and what was read so far.
+
+    ``wire`` (storage only): Agora's storageConfig, codes only and keys required.  ``creates``
+    (storage only): the arguments of a storage component that creates the bucket.  ``vendor``:
+    the storage vendor once ``vendor`` was read (None when unknown or wrong).
+    """
+
+    shape: rules.Shape
+    given: Mapping[str, object]
+    path: Path
+    out: dict[str, object] = field(default_factory=dict)
+    wire: bool = False
+    creates: bool = False
+    vendor: rules.Vendor | None = None
 
 
 class _Checker:
@@ -284,103 +313,197 @@ class _Checker:
                 self.add_message(key_path, rules.UNKNOWN_KEY, unknown_key_message(key, known))
         return cast(Mapping[str, object], value)
 
+    def walk(
+        self,
+        shape: rules.Shape,
+        data: object,
+        path: Path,
+        *,
+        rule: Rule = rules.MAPPING,
+        wire: bool = False,
+        creates: bool = False,
+        skip: Iterable[Kind] = (),
+    ) -> dict[str, object] | None:
+        """Check ``data`` against ``shape``'s fields in order, each followed by the cross-field
+        rules that come after it (``_AFTER``); the values read, or None if it is no mapping.
+        ``wire`` leaves out the fields that are this tool's own (not an input); ``skip`` leaves
+        out fields of those kinds (a session's storage outside a stack file)."""
+        fields = [f for f in shape.fields if f.kind is not Kind.FORBIDDEN and f.kind not in skip
+                  and (f.input or not wire)]
+        known = [k for f in fields for k in (f.name, *((f.sent_as,) if f.sent_as else ()))]
+        given = self.mapping(data, path, known, shape.forbidden(), rule=rule)
+        if given is None:
+            return None
+        walk = _Walk(shape, self.spellings(shape, given, path), path, wire=wire, creates=creates)
+        for item in fields:
+            walk.out[item.name] = self.read(item, walk)
+            after = _AFTER.get((shape.name, item.name))
+            if after is not None:
+                after(self, walk, item)
+        after = _AFTER.get((shape.name, None))
+        if after is not None:
+            after(self, walk, None)
+        return walk.out
+
+    def spellings(
+        self, shape: rules.Shape, given: Mapping[str, object], path: Path
+    ) -> Mapping[str, object]:
+        """Keys sent under another spelling are accepted under either, once; the result holds
+        each under its own name (rules.BLACKLIST_SPELLING)."""
+        renamed = [f for f in shape.fields if f.sent_as is not None]
+        if not renamed:
+            return given
+        out = dict(given)
+        for item in renamed:
+            alias = cast(str, item.sent_as)
+            if alias in given and item.name in given:
+                self.add((*path, alias), rules.BLACKLIST_SPELLING, f"is set together with {item.name}")
+            elif alias in out:
+                out[item.name] = out.pop(alias)
+        return out
+
+    def read(self, item: rules.Field, walk: _Walk) -> object:
+        """One field's value, checked by its kind (rules.Kind)."""
+        kind = item.kind
+        if kind is Kind.INTEGER:
+            return self.integer(walk, item)
+        if kind in (Kind.STRING, Kind.STORAGE):
+            value = self.string(walk, item)
+            return item.default if value is _S.ABSENT and item.default is not None else value
+        if kind is Kind.BOOLEAN:
+            return self.boolean(walk, item)
+        if kind is Kind.UID:
+            return self.recorder_uid(walk, item)
+        if kind is Kind.UID_LIST:
+            return self.uid_list(walk, item)
+        if kind is Kind.PREFIX:
+            return self.prefix(walk.given, item.name, walk.path)
+        if kind is Kind.CONST:
+            return self.const(walk, item)
+        if kind is Kind.OBJECT:
+            return self.nested(item, walk)
+        if kind is Kind.VENDOR:
+            return self.vendor(walk)
+        if kind is Kind.REGION:
+            return self.region(walk)
+        assert kind is Kind.BUCKET, kind
+        return self.bucket(walk)
+
     def get(self, obj: Mapping[str, object], key: str) -> object:
         value = obj.get(key, _S.ABSENT)
         return _S.OPAQUE if value is not _S.ABSENT and self.opaque(value) else value
 
+    def given(self, walk: _Walk, item: rules.Field) -> object:
+        """The value of ``item``; a required one that is absent is reported (and BAD)."""
+        value = self.get(walk.given, item.name)
+        if value is _S.ABSENT and item.required:
+            self.add((*walk.path, item.name), item.rule, "is required")
+            return _S.BAD
+        return value
+
+    def nested(self, item: rules.Field, walk: _Walk) -> object:
+        """An object of its own fields (``item.shape``); absent, it is checked as empty when its
+        fields have defaults (``rules.EMPTY``), and left absent otherwise."""
+        value = walk.given.get(item.name, _S.ABSENT)
+        if value is _S.ABSENT:
+            if item.default is None:
+                return value
+            value = dict(cast(Mapping[str, object], item.default))
+        assert item.shape is not None
+        out = self.walk(item.shape, value, (*walk.path, item.name))
+        if out is None:
+            return _S.OPAQUE if self.opaque(value) else _S.BAD
+        return out
+
     # ---- scalars
 
-    def integer(
-        self,
-        obj: Mapping[str, object],
-        key: str,
-        path: Path,
-        rule: IntRange | Choice,
-        *,
-        default: object = _S.ABSENT,
-        required: bool = False,
-    ) -> object:
-        value = self.get(obj, key)
-        p = (*path, key)
+    def integer(self, walk: _Walk, item: rules.Field) -> object:
+        """An integer in the rule's IntRange or Choice; absent, the field's default."""
+        rule, key = cast(IntRange | Choice, item.rule), item.name
+        value = self.given(walk, item)
         if value is _S.ABSENT:
-            if required:
-                self.add(p, rule, "is required")
-                return _S.BAD
-            return default
-        if value is _S.OPAQUE:
+            return _S.ABSENT if item.default is None else item.default
+        if not _known(value):
             return value
         # 5.0 is the integer 5, as JSON Schema's "integer" says and as Pulumi's wire sends it
         # (numbers are doubles there); 5.5 is not.
         if type(value) is float and value.is_integer():
             value = int(value)
+        p = (*walk.path, key)
         if type(value) is not int:
             self.add(p, rule, f"is {show_value(key, value)}, not an integer")
             return _S.BAD
-        if isinstance(rule, IntRange):
-            if not rule.minimum <= value <= rule.maximum:
-                self.add(p, rule, f"is {show_value(key, value)}")
-                return _S.BAD
-        elif value not in rule.values:
+        if not _allows(rule, value):
             self.add(p, rule, f"is {show_value(key, value)}")
             return _S.BAD
         return value
 
-    def string(
-        self,
-        obj: Mapping[str, object],
-        key: str,
-        path: Path,
-        rule: Rule,
-        *,
-        required: bool = False,
-        pattern: Pattern | None = None,
-        choices: Sequence[str] | None = None,
-    ) -> object:
-        value = self.get(obj, key)
-        p = (*path, key)
-        if value is _S.ABSENT:
-            if required:
-                self.add(p, rule, "is required")
-                return _S.BAD
+    def string(self, walk: _Walk, item: rules.Field) -> object:
+        """A non-empty string, matching the rule when it is a Pattern or a Choice."""
+        rule, key = item.rule, item.name
+        value = self.given(walk, item)
+        if not _known(value) or value is _S.ABSENT:
             return value
-        if value is _S.OPAQUE:
-            return value
+        p = (*walk.path, key)
         if not isinstance(value, str) or not value:
             self.add(p, rule, f"is {show_value(key, value)}, not a non-empty string")
             return _S.BAD
-        if pattern is not None and not pattern.matches(value):
-            self.add(p, rule, f"is {show_value(key, value)}")
-            return _S.BAD
-        if choices is not None and value not in choices:
-            self.add(p, rule, f"is {show_value(key, value)}")
+        if (isinstance(rule, Pattern) and not rule.matches(value)) or (
+            isinstance(rule, Choice) and value not in rule.values
+        ):
+            # ``invalid`` says what is wrong with a value that must not be shown (a secret's).
+            self.add(p, rule, item.invalid or f"is {show_value(key, value)}")
             return _S.BAD
         return value
 
-    def boolean(self, obj: Mapping[str, object], key: str, path: Path, rule: Rule) -> object:
-        value = self.get(obj, key)
+    def boolean(self, walk: _Walk, item: rules.Field) -> object:
+        value = self.get(walk.given, item.name)
         if value is _S.ABSENT:
             return False
         if value is _S.OPAQUE:
             return value
         if not isinstance(value, bool):
-            self.add((*path, key), rule, f"is {show_value(key, value)}, not true or false")
+            self.add((*walk.path, item.name), item.rule,
+                     f"is {show_value(item.name, value)}, not true or false")
             return _S.BAD
         return value
 
+    def recorder_uid(self, walk: _Walk, item: rules.Field) -> object:
+        value = self.given(walk, item)
+        if not _known(value):
+            return value
+        uid = _uid_value(value)
+        if uid is None:
+            self.add((*walk.path, item.name), item.rule, f"is {show_value(item.name, value)}")
+            return _S.BAD
+        return uid
+
+    def const(self, walk: _Walk, item: rules.Field) -> object:
+        """The one list value the rule allows (fileType: ["jpg"], S3)."""
+        expected = list(cast(Choice, item.rule).values)
+        value = self.get(walk.given, item.name)
+        if value is _S.OPAQUE or (isinstance(value, list) and any(self.opaque(v) for v in value)):
+            return _S.OPAQUE  # an entry not known yet (preview): cannot compare
+        if value is not _S.ABSENT and value != expected:
+            self.add((*walk.path, item.name), item.rule, f"is {show_value(item.name, value)}")
+            return _S.BAD
+        return expected
+
     # ---- lists
 
-    def uid_list(self, obj: Mapping[str, object], key: str, path: Path) -> object:
+    def uid_list(self, walk: _Walk, item: rules.Field) -> object:
         """A subscription list: 1..32 distinct uids or '#allstream#' alone (S3, S5, S19)."""
-        value = self.get(obj, key)
+        key, rule = item.name, item.rule
+        value = self.get(walk.given, key)
+        p = (*walk.path, key)
         if not isinstance(value, list):
             if _known(value):
-                self.add((*path, key), rules.SUBSCRIBE_LIST, f"is {show_value(key, value)}, not a list")
+                self.add(p, rule, f"is {show_value(key, value)}, not a list")
                 return _S.BAD
             return value
-        p = (*path, key)
         ok = True
         if not 1 <= len(value) <= rules.SUBSCRIBE_LIST_MAX:
-            self.add(p, rules.SUBSCRIBE_LIST, f"has {len(value)} entries")
+            self.add(p, rule, f"has {len(value)} entries")
             ok = False
         out: list[str] = []
         for i, entry in enumerate(value):
@@ -388,15 +511,15 @@ class _Checker:
                 return _S.OPAQUE
             uid = rules.ALL_STREAMS if entry == rules.ALL_STREAMS else _uid_value(entry)
             if uid is None:
-                self.add((*p, i), rules.SUBSCRIBE_LIST, f"is {show_value(key, entry)}")
+                self.add((*p, i), rule, f"is {show_value(key, entry)}")
                 ok = False
             elif uid in out:
-                self.add((*p, i), rules.SUBSCRIBE_LIST, f"repeats {uid!r}")
+                self.add((*p, i), rule, f"repeats {uid!r}")
                 ok = False
             else:
                 out.append(uid)
         if ok and rules.ALL_STREAMS in out and len(out) > 1:
-            self.add(p, rules.SUBSCRIBE_LIST, f"mixes {rules.ALL_STREAMS!r} with uids")
+            self.add(p, rule, f"mixes {rules.ALL_STREAMS!r} with uids")
             ok = False
         return out if ok else _S.BAD
 
@@ -425,40 +548,16 @@ class _Checker:
             ok = False
         return list(value) if ok else _S.BAD
 
-    # ---- objects
+    # ---- objects: the session
 
     def session(self, data: object, path: Path, *, stack: bool) -> dict[str, object] | None:
-        obj = self.mapping(data, path, STACK_SESSION_KEYS if stack else SESSION_KEYS,
-                           SESSION_FORBIDDEN)
-        if obj is None:
-            return None
-        out: dict[str, object] = {
-            "cname": self.string(obj, "cname", path, rules.CHANNEL_NAME, required=True,
-                                 pattern=rules.CHANNEL_NAME),
-            "uid": self.recorder_uid(obj, path),
-            "appId": self.string(obj, "appId", path, rules.APP_ID, pattern=rules.APP_ID),
-            "region": self.string(obj, "region", path, rules.ACQUIRE_REGION,
-                                  choices=cast(Sequence[str], rules.ACQUIRE_REGION.values)),
-            "resourceExpiredHour": self.integer(
-                obj, "resourceExpiredHour", path, rules.RESOURCE_EXPIRED_HOUR,
-                default=rules.RESOURCE_EXPIRED_HOUR.default),
-            "mode": self.string(obj, "mode", path, rules.MODE,
-                                choices=cast(Sequence[str], rules.MODE.values)),
-            "recordingConfig": self.recording(obj.get("recordingConfig", {}),
-                                              (*path, "recordingConfig")),
-            "snapshotConfig": self.snapshot(obj.get("snapshotConfig", {}),
-                                            (*path, "snapshotConfig")),
-            "fileNamePrefix": self.prefix(obj, "fileNamePrefix", path),
-            "token": self.string(obj, "token", path, rules.RTC_TOKEN),
-        }
-        if out["mode"] is _S.ABSENT:
-            out["mode"] = rules.MODE.default
-        self.recorder_not_subscribed(out, path)
-        self.token_identity(out, path)
-        if stack:
-            out["storage"] = self.string(obj, "storage", path, rules.STORAGE_REFERENCE,
-                                         required=True)
-        return out
+        # Outside a stack file a session has no storage entry to name (the resource's storage
+        # input is checked as a target, storage_target_problems).
+        return self.walk(rules.SESSION, data, path, skip=() if stack else (Kind.STORAGE,))
+
+    def session_cross(self, walk: _Walk, _item: rules.Field | None) -> None:
+        self.recorder_not_subscribed(walk.out, walk.path)
+        self.token_identity(walk.out, walk.path)
 
     def recorder_not_subscribed(self, out: dict[str, object], path: Path) -> None:
         """S2: the recorder's uid must not be a user's uid in the channel."""
@@ -514,58 +613,10 @@ class _Checker:
         elif left < rules.MIN_TOKEN_REMAINING_SECONDS:
             self.add(p, rules.RTC_TOKEN_LIFETIME, f"expires at {when}, in {int(left // 60)} min")
 
-    def recorder_uid(self, obj: Mapping[str, object], path: Path) -> object:
-        value = self.get(obj, "uid")
-        if value is _S.ABSENT:
-            self.add((*path, "uid"), rules.RECORDER_UID, "is required")
-            return _S.BAD
-        if value is _S.OPAQUE:
-            return value
-        uid = _uid_value(value)
-        if uid is None:
-            self.add((*path, "uid"), rules.RECORDER_UID, f"is {show_value('uid', value)}")
-            return _S.BAD
-        return uid
+    # ---- recordingConfig
 
-    def recording(self, data: object, path: Path) -> object:
-        given = self.mapping(data, path, RECORDING_ACCEPTED_KEYS)
-        if given is None:
-            return _S.OPAQUE if self.opaque(data) else _S.BAD
-        for alias, canonical in rules.BLACKLIST_ALIASES.items():
-            if alias in given and canonical in given:
-                self.add((*path, alias), rules.BLACKLIST_SPELLING, f"is set together with {canonical}")
-        obj = rules.canonical_blacklists(given)
-        out: dict[str, object] = {
-            "channelType": self.integer(obj, "channelType", path, rules.CHANNEL_TYPE,
-                                        default=rules.CHANNEL_TYPE.default),
-            "streamTypes": self.integer(obj, "streamTypes", path, rules.STREAM_TYPES,
-                                        default=rules.STREAM_TYPES.default),
-            "maxIdleTime": self.integer(obj, "maxIdleTime", path, rules.MAX_IDLE_TIME,
-                                        default=rules.MAX_IDLE_TIME.default),
-            "videoStreamType": self.integer(obj, "videoStreamType", path, rules.VIDEO_STREAM_TYPE,
-                                            default=rules.VIDEO_STREAM_TYPE.default),
-            "decryptionMode": self.integer(obj, "decryptionMode", path, rules.DECRYPTION_MODE,
-                                           default=rules.DECRYPTION_MODE.default),
-            "secret": self.string(obj, "secret", path, rules.DECRYPTION_SECRET),
-            "salt": self.salt(obj, path),
-        }
-        for key in rules.SUBSCRIBE_LIST_KEYS:
-            out[key] = self.uid_list(obj, key, path)
-        out["subscribeUidGroup"] = self.integer(obj, "subscribeUidGroup", path,
-                                                rules.SUBSCRIBE_UID_GROUP)
-        self.recording_cross(out, path)
-        return out
-
-    def salt(self, obj: Mapping[str, object], path: Path) -> object:
-        value = self.string(obj, "salt", path, rules.DECRYPTION_SALT)
-        if isinstance(value, str) and not re.fullmatch(rules.SALT_REGEX, value):
-            # The value is a secret: say what is wrong without showing it.
-            self.add((*path, "salt"), rules.DECRYPTION_SALT,
-                     f"is not Base64 of {rules.SALT_BYTES} bytes")
-            return _S.BAD
-        return value
-
-    def recording_cross(self, out: dict[str, object], path: Path) -> None:
+    def recording_cross(self, walk: _Walk, _item: rules.Field | None) -> None:
+        out, path = walk.out, walk.path
         mode = out["decryptionMode"]
         if _known(mode):
             # S3: secret required when decryptionMode != 0; salt for modes 7 and 8.
@@ -617,101 +668,49 @@ class _Checker:
             self.add(p, rules.SUBSCRIBE_UID_GROUP,
                      f"is {group} but {len(uids)} distinct uids need at least {needed}")
 
-    def snapshot(self, data: object, path: Path) -> object:
-        obj = self.mapping(data, path, SNAPSHOT_KEYS)
-        if obj is None:
-            return _S.OPAQUE if self.opaque(data) else _S.BAD
-        out: dict[str, object] = {
-            "captureInterval": self.integer(obj, "captureInterval", path, rules.CAPTURE_INTERVAL,
-                                            default=rules.CAPTURE_INTERVAL.default),
-            "fileType": [rules.FILE_TYPE.default],
-        }
-        value = self.get(obj, "fileType")
-        if value is _S.OPAQUE or (isinstance(value, list) and any(self.opaque(v) for v in value)):
-            out["fileType"] = _S.OPAQUE  # an entry not known yet (preview): cannot compare
-        elif value is not _S.ABSENT and value != list(rules.FILE_TYPE.values):
-            self.add((*path, "fileType"), rules.FILE_TYPE, f"is {show_value('fileType', value)}")
-            out["fileType"] = _S.BAD
-        return out
+    # ---- storage: a stack file's entry, Agora's storageConfig, or a component's arguments
 
-    def storage(self, data: object, path: Path, *, wire: bool) -> dict[str, object] | None:
-        obj = self.mapping(data, path, WIRE_STORAGE_KEYS if wire else STORAGE_KEYS,
-                           rule=rules.STORAGE_TARGET if wire else rules.MAPPING)
-        if obj is None:
-            return None
-        vendor, vendor_code = self.vendor(obj, path, wire=wire)
-        out: dict[str, object] = {"vendor": vendor}
-        # The codes are not stored: StorageSpec resolves them again from the names (properties).
-        out["region"], _region_code = self.region(obj, path, vendor_code, wire=wire)
-        out["bucket"] = self.bucket(obj, path, vendor_code)
-        provision = False if wire else self.provision(obj, path, vendor_code, out)
-        out["fileNamePrefix"] = self.prefix(obj, "fileNamePrefix", path)
-        out["extensionParams"] = self.extension(obj, path, vendor_code)
-        for key in ("accessKey", "secretKey"):
-            value = self.string(obj, key, path, rules.STORAGE_CREDENTIALS)
-            out[key] = value
-            if provision is True and value is not _S.ABSENT:
-                self.add((*path, key), rules.STORAGE_CREDENTIALS, "must not be set with provision")
-            if provision is False and value is _S.ABSENT:
-                self.add((*path, key), rules.STORAGE_CREDENTIALS, "is required")
-        self.sts(obj, path, vendor_code, out)
-        return out
+    def storage(
+        self, data: object, path: Path, *, wire: bool, creates: bool = False
+    ) -> dict[str, object] | None:
+        return self.walk(rules.STORAGE, data, path, wire=wire, creates=creates,
+                         rule=rules.STORAGE_TARGET if wire else rules.MAPPING)
 
-    def provision(
-        self, obj: Mapping[str, object], path: Path, vendor_code: object, out: dict[str, object]
-    ) -> object:
-        provision = out["provision"] = self.boolean(obj, "provision", path, rules.PROVISION)
-        if provision is True and isinstance(vendor_code, int) and (
-            vendor_code not in rules.PROVISION_VENDORS
-        ):
-            self.add((*path, "provision"), rules.PROVISION,
-                     f"is not supported for {rules.VENDORS[vendor_code].name}")
-        out["retentionDays"] = self.integer(obj, "retentionDays", path, rules.RETENTION_DAYS,
-                                            default=rules.RETENTION_DAYS.default)
-        if provision is False and "retentionDays" in obj:
-            self.add((*path, "retentionDays"), rules.RETENTION_DAYS, "is set without provision")
-        return provision
-
-    def vendor(self, obj: Mapping[str, object], path: Path, *, wire: bool) -> tuple[object, object]:
-        value = self.get(obj, "vendor")
-        p = (*path, "vendor")
-        if value is _S.ABSENT:
-            self.add(p, rules.STORAGE_VENDOR, "is required")
-            return _S.BAD, _S.BAD
-        if value is _S.OPAQUE:
-            return value, value
+    def vendor(self, walk: _Walk) -> object:
+        value = self.given(walk, walk.shape["vendor"])
+        if not _known(value):
+            return value
         found = None
-        if type(value) is int or (isinstance(value, str) and not wire):
+        if type(value) is int or (isinstance(value, str) and not walk.wire):
             found = rules.vendor_by_name(value)
         if found is None:
             names = [n for v in rules.VENDORS.values() for n in (v.name, *v.aliases)]
             hint = _suggest(value, names) if isinstance(value, str) else None
-            self.add(p, rules.STORAGE_VENDOR, f"is {show_value('vendor', value)}"
+            self.add((*walk.path, "vendor"), rules.STORAGE_VENDOR,
+                     f"is {show_value('vendor', value)}"
                      + (f" (did you mean {hint!r}?)" if hint else ""))
-            return _S.BAD, _S.BAD
-        return value, found.code
+            return _S.BAD
+        walk.vendor = found
+        return value
 
-    def region(
-        self, obj: Mapping[str, object], path: Path, vendor_code: object, *, wire: bool
-    ) -> tuple[object, object]:
-        value = self.get(obj, "region")
-        p = (*path, "region")
-        vendor = rules.VENDORS[vendor_code] if isinstance(vendor_code, int) else None
+    def region(self, walk: _Walk) -> object:
+        value = self.get(walk.given, "region")
+        p = (*walk.path, "region")
+        vendor = walk.vendor
         if value is _S.ABSENT:
-            if vendor is not None and vendor.any_region and not wire:
-                return _S.ABSENT, 0  # Azure, Google, S3-compatible: region 0 (S9)
+            if vendor is not None and vendor.any_region and not walk.wire:
+                return _S.ABSENT  # Azure, Google, S3-compatible: region 0 (S9)
             self.add(p, rules.STORAGE_REGION, "is required")
-            return _S.BAD, _S.BAD
+            return _S.BAD
         if value is _S.OPAQUE:
-            return value, value
-        if type(value) is not int and (wire or not isinstance(value, str)):
+            return value
+        if type(value) is not int and (walk.wire or not isinstance(value, str)):
             self.add(p, rules.STORAGE_REGION, f"is {show_value('region', value)}, not "
-                     + ("an integer" if wire else "a code or a name"))
-            return _S.BAD, _S.BAD
+                     + ("an integer" if walk.wire else "a code or a name"))
+            return _S.BAD
         if vendor is None:
-            return value, _S.BAD
-        code = vendor.region_code(value)
-        if code is None:
+            return value
+        if vendor.region_code(value) is None:
             names = list(vendor.region_names())
             hint = _suggest(value, names) if isinstance(value, str) else None
             if hint:
@@ -722,64 +721,90 @@ class _Checker:
                 known = f"; its regions: {shown}{more} (or Agora's codes)"
             self.add(p, rules.STORAGE_REGION, f"{show_value('region', value)} is not in the region "
                      f"table of {vendor.title} (vendor {vendor.code}){known}")
-            return _S.BAD, _S.BAD
-        return value, code
+            return _S.BAD
+        return value
 
-    def bucket(self, obj: Mapping[str, object], path: Path, vendor_code: object) -> object:
-        value = self.string(obj, "bucket", path, rules.BUCKET_NAME, required=True)
-        if isinstance(value, str) and isinstance(vendor_code, int):
-            naming = rules.VENDORS[vendor_code].bucket
+    def bucket_location(self, walk: _Walk, _item: rules.Field | None) -> None:
+        """A bucket a storage component creates at Azure or Google needs its location, not
+        Agora's region code 0 (which names none, S9)."""
+        region, vendor = walk.out["region"], walk.vendor
+        if walk.creates and vendor is not None and vendor.any_region and type(region) is int:
+            self.add_message((*walk.path, "region"), rules.STORAGE_REGION,
+                             f"{region!r}: creating a {vendor.title} bucket needs its location "
+                             "(e.g. westeurope, EU); Agora's region code is 0 either way")
+
+    def bucket(self, walk: _Walk) -> object:
+        value = self.string(walk, walk.shape["bucket"])
+        if isinstance(value, str) and walk.vendor is not None:
+            naming = walk.vendor.bucket
             if not naming.matches(value):
-                self.add_message((*path, "bucket"), rules.BUCKET_NAME,
+                self.add_message((*walk.path, "bucket"), rules.BUCKET_NAME,
                                  f"is {show_value('bucket', value)}; {rules.BUCKET_NAME.text}: "
                                  f"{naming.text}")
                 return _S.BAD
         return value
 
-    def extension(self, obj: Mapping[str, object], path: Path, vendor_code: object) -> object:
-        value = obj.get("extensionParams", _S.ABSENT)
-        p = (*path, "extensionParams")
-        given: dict[str, object] = {}
-        if value is not _S.ABSENT:
-            ext = self.mapping(value, p, EXTENSION_KEYS)
-            if ext is None:
-                return _S.OPAQUE if self.opaque(value) else _S.BAD
-            given = {
-                "sse": self.string(ext, "sse", p, rules.EXTENSION_SSE,
-                                   choices=rules.SSE_VALUES),
-                "tag": self.string(ext, "tag", p, rules.EXTENSION_TAG),
-                "endpoint": self.string(ext, "endpoint", p, rules.EXTENSION_ENDPOINT,
-                                        pattern=rules.EXTENSION_ENDPOINT),
-            }
-        if isinstance(vendor_code, int):
-            for key, rule, vendors in (
-                ("sse", rules.EXTENSION_SSE, rules.SSE_VENDORS),
-                ("tag", rules.EXTENSION_TAG, rules.TAG_VENDORS),
-                ("endpoint", rules.EXTENSION_ENDPOINT, rules.ENDPOINT_VENDORS),
-            ):
-                if given.get(key, _S.ABSENT) is not _S.ABSENT and vendor_code not in vendors:
-                    self.add((*p, key), rule, f"is set for vendor {vendor_code}")
-            if vendor_code in rules.ENDPOINT_VENDORS and given.get("endpoint", _S.ABSENT) is (
-                _S.ABSENT
-            ):
-                self.add((*p, "endpoint"), rules.EXTENSION_ENDPOINT,
-                         f"is required for vendor {vendor_code}")
-        return given if value is not _S.ABSENT else _S.ABSENT
+    def provision_supported(self, walk: _Walk, _item: rules.Field | None) -> None:
+        vendor = walk.vendor
+        # A component's arguments: the factory that picks the component says which vendors it
+        # can provision, and how to bring your own instead (storage.storage_component_for).
+        if walk.out["provision"] is True and vendor is not None and not walk.creates and (
+            vendor.code not in rules.PROVISION_VENDORS
+        ):
+            self.add((*walk.path, "provision"), rules.PROVISION,
+                     f"is not supported for {vendor.name}")
 
-    def sts(
-        self, obj: Mapping[str, object], path: Path, vendor_code: object, out: dict[str, object]
-    ) -> None:
-        token = out["stsToken"] = self.string(obj, "stsToken", path, rules.STS_FIELDS)
-        expiration = out["stsExpiration"] = self.integer(
-            obj, "stsExpiration", path, _STS_EXPIRATION)
+    def retention_needs_provision(self, walk: _Walk, _item: rules.Field | None) -> None:
+        if walk.out["provision"] is False and "retentionDays" in walk.given:
+            self.add((*walk.path, "retentionDays"), rules.RETENTION_DAYS,
+                     "is set without provision")
+
+    def extension_vendors(self, walk: _Walk, _item: rules.Field | None) -> None:
+        """extensionParams keys for the vendors that take them (S3, S9, S14)."""
+        ext = walk.out["extensionParams"]
+        if ext is _S.OPAQUE or ext is _S.BAD or walk.vendor is None:
+            return
+        given = cast(dict[str, object], ext) if isinstance(ext, dict) else {}
+        p = (*walk.path, "extensionParams")
+        self.vendor_limits(rules.EXTENSION, given, p, walk.vendor)
+        code = walk.vendor.code
+        if code in rules.ENDPOINT_VENDORS and given.get("endpoint", _S.ABSENT) is _S.ABSENT:
+            self.add((*p, "endpoint"), rules.EXTENSION_ENDPOINT, f"is required for vendor {code}")
+
+    def vendor_limits(self, shape: rules.Shape, out: Mapping[str, object], path: Path,
+                      vendor: rules.Vendor, names: Iterable[str] | None = None) -> None:
+        """Keys given for a vendor that does not take them (``rules.Field.vendors``)."""
+        for item in shape.fields:
+            if names is not None and item.name not in names:
+                continue
+            if item.vendors is not None and vendor.code not in item.vendors and (
+                out.get(item.name, _S.ABSENT) is not _S.ABSENT
+            ):
+                # The rule as registered: stsExpiration's own bound shares rule sts_fields.
+                rule = rules.RULES_BY_ID[item.rule.id]
+                self.add((*path, item.name), rule, f"is set for vendor {vendor.code}")
+
+    def key_with_provision(self, walk: _Walk, item: rules.Field | None) -> None:
+        """accessKey and secretKey: required, unless provision creates them (S3)."""
+        assert item is not None
+        provision, value = walk.out.get("provision", False), walk.out[item.name]
+        if provision is True and value is not _S.ABSENT:
+            self.add((*walk.path, item.name), item.rule, "must not be set with provision")
+        if provision is False and value is _S.ABSENT:
+            self.add((*walk.path, item.name), item.rule, "is required")
+
+    def sts_pair(self, walk: _Walk, _item: rules.Field | None) -> None:
+        """stsToken and stsExpiration go together, for the vendors that take them (S2, S5)."""
+        token, expiration = walk.out["stsToken"], walk.out["stsExpiration"]
         if (token is _S.ABSENT) != (expiration is _S.ABSENT):
             missing = "stsExpiration" if expiration is _S.ABSENT else "stsToken"
             other = "stsToken" if missing == "stsExpiration" else "stsExpiration"
-            self.add((*path, missing), rules.STS_FIELDS, f"is required with {other}")
-        if isinstance(vendor_code, int) and vendor_code not in rules.STS_VENDORS:
-            for key, value in (("stsToken", token), ("stsExpiration", expiration)):
-                if value is not _S.ABSENT:
-                    self.add((*path, key), rules.STS_FIELDS, f"is set for vendor {vendor_code}")
+            self.add((*walk.path, missing), rules.STS_FIELDS, f"is required with {other}")
+        if walk.vendor is not None:
+            self.vendor_limits(rules.STORAGE, walk.out, walk.path, walk.vendor,
+                               ("stsToken", "stsExpiration"))
+
+    # ---- the stack
 
     def stack(self, data: object, default_app_id: str | None) -> dict[str, object] | None:
         self.default_app_id = default_app_id
@@ -864,16 +889,27 @@ class _Checker:
         own = session["fileNamePrefix"]
         base = target.get("fileNamePrefix") if isinstance(target, dict) else _S.ABSENT
         if isinstance(own, list) and isinstance(base, list):
-            length = rules.file_name_prefix_length([*base, *own])
+            length = rules.file_name_prefix_length(joined_prefix(base, own))
             if length > rules.FILE_NAME_PREFIX_MAX:
                 self.add((*path, "fileNamePrefix"), rules.FILE_NAME_PREFIX,
                          f"makes {length} characters joined with the storage prefix")
 
 
-_STS_EXPIRATION = IntRange(
-    id=rules.STS_FIELDS.id, path="stsExpiration", text=rules.STS_FIELDS.text + " (Unix seconds)",
-    sources=rules.STS_FIELDS.sources, minimum=0, maximum=2**64 - 1,
-)  # stsExpiration is Unix seconds, stored as uint64 (S2, S5).
+# Cross-field rules (rule logic; the fields themselves are declared in rules.py), each run right
+# after the field it follows, or (key None) after the whole object, so that problems are listed in
+# the order of the walk.
+_After = Callable[[_Checker, _Walk, rules.Field | None], None]
+_AFTER: Final[Mapping[tuple[str, str | None], _After]] = {
+    ("session", None): _Checker.session_cross,
+    ("recordingConfig", None): _Checker.recording_cross,
+    ("storageConfig", "region"): _Checker.bucket_location,
+    ("storageConfig", "provision"): _Checker.provision_supported,
+    ("storageConfig", "retentionDays"): _Checker.retention_needs_provision,
+    ("storageConfig", "extensionParams"): _Checker.extension_vendors,
+    ("storageConfig", "accessKey"): _Checker.key_with_provision,
+    ("storageConfig", "secretKey"): _Checker.key_with_provision,
+    ("storageConfig", "stsExpiration"): _Checker.sts_pair,
+}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -908,28 +944,71 @@ def _was_checked(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get(_CHECKED))
 
 
-class RecordingConfig(_Model):
-    """``recordingConfig`` for a snapshot task (docs/agora-api.md section 3.4)."""
-
-    channelType: int = _int_default(rules.CHANNEL_TYPE)
-    streamTypes: int = _int_default(rules.STREAM_TYPES)
-    maxIdleTime: int = _int_default(rules.MAX_IDLE_TIME)
-    videoStreamType: int = _int_default(rules.VIDEO_STREAM_TYPE)
-    decryptionMode: int = _int_default(rules.DECRYPTION_MODE)
-    secret: str | None = Field(default=None, repr=False)
-    salt: str | None = Field(default=None, repr=False)
-    subscribeVideoUids: list[str] | None = None
-    unsubscribeVideoUids: list[str] | None = None
-    subscribeAudioUids: list[str] | None = None
-    unsubscribeAudioUids: list[str] | None = None
-    subscribeUidGroup: int = _int_default(rules.SUBSCRIBE_UID_GROUP)
+# The models of Agora's nested objects are made from their tables in rules.py, so a field added
+# there is checked, kept and sent without an edit here.  The type checker sees the attributes the
+# code reads through the declarations below (typing only; the fields come from the table).
+_PYTHON_TYPES: Final[Mapping[Kind, Any]] = {
+    Kind.INTEGER: int, Kind.STRING: str, Kind.UID_LIST: list[str], Kind.CONST: list[str],
+}
 
 
-class SnapshotConfig(_Model):
-    """``snapshotConfig`` (docs/agora-api.md section 3.5)."""
+def _table_model(name: str, shape: rules.Shape, doc: str) -> type[_Model]:
+    """A frozen model with one field per entry of ``shape``: its type by kind, its default (a
+    derived default is the rule's own when nothing derives it), secrets kept out of ``repr``."""
+    fields: dict[str, Any] = {}
+    for item in shape.fields:
+        python_type = _PYTHON_TYPES[item.kind]
+        default: Any = getattr(item.rule, "default", None) if item.derived else item.default
+        info: Any
+        if isinstance(default, tuple):
+            info = Field(default_factory=functools.partial(list, default), repr=not item.secret)
+        else:
+            info = Field(default=default, repr=not item.secret)
+            if default is None:
+                python_type = python_type | None
+        fields[item.name] = (python_type, info)
+    model: type[_Model] = create_model(
+        name, __base__=_Model, __module__=__name__, __doc__=doc, **fields
+    )
+    return model
 
-    captureInterval: int = _int_default(rules.CAPTURE_INTERVAL)
-    fileType: list[str] = Field(default_factory=lambda: [str(rules.FILE_TYPE.default)])
+
+if TYPE_CHECKING:
+    class RecordingConfig(_Model):
+        def __init__(self, **data: Any) -> None: ...
+        channelType: int
+        streamTypes: int
+        maxIdleTime: int
+        videoStreamType: int
+        decryptionMode: int
+        secret: str | None
+        salt: str | None
+        subscribeVideoUids: list[str] | None
+        unsubscribeVideoUids: list[str] | None
+        subscribeAudioUids: list[str] | None
+        unsubscribeAudioUids: list[str] | None
+        subscribeUidGroup: int
+
+    class SnapshotConfig(_Model):
+        def __init__(self, **data: Any) -> None: ...
+        captureInterval: int
+        fileType: list[str]
+
+    class ExtensionParamsSpec(_Model):
+        def __init__(self, **data: Any) -> None: ...
+        sse: str | None
+        tag: str | None
+        endpoint: str | None
+else:
+    RecordingConfig = _table_model(
+        "RecordingConfig", rules.RECORDING,
+        "``recordingConfig`` for a snapshot task (docs/agora-api.md section 3.4; rules.RECORDING).")
+    SnapshotConfig = _table_model(
+        "SnapshotConfig", rules.SNAPSHOT,
+        "``snapshotConfig`` (docs/agora-api.md section 3.5; rules.SNAPSHOT).")
+    ExtensionParamsSpec = _table_model(
+        "ExtensionParamsSpec", rules.EXTENSION,
+        "``storageConfig.extensionParams`` (docs/agora-api.md section 3.6; rules.EXTENSION).")
 
 
 class SessionSpec(_Model):
@@ -992,12 +1071,6 @@ class StackSessionSpec(SessionSpec):
     """
 
     storage: str
-
-
-class ExtensionParamsSpec(_Model):
-    sse: str | None = None
-    tag: str | None = None
-    endpoint: str | None = None
 
 
 class StorageSpec(_Model):
@@ -1183,6 +1256,25 @@ def storage_target_problems(
     return checker.problems
 
 
+def checked_storage(
+    data: object, *, is_unknown: UnknownPredicate | None = None, creates_bucket: bool = False
+) -> dict[str, object]:
+    """A storage entry's checked values (names kept, defaults filled, absent keys left out), as
+    the storage components take them; raises ``SpecError`` with every problem.
+
+    ``data``: a stack file's storage entry (``vendor``, ``region``, ``bucket``, ``provision`` ...).
+    ``is_unknown``: recognises values that count as present and valid without being read (a
+    component's keys).  ``creates_bucket``: the bucket is to be created, so a vendor whose region
+    code is always 0 (Azure, Google) needs its location as a name (rule storage_region).
+    """
+    checker = _Checker(is_unknown)
+    values = checker.storage(data, (), wire=False, creates=creates_bucket)
+    if checker.problems:
+        raise SpecError(checker.problems)
+    assert values is not None  # no problem means the input was a mapping
+    return _clean(values)
+
+
 def _build(model: type[_Model], values: dict[str, object] | None, checker: _Checker) -> Any:
     if checker.problems:
         raise SpecError(checker.problems)
@@ -1248,25 +1340,34 @@ def storage_target(
     if access is None or secret is None:
         raise ValueError("storage_target: no accessKey/secretKey (a provisioned target needs the "
                          "keys its storage component created)")
-    target: StorageTarget = {
+    prefix = joined_prefix(storage.fileNamePrefix, session_prefix)
+    problems = prefix_problems(prefix)
+    if problems:
+        raise SpecError(problems)
+    extension = storage.extensionParams
+    return build_target({
         "vendor": storage.vendorCode,
         "region": storage.regionCode,
         "bucket": storage.bucket,
+        "fileNamePrefix": prefix,
+        "extensionParams": extension.model_dump(exclude_none=True) if extension else None,
         "accessKey": access,
         "secretKey": secret,
-    }
-    prefix = [*(storage.fileNamePrefix or ()), *(session_prefix or ())]
-    if prefix:
-        length = rules.file_name_prefix_length(prefix)
-        if length > rules.FILE_NAME_PREFIX_MAX:
-            raise SpecError([Problem(("fileNamePrefix",), f"is {length} characters joined; "
-                                     f"{rules.FILE_NAME_PREFIX.text}", rules.FILE_NAME_PREFIX.id)])
-        target["fileNamePrefix"] = prefix
-    if storage.extensionParams is not None:
-        ext = storage.extensionParams.model_dump(exclude_none=True)
-        if ext:
-            target["extensionParams"] = cast(WireExtensionParams, ext)
-    if storage.stsToken is not None and storage.stsExpiration is not None:
-        target["stsToken"] = storage.stsToken
-        target["stsExpiration"] = storage.stsExpiration
-    return target
+        "stsToken": storage.stsToken,
+        "stsExpiration": storage.stsExpiration,
+    })
+
+
+def prefix_problems(segments: Sequence[str], *, path: Path = ()) -> list[Problem]:
+    """Every problem of ``segments`` as one ``fileNamePrefix`` (a storage prefix joined with a
+    session's, ``target.joined_prefix``): segments of letters and digits, at most 128 characters
+    joined (rule file_name_prefix; S3).  No segments is no prefix, and no problem.
+
+    ``segments``: the joined prefix.  ``path`` (tuple of str and int): where the prefix is;
+    problems are reported at ``(*path, "fileNamePrefix")``.  Returns the problems; raises nothing.
+    """
+    if not segments:
+        return []
+    checker = _Checker(None)
+    checker.prefix({"fileNamePrefix": list(segments)}, "fileNamePrefix", path)
+    return checker.problems

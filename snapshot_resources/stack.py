@@ -9,7 +9,7 @@ registers nothing: every problem is listed and the program stops before the firs
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from snapshot_resources.storage import (
     bring_your_own,
     provision_storage,
 )
-from snapshot_resources.target import StorageTarget
+from snapshot_resources.target import with_session_prefix
 
 
 @dataclass(frozen=True)
@@ -106,16 +106,6 @@ def deploy(stack: StackConfig) -> DeployedStack:
         },
     )
     return DeployedStack(components, sessions)
-
-
-def with_session_prefix(target: StorageTarget, session_prefix: Sequence[str]) -> StorageTarget:
-    """The target with the session's prefix segments appended to the storage's own, so that an
-    upload key scoped to the storage prefix covers every session under it."""
-    if not session_prefix:
-        return target
-    combined: StorageTarget = {**target}
-    combined["fileNamePrefix"] = [*target.get("fileNamePrefix", []), *session_prefix]
-    return combined
 
 
 def _storage_component(name: str, storage: StorageSpec) -> SnapshotBucketComponent:

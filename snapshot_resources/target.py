@@ -3,11 +3,16 @@
 Storage components (``snapshot_resources.storage``) produce it; sessions consume it. Keeping it the
 wire shape (camelCase keys, numeric vendor and region codes) means nothing translates it twice.
 ``accessKey``, ``secretKey`` and ``stsToken`` are secrets wherever they travel as Pulumi values.
+
+``build_target`` is the one builder of a target (a stack file's storage entry and the storage
+components both use it); ``joined_prefix`` and ``with_session_prefix`` are the one join of a
+storage prefix with a session's own.
 """
 
 from __future__ import annotations
 
-from typing import Final, NotRequired, TypedDict
+from collections.abc import Mapping, Sequence
+from typing import Final, NotRequired, TypedDict, cast
 
 from snapshot_resources import rules
 
@@ -61,3 +66,37 @@ SECRET_KEYS: Final = frozenset(path[1] for path in rules.SECRET_PATHS if path[0]
 ``accessKey`` counts as a secret too: it names the credential, and for Azure it is the storage
 account name paired with the account key (docs/storage.md 2.4).
 """
+
+
+def build_target(values: Mapping[str, object]) -> StorageTarget:
+    """The one builder of a ``StorageTarget``: Agora's ``storageConfig`` keys of ``values``, in
+    the order of ``rules.STORAGE``.
+
+    ``values``: the keys of a StorageTarget by name (``vendor`` and ``region`` as Agora's codes).
+    An optional key that is None or empty is left out rather than sent empty (Agora's reference
+    marks them optional, S3); this tool's own keys (``provision``, ``retentionDays``) never
+    appear.  Returns the target; checks nothing (``spec.storage_target_problems`` does).
+    """
+    target = {
+        item.name: values[item.name]
+        for item in rules.STORAGE.fields
+        if item.input and (item.required or item.sent or values.get(item.name) not in (None, [], {}))
+    }
+    return cast(StorageTarget, target)
+
+
+def joined_prefix(*parts: Sequence[str] | None) -> list[str]:
+    """The prefix segments of ``parts`` in order, each part a ``fileNamePrefix`` or None: the
+    storage target's first, then a session's own, so that an upload key scoped to the storage
+    prefix covers every session under it (S3: the prefix is a path)."""
+    return [segment for part in parts for segment in (part or ())]
+
+
+def with_session_prefix(target: StorageTarget, session_prefix: Sequence[str]) -> StorageTarget:
+    """``target`` with the session's prefix segments appended to its own (``joined_prefix``);
+    ``target`` itself when the session has none."""
+    if not session_prefix:
+        return target
+    combined: StorageTarget = {**target}
+    combined["fileNamePrefix"] = joined_prefix(target.get("fileNamePrefix"), session_prefix)
+    return combined

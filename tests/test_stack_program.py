@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import runpy
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ SESSION_TYPE = "pulumi-python:dynamic/agora:SnapshotSession"
 
 
 @pytest.fixture(autouse=True)
-def mocks() -> PulumiMocks:
-    return PulumiMocks.install(project="agora-snapshots", stack="example")
+def mocks() -> Iterator[PulumiMocks]:
+    yield PulumiMocks.install(project="agora-snapshots", stack="example")
+    # Pulumi's config is process-wide: leave none behind for the tests that run next.
+    pulumi.runtime.set_all_config({}, secret_keys=[])
 
 
 @pytest.fixture

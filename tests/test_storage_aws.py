@@ -216,7 +216,7 @@ def test_target_waits_for_the_policy_and_bucket_settings(mocks: PulumiMocks) -> 
 def test_invalid_arguments_are_rejected_before_anything_registers(mocks: PulumiMocks) -> None:
     with pytest.raises(StorageConfigError) as info:
         AwsSnapshotBucket("snaps", _args(bucket="Agora_Snaps", region="mars-1", retention_days=0))
-    assert [i.path for i in info.value.issues] == ["region", "bucket", "retentionDays"]
+    assert [p.dotted_path for p in info.value.problems] == ["region", "bucket", "retentionDays"]
     assert mocks.resources == []
 
 

@@ -71,12 +71,12 @@ def test_vendors_without_a_pulumi_provider_resolve_their_regions(
 
 
 def test_s3_compatible_needs_an_endpoint() -> None:
-    with pytest.raises(StorageConfigError, match=r"extensionParams\.endpoint: is missing"):
+    with pytest.raises(StorageConfigError, match=r"extensionParams\.endpoint: is required for vendor 11"):
         _byo(vendor=11, region=0)
 
 
 def test_endpoint_is_only_for_s3_compatible() -> None:
-    with pytest.raises(StorageConfigError, match=r"extensionParams\.endpoint: 'h:1' for vendor 1"):
+    with pytest.raises(StorageConfigError, match=r"extensionParams\.endpoint: is set for vendor 1;"):
         _byo(extension_params={"endpoint": "h:1"})
 
 
@@ -93,12 +93,12 @@ def test_sts_token_and_expiration_go_together_for_sts_vendors(mocks: PulumiMocks
 
 
 def test_sts_token_without_expiration_is_rejected() -> None:
-    with pytest.raises(StorageConfigError, match="stsExpiration: is missing"):
+    with pytest.raises(StorageConfigError, match="stsExpiration: is required with stsToken"):
         _byo(sts_token="tok")
 
 
 def test_sts_is_rejected_for_vendors_that_do_not_take_it() -> None:
-    with pytest.raises(StorageConfigError, match="stsToken: not accepted for vendor 6"):
+    with pytest.raises(StorageConfigError, match="stsToken: is set for vendor 6"):
         _byo(vendor=6, region="US", sts_token="tok", sts_expiration=1)
 
 
@@ -112,7 +112,7 @@ def test_every_problem_is_reported_at_once_and_no_key_is_echoed() -> None:
             file_name_prefix=["ok", "not-ok"],
             extension_params={"sse": "des", "colour": "x"},
         )
-    paths = [issue.path for issue in info.value.issues]
+    paths = [problem.dotted_path for problem in info.value.problems]
     assert paths == [
         "region",
         "bucket",
@@ -126,7 +126,7 @@ def test_every_problem_is_reported_at_once_and_no_key_is_echoed() -> None:
 
 def test_unknown_vendor_names_the_known_ones() -> None:
     with pytest.raises(
-        StorageConfigError, match=r"vendor: 'dropbox': a storage vendor: 0 \(qiniu\)"
+        StorageConfigError, match=r"vendor: is 'dropbox'; a storage vendor: 0 \(qiniu\)"
     ):
         _byo(vendor="dropbox")
 
@@ -156,10 +156,10 @@ def test_target_with_prefix_appends_the_session_prefix_and_stays_secret(mocks: P
 
 
 def test_target_with_prefix_checks_the_combined_length() -> None:
-    with pytest.raises(StorageConfigError, match=r"fileNamePrefix: is 131 characters long"):
+    with pytest.raises(StorageConfigError, match=r"fileNamePrefix: is 131 characters joined"):
         _byo().target_with_prefix(["x" * 125])
 
 
 def test_target_with_prefix_checks_the_session_segments() -> None:
-    with pytest.raises(StorageConfigError, match=r"fileNamePrefix\[1\]: 'a_b'"):
+    with pytest.raises(StorageConfigError, match=r"fileNamePrefix\[1\]: is 'a_b'"):
         _byo().target_with_prefix(["a_b"])

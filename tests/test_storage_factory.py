@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import textwrap
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,12 +17,14 @@ from snapshot_resources.storage import (
     FAMILIES,
     MissingExtraError,
     StorageConfigError,
+    base,
     provision_storage,
     storage_component_for,
     validate_storage,
 )
 from snapshot_resources.testing.pulumi_mocks import PulumiMocks
 
+REPO = Path(__file__).resolve().parent.parent
 VENDOR_SDKS = (
     "pulumi_aws",
     "pulumi_alicloud",
@@ -100,7 +105,7 @@ def test_fields_are_validated_before_the_sdk_is_imported() -> None:
             retention_days=0,
             extension_params=None,
         )
-    assert [i.path for i in info.value.issues] == ["bucket", "retentionDays"]
+    assert [p.dotted_path for p in info.value.problems] == ["bucket", "retentionDays"]
 
 
 def test_every_family_is_a_known_vendor_with_a_region_table() -> None:
@@ -108,13 +113,37 @@ def test_every_family_is_a_known_vendor_with_a_region_table() -> None:
         assert rules.VENDORS[code].code == family.vendor
 
 
+def test_the_vendor_registry_is_the_one_list_of_provisioned_vendors() -> None:
+    # rules.VENDORS declares how each vendor is provisioned; the rest derives from it.
+    assert set(FAMILIES) == set(rules.PROVISION_VENDORS)
+    for code in rules.PROVISION_VENDORS:
+        assert rules.VENDORS[code].name in rules.PROVISION.text
+    for code, family in FAMILIES.items():
+        module_name = f"snapshot_resources.storage.{family.module}"
+        assert base.vendor_of(module_name).code == code
+        try:
+            module = importlib.import_module(module_name)
+        except MissingExtraError:  # the second-tier SDKs are not in the test environment
+            continue
+        assert code == module.VENDOR
+        assert getattr(module, family.component).__name__ == family.component
+
+
+def test_every_vendor_extra_is_declared_in_pyproject() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    for family in FAMILIES.values():
+        requirement = " ".join(extras[family.extra])
+        assert family.sdk.split("_")[0] in requirement.replace("-", "_"), family
+
+
 def test_region_error_lists_the_vendor_regions() -> None:
     with pytest.raises(
         StorageConfigError,
-        match=r"'us-east-9' is not a Amazon S3 region; expected "
-        r"one of us-east-1, us-east-2",
+        match=r"'mars-1' is not in the region table of Amazon S3 \(vendor 1\); its regions: "
+        r"us-east-1, us-east-2",
     ):
-        validate_storage(1, region="us-east-9", bucket="agora-snaps")
+        validate_storage(1, region="mars-1", bucket="agora-snaps")
 
 
 def test_extension_params_follow_the_vendor_rules() -> None:
@@ -125,7 +154,7 @@ def test_extension_params_follow_the_vendor_rules() -> None:
             bucket="agora-snaps",
             extension_params={"sse": "kms", "tag": "a=b"},
         )
-    assert [(i.path, i.rule_id) for i in info.value.issues] == [
+    assert [(p.dotted_path, p.rule_id) for p in info.value.problems] == [
         ("extensionParams.sse", "extension_sse")
     ]
 

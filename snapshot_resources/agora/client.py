@@ -73,7 +73,7 @@ CONFIRM_BACKOFF: Final = 1.5
 # A synchronous stop waits for the uploads, up to about 20 s (S6): give its read that much more.
 STOP_READ_TIMEOUT_SECONDS: Final = rules.STOP_UPLOAD_TIMEOUT_SECONDS + 10.0
 # Statuses after which a task will not become running again (S4, S17: 6 stop requested ... 20).
-EXITED_STATUSES: Final = frozenset({6, 7, 8, 20})
+EXITED_STATUSES: Final = rules.EXITED_STATUSES
 # Body keys whose string values are secrets (storageConfig keys, STS and RTC tokens, decryption
 # secret and salt; docs/agora-api.md 3.3, 3.4, 3.6).
 SECRET_KEYS: Final = frozenset(key.lower() for key in rules.SECRET_LEAVES)

@@ -5,8 +5,13 @@ Public API::
     acquire_body(spec, *, start_body=None) -> dict       # docs/agora-api.md section 2.1
     start_body(spec, storage, *, token=None) -> dict     # section 3; checked before it is returned
     update_body(spec, *, storage=None) -> dict           # section 5
+    object_body(shape, model) -> dict                    # one nested object, from its table
     stop_body(cname, uid, *, async_stop=False) -> dict   # section 4.4
     MODE: the URL mode for every call ("individual")
+
+The nested objects (``recordingConfig``, ``snapshotConfig``) are sent field by field from their
+tables in rules.py (``object_body``: every key under the name it is sent as); ``storageConfig`` is
+the target as built by ``target.build_target``.
 
 ``start_body`` validates its result against ``schemas/agora-snapshot-start.schema.json`` (generated
 by ``schema_gen.start_schema``, equal to the committed file by test) and re-checks the storage target
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 import copy
 from typing import Any, Final
+
+from pydantic import BaseModel
 
 from snapshot_resources import rules
 from snapshot_resources.schema_gen import start_body_problems
@@ -48,28 +55,20 @@ def wire_key(key: str) -> str:
     return rules.BLACKLIST_WIRE_NAMES.get(key, key)
 
 
+def object_body(shape: rules.Shape, model: BaseModel) -> Body:
+    """One of Agora's objects from its checked model: the fields of ``shape`` in table order,
+    each under the key it is sent as (blacklists as the official clients spell them,
+    rules.BLACKLIST_SPELLING), unset optional ones left out.  Defaults are filled by the spec, so
+    every field with a default is sent explicitly (streamTypes: a missing one became 0 in the Go
+    client, G1; subscribeUidGroup is required, S3)."""
+    data = model.model_dump()
+    return {f.wire_name: data[f.name] for f in shape.fields
+            if f.input and f.name in data and data[f.name] is not None}
+
+
 def recording_config(spec: SessionSpec) -> Body:
-    """``recordingConfig`` with streamTypes and subscribeUidGroup always explicit (rules decisions:
-    a missing streamTypes became 0 in the Go client, G1; subscribeUidGroup is required, S3)."""
-    rc = spec.recordingConfig
-    out: Body = {
-        "channelType": rc.channelType,
-        "streamTypes": rc.streamTypes,
-        "maxIdleTime": rc.maxIdleTime,
-        "videoStreamType": rc.videoStreamType,
-        "decryptionMode": rc.decryptionMode,
-    }
-    if rc.secret is not None:
-        out["secret"] = rc.secret
-    if rc.salt is not None:
-        out["salt"] = rc.salt
-    # Blacklists are sent as the official clients spell them (rules.BLACKLIST_SPELLING).
-    for key in rules.SUBSCRIBE_LIST_KEYS:
-        uids = getattr(rc, key)
-        if uids is not None:
-            out[wire_key(key)] = list(uids)
-    out["subscribeUidGroup"] = rc.subscribeUidGroup
-    return out
+    """``recordingConfig``, every default explicit (``object_body``)."""
+    return object_body(rules.RECORDING, spec.recordingConfig)
 
 
 def start_body(spec: SessionSpec, storage: StorageTarget, *, token: str | None = None) -> Body:
@@ -84,10 +83,7 @@ def start_body(spec: SessionSpec, storage: StorageTarget, *, token: str | None =
     if rtc_token is not None:
         request["token"] = rtc_token
     request["recordingConfig"] = recording_config(spec)
-    request["snapshotConfig"] = {
-        "captureInterval": spec.snapshotConfig.captureInterval,
-        "fileType": list(spec.snapshotConfig.fileType),
-    }
+    request["snapshotConfig"] = object_body(rules.SNAPSHOT, spec.snapshotConfig)
     request["storageConfig"] = copy.deepcopy(dict(storage))
     body: Body = {"cname": spec.cname, "uid": spec.uid, "clientRequest": request}
     problems = start_body_problems(body)

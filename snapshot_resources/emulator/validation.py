@@ -2,7 +2,10 @@
 
 This is the service side of the wire.  It deliberately shares no code with ``spec.py``,
 ``rules.py`` or ``agora/wire.py``: if the client and the emulator read the reference the same wrong
-way through one shared module, both sides would agree and the tests would prove nothing.
+way through one shared module, both sides would agree and the tests would prove nothing.  So a
+field added to the tables in ``rules.py`` is not accepted here until it is written here too, from
+the reference (CONTRIBUTING.md, "Add a field"); ``tests/test_wire_emulator_agreement.py`` keeps
+the two sides agreeing on the documented cases.
 
 Every failure is ``400 {"code": 2, "reason": ...}`` (S7: wrong type, misspelled, out of range or
 missing), except the acquire errors that S7 gives their own code.  The reason names the dotted
@@ -255,6 +258,21 @@ def _body(body: object) -> Mapping[str, Any]:
     return body
 
 
+def _envelope(body: object, fields: frozenset[str]) -> tuple[str, str, Mapping[str, Any]]:
+    """``cname``, ``uid`` and ``clientRequest`` of a start or update body, or 400 code 2 listing
+    what is wrong with them (S3, S5)."""
+    data = _body(body)
+    problems = _Problems()
+    problems.unknown(data, fields, "")
+    cname, uid = _cname_uid(problems, data)
+    request = problems.obj(data, "clientRequest", "", required=True)
+    problems.raise_if_any()
+    assert cname is not None
+    assert uid is not None
+    assert request is not None
+    return cname, uid, request
+
+
 def _cname_uid(problems: _Problems, body: Mapping[str, Any]) -> tuple[str | None, str | None]:
     cname = problems.string(body, "cname", "", required=True, source="S2")
     uid_value = body.get("uid")
@@ -351,15 +369,7 @@ def check_start(mode: str, body: object) -> StartRequest:
         # Snapshots need individual mode (S3 rule 1, S8); mix and web are not emulated.
         raise invalid_parameter(f"mode: {mode!r} cannot take snapshots; snapshotConfig needs "
                                 "mode 'individual' (S3, S8)")
-    data = _body(body)
-    problems = _Problems()
-    problems.unknown(data, _START_FIELDS, "")
-    cname, uid = _cname_uid(problems, data)
-    request = problems.obj(data, "clientRequest", "", required=True)
-    problems.raise_if_any()
-    assert cname is not None
-    assert uid is not None
-    assert request is not None
+    cname, uid, request = _envelope(body, _START_FIELDS)
     checked = _check_client_request(request, "clientRequest.")
     return StartRequest(cname=cname, uid=uid, client_request=request, **checked)
 
@@ -571,15 +581,8 @@ _WEB_ONLY: Final = {"webRecordingConfig": "web mode only (S5)",
 
 
 def check_update(body: object, *, stream_types: int) -> UpdateRequest:
-    data = _body(body)
+    cname, uid, request = _envelope(body, _UPDATE_FIELDS)
     problems = _Problems()
-    problems.unknown(data, _UPDATE_FIELDS, "")
-    cname, uid = _cname_uid(problems, data)
-    request = problems.obj(data, "clientRequest", "", required=True)
-    problems.raise_if_any()
-    assert cname is not None
-    assert uid is not None
-    assert request is not None
     path = "clientRequest."
     problems.unknown(request, _UPDATE_REQUEST_FIELDS, path, refused=_WEB_ONLY)
     subscribe = problems.obj(request, "streamSubscribe", path, required=False)

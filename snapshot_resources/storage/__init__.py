@@ -6,7 +6,10 @@ package (or ``snapshot_resources``) loads no ``pulumi_aws``/``pulumi_alicloud``/
 ``pulumi_azure_native`` module; a vendor whose extra is absent raises ``MissingExtraError`` naming
 the ``pip install 'snapshot-resources[<extra>]'`` to run.
 
-Provisioning covers the vendors with a Pulumi provider (docs/storage.md section 0); every
+Which vendors are provisioned, by which module and class, with which extra, is declared once in
+the vendor registry (``rules.VENDORS``, ``rules.Provisioning``); ``FAMILIES`` and each module's
+``VENDOR`` derive from it.  Provisioning covers the vendors with a Pulumi provider
+(docs/storage.md section 0); every
 vendor code, including Qiniu (0), Kingsoft (4), Baidu (8) and S3-compatible stores (11), can
 ``bring_your_own`` bucket and keys.
 """
@@ -21,13 +24,13 @@ from typing import Final, Protocol, cast
 import pulumi
 
 from snapshot_resources import rules
+from snapshot_resources.spec import Problem
 from snapshot_resources.storage.base import (
     MissingExtraError,
     ResolvedStorage,
     SnapshotBucketArgs,
     SnapshotBucketComponent,
     StorageConfigError,
-    StorageIssue,
     validate_storage,
 )
 from snapshot_resources.storage.byo import ExistingSnapshotBucket, bring_your_own
@@ -35,7 +38,8 @@ from snapshot_resources.storage.byo import ExistingSnapshotBucket, bring_your_ow
 
 @dataclass(frozen=True)
 class VendorFamily:
-    """Where the component for a vendor lives and which extra brings its SDK."""
+    """Where the component for a vendor lives and which extra brings its SDK: a vendor's
+    ``rules.Provisioning`` with its code (``vendor``)."""
 
     vendor: int
     module: str  # under snapshot_resources.storage
@@ -45,18 +49,12 @@ class VendorFamily:
 
 
 FAMILIES: Final = {
-    f.vendor: f
-    for f in (
-        VendorFamily(1, "aws", "AwsSnapshotBucket", "aws", "pulumi_aws"),
-        VendorFamily(2, "alicloud", "AlicloudSnapshotBucket", "alicloud", "pulumi_alicloud"),
-        VendorFamily(3, "tencent", "TencentSnapshotBucket", "tencent", "tencentcloud_iac_pulumi"),
-        VendorFamily(5, "azure", "AzureSnapshotBucket", "azure", "pulumi_azure_native"),
-        VendorFamily(6, "gcp", "GcpSnapshotBucket", "gcp", "pulumi_gcp"),
-        VendorFamily(7, "huawei", "HuaweiSnapshotBucket", "huawei", "pulumi_huaweicloud"),
-    )
+    code: VendorFamily(code, p.module, p.component, p.extra, p.sdk)
+    for code, vendor in rules.VENDORS.items()
+    if (p := vendor.provisioning) is not None
 }
-"""Vendors this package can provision. The rest (0, 4, 8, 11) have no Pulumi provider to drive
-(docs/storage.md 2.7): they are bring-your-own only."""
+"""Vendors this package can provision, from the registry ``rules.VENDORS``. The rest (0, 4, 8,
+11) have no Pulumi provider to drive (docs/storage.md 2.7): they are bring-your-own only."""
 
 
 class SnapshotBucketClass(Protocol):
@@ -84,21 +82,17 @@ def storage_component_for(vendor: int | str) -> SnapshotBucketClass:
     found = rules.vendor_by_name(vendor)
     if found is None:
         rule = rules.STORAGE_VENDOR
-        raise StorageConfigError([StorageIssue("vendor", f"{vendor!r}: {rule.text}", rule.id)])
+        raise StorageConfigError([Problem(("vendor",), f"{vendor!r}: {rule.text}", rule.id)])
     family = FAMILIES.get(found.code)
     if family is None:
         provisionable = ", ".join(f"{code} ({rules.VENDORS[code].name})" for code in FAMILIES)
-        raise StorageConfigError(
-            [
-                StorageIssue(
-                    "provision",
-                    f"vendor {found.code} ({found.title}) has no Pulumi provider to create buckets "
-                    f"with; set provision: false and give accessKey/secretKey (bring your own), or "
-                    f"use one of {provisionable}",
-                    rules.STORAGE_VENDOR.id,
-                )
-            ]
-        )
+        raise StorageConfigError([Problem(
+            ("provision",),
+            f"vendor {found.code} ({found.title}) has no Pulumi provider to create buckets with; "
+            "set provision: false and give accessKey/secretKey (bring your own), or use one of "
+            f"{provisionable}",
+            rules.STORAGE_VENDOR.id,
+        )])
     try:
         module = importlib.import_module(f"snapshot_resources.storage.{family.module}")
     except MissingExtraError:
@@ -172,7 +166,6 @@ __all__ = [
     "SnapshotBucketClass",
     "SnapshotBucketComponent",
     "StorageConfigError",
-    "StorageIssue",
     "VendorFamily",
     "bring_your_own",
     "provision_storage",

@@ -16,45 +16,31 @@ Resources (docs/storage.md 2.2; pulumi-alicloud 4):
 
 from __future__ import annotations
 
-import pulumi
+from typing import Final
 
-from snapshot_resources.storage import policies
-from snapshot_resources.storage.base import (
-    MissingExtraError,
-    ResolvedStorage,
-    SnapshotBucketArgs,
-    SnapshotBucketComponent,
-    stable_suffix,
-)
+from snapshot_resources.storage import base, policies
 
-try:
+with base.vendor_sdk(__name__) as _vendor:
     import pulumi_alicloud as alicloud
     from pulumi_alicloud import oss, ram
-except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subprocess test
-    raise MissingExtraError(
-        title="Alibaba Cloud OSS", module="pulumi_alicloud", extra="alicloud"
-    ) from exc
 
-VENDOR = 2
+VENDOR: Final = _vendor.code
 INCOMPLETE_UPLOAD_DAYS = 1  # as for S3 (aws.py): orphaned parts are billed and never expire
 
 
-class AlicloudSnapshotBucket(SnapshotBucketComponent):
+class AlicloudSnapshotBucket(base.ProvisionedSnapshotBucket):
     """An OSS bucket for snapshots and a least-privilege RAM key, as a ``StorageTarget``."""
 
-    def __init__(
-        self, name: str, args: SnapshotBucketArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        resolved = args.resolve(VENDOR)
-        super().__init__("AlicloudSnapshotBucket", name, resolved, opts)
+    def _provision(self, name: str) -> None:
+        resolved = self.resolved
         regional = self._regional(
-            opts, lambda region, child: alicloud.Provider(f"{name}-provider", region=region, opts=child)
+            lambda region, child: alicloud.Provider(f"{name}-provider", region=region, opts=child)
         )
 
         bucket = oss.Bucket(
             f"{name}-bucket",
             bucket=resolved.bucket,
-            lifecycle_rules=[_lifecycle_rule(resolved, args.retention_days)],
+            lifecycle_rules=[_lifecycle_rule(resolved, self.retention_days)],
             server_side_encryption_rule={"sse_algorithm": "AES256"},
             opts=regional,
         )
@@ -66,7 +52,7 @@ class AlicloudSnapshotBucket(SnapshotBucketComponent):
             opts=regional,
         )
 
-        suffix = stable_suffix(name)
+        suffix = base.stable_suffix(name)
         user = ram.User(
             f"{name}-uploader",
             name=f"agora-snapshots-{suffix}",
@@ -76,37 +62,27 @@ class AlicloudSnapshotBucket(SnapshotBucketComponent):
         self.policy_document = policies.alibaba_upload_policy(
             resolved.bucket, resolved.object_prefix, tagging="tag" in resolved.extension_params
         )
+        where = f"oss://{resolved.bucket}/{resolved.object_prefix}"
         policy = ram.Policy(
-            f"{name}-upload-policy",
-            policy_name=f"AgoraSnapshotUpload-{suffix}",
+            f"{name}-upload-policy", policy_name=f"AgoraSnapshotUpload-{suffix}",
             policy_document=policies.to_json(self.policy_document),
-            description=f"Upload-only access to oss://{resolved.bucket}/{resolved.object_prefix}",
-            opts=regional,
+            description=f"Upload-only access to {where}", opts=regional,
         )
+        # A custom policy, attached to the uploader by name (RAM).
         attachment = ram.UserPolicyAttachment(
-            f"{name}-upload-policy-attachment",
-            user_name=user.name,
-            policy_name=policy.policy_name,
-            policy_type="Custom",
-            opts=regional,
+            f"{name}-upload-policy-attachment", user_name=user.name,
+            policy_name=policy.policy_name, policy_type="Custom", opts=regional,
         )
         key = ram.AccessKey(f"{name}-key", user_name=user.name, opts=regional)
-        self._emit(
-            bucket=bucket.bucket,
-            access_key=key.id,
-            secret_key=key.secret,
-            ready=[acl.id, public.id, attachment.id],
-        )
+        self._emit(bucket.bucket, key.id, key.secret, ready=[acl.id, public.id, attachment.id])
 
 
-def _lifecycle_rule(
-    resolved: ResolvedStorage, retention_days: int
-) -> oss.BucketLifecycleRuleArgsDict:
+def _lifecycle_rule(resolved: base.ResolvedStorage, days: int) -> oss.BucketLifecycleRuleArgsDict:
     return {
         "id": "expire-agora-snapshots",
         "enabled": True,
         # An empty prefix applies the rule to the whole bucket, which is then all Agora writes.
         "prefix": resolved.object_prefix,
-        "expirations": [{"days": retention_days}],
+        "expirations": [{"days": days}],
         "abort_multipart_uploads": [{"days": INCOMPLETE_UPLOAD_DAYS}],
     }

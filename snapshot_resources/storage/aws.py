@@ -18,47 +18,43 @@ Resources (docs/storage.md 2.1; pulumi-aws 7 names, the ``*V2`` names are deprec
 
 from __future__ import annotations
 
+from typing import Final
+
 import pulumi
 
-from snapshot_resources.storage import policies
-from snapshot_resources.storage.base import (
-    MissingExtraError,
-    ResolvedStorage,
-    SnapshotBucketArgs,
-    SnapshotBucketComponent,
-    stable_suffix,
-)
+from snapshot_resources.storage import base, policies
 
-try:
+with base.vendor_sdk(__name__) as _vendor:
     from pulumi_aws import iam, s3
-except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subprocess test
-    raise MissingExtraError(title="Amazon S3", module="pulumi_aws", extra="aws") from exc
 
-VENDOR = 1
+VENDOR: Final = _vendor.code
 INCOMPLETE_UPLOAD_DAYS = 1
 """Abort unfinished multipart uploads after a day: snapshot JPGs upload in seconds, and orphaned
 parts are billed storage that no prefix expiry removes (S3 AbortIncompleteMultipartUpload)."""
 
 
-class AwsSnapshotBucket(SnapshotBucketComponent):
+class AwsSnapshotBucket(base.ProvisionedSnapshotBucket):
     """An S3 bucket for snapshots and a least-privilege upload key, as a ``StorageTarget``."""
 
     def __init__(
         self,
         name: str,
-        args: SnapshotBucketArgs,
+        args: base.SnapshotBucketArgs,
         opts: pulumi.ResourceOptions | None = None,
         *,
         kms_key_arn: str | None = None,
     ) -> None:
-        resolved = args.resolve(VENDOR)
-        super().__init__("AwsSnapshotBucket", name, resolved, opts)
+        self._kms_key_arn = kms_key_arn
+        super().__init__(name, args, opts)
+
+    def _provision(self, name: str) -> None:
+        resolved = self.resolved
         region = resolved.region_id
         sse = resolved.extension_params.get("sse")
         # The KMS statement is needed only for a customer-managed key: the AWS-managed aws/s3 key's
         # own key policy already lets any principal of the account use it through S3 (AWS KMS
         # Developer Guide, "AWS managed keys"). UNCONFIRMED against real S3 in this project.
-        key_arn = kms_key_arn if sse == "kms" else None
+        key_arn = self._kms_key_arn if sse == "kms" else None
 
         bucket = s3.Bucket(
             f"{name}-bucket", bucket=resolved.bucket, region=region, opts=self._child()
@@ -91,13 +87,13 @@ class AwsSnapshotBucket(SnapshotBucketComponent):
             f"{name}-lifecycle",
             bucket=bucket.id,
             region=region,
-            rules=[_lifecycle_rule(resolved, args.retention_days)],
+            rules=[_lifecycle_rule(resolved, self.retention_days)],
             opts=self._child(),
         )
 
         user = iam.User(
             f"{name}-uploader",
-            name=f"agora-snapshots-{stable_suffix(name)}",
+            name=f"agora-snapshots-{base.stable_suffix(name)}",
             path="/agora-snapshots/",
             tags={"purpose": "agora-snapshot-upload", "bucket": resolved.bucket},
             opts=self._child(),
@@ -110,15 +106,11 @@ class AwsSnapshotBucket(SnapshotBucketComponent):
             opts=self._child(),
         )
         key = iam.AccessKey(f"{name}-key", user=user.name, opts=self._child())
-        self._emit(
-            bucket=bucket.bucket,
-            access_key=key.id,
-            secret_key=key.secret,
-            ready=[public.id, ownership.id, encryption.id, lifecycle.id, policy.id],
-        )
+        ready = [public.id, ownership.id, encryption.id, lifecycle.id, policy.id]
+        self._emit(bucket.bucket, key.id, key.secret, ready=ready)
 
 
-def upload_policy(resolved: ResolvedStorage, kms_key_arn: str | None) -> policies.PolicyDocument:
+def upload_policy(resolved: base.ResolvedStorage, kms_key_arn: str | None) -> policies.PolicyDocument:
     """The inline policy for ``resolved``: upload-only under its prefix (policies.py)."""
     return policies.aws_upload_policy(
         resolved.bucket,
@@ -143,7 +135,7 @@ def _encryption_rule(
 
 
 def _lifecycle_rule(
-    resolved: ResolvedStorage, retention_days: int
+    resolved: base.ResolvedStorage, retention_days: int
 ) -> s3.BucketLifecycleConfigurationRuleArgsDict:
     return {
         "id": "expire-agora-snapshots",

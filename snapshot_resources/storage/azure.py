@@ -20,24 +20,16 @@ Resources (pulumi-azure-native 3):
 
 from __future__ import annotations
 
+from typing import Final
+
 import pulumi
 
-from snapshot_resources.storage.base import (
-    MissingExtraError,
-    ResolvedStorage,
-    SnapshotBucketArgs,
-    SnapshotBucketComponent,
-    stable_suffix,
-)
+from snapshot_resources.storage import base
 
-try:
+with base.vendor_sdk(__name__) as _vendor:
     from pulumi_azure_native import resources, storage
-except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subprocess test
-    raise MissingExtraError(
-        title="Microsoft Azure Blob Storage", module="pulumi_azure_native", extra="azure"
-    ) from exc
 
-VENDOR = 5
+VENDOR: Final = _vendor.code
 MANAGEMENT_POLICY_NAME = "default"  # the only name Azure accepts for an account's policy
 
 
@@ -45,22 +37,25 @@ def storage_account_name(name: str) -> str:
     """A storage account name for component ``name``: 3-24 lowercase letters and digits, globally
     unique (Azure naming rules), stable for the project and stack (base.stable_suffix).  Not
     autonamed: azure-native's autonaming would keep the hyphens of ``<name>-account``."""
-    return f"agorasnap{stable_suffix(name, 14)}"
+    return f"agorasnap{base.stable_suffix(name, 14)}"
 
 
-class AzureSnapshotBucket(SnapshotBucketComponent):
+class AzureSnapshotBucket(base.ProvisionedSnapshotBucket):
     """A dedicated storage account and private container for snapshots, as a ``StorageTarget``."""
 
     def __init__(
         self,
         name: str,
-        args: SnapshotBucketArgs,
+        args: base.SnapshotBucketArgs,
         opts: pulumi.ResourceOptions | None = None,
         *,
         resource_group_name: pulumi.Input[str] | None = None,
     ) -> None:
-        resolved = args.resolve(VENDOR)
-        super().__init__("AzureSnapshotBucket", name, resolved, opts)
+        self._group = resource_group_name
+        super().__init__(name, args, opts)
+
+    def _provision(self, name: str) -> None:
+        resolved, resource_group_name = self.resolved, self._group
         location = resolved.region_id
         if resource_group_name is None:
             group = resources.ResourceGroup(f"{name}-group", location=location, opts=self._child())
@@ -91,7 +86,7 @@ class AzureSnapshotBucket(SnapshotBucketComponent):
             management_policy_name=MANAGEMENT_POLICY_NAME,
             account_name=account.name,
             resource_group_name=resource_group_name,
-            policy={"rules": [_lifecycle_rule(resolved, args.retention_days)]},
+            policy={"rules": [_lifecycle_rule(resolved, self.retention_days)]},
             opts=self._child(),
         )
         keys = storage.list_storage_account_keys_output(
@@ -99,16 +94,11 @@ class AzureSnapshotBucket(SnapshotBucketComponent):
             resource_group_name=resource_group_name,
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
-        self._emit(
-            bucket=container.name,
-            access_key=account.name,
-            secret_key=keys.keys[0].value,
-            ready=[lifecycle.id],
-        )
+        self._emit(container.name, account.name, keys.keys[0].value, ready=[lifecycle.id])
 
 
 def _lifecycle_rule(
-    resolved: ResolvedStorage, retention_days: int
+    resolved: base.ResolvedStorage, retention_days: int
 ) -> storage.ManagementPolicyRuleArgsDict:
     return {
         "name": "expire-agora-snapshots",

@@ -7,69 +7,63 @@ the region the way the vendor does (``us-east-1``), or by Agora's label or code,
 own region id is what the vendor SDK receives (docs/storage.md section 1: "keep these tables
 as data and fail fast on an unmapped region rather than silently sending 0").
 
+The arguments are checked by spec.py's one storage checker (the same walk as a stack file's
+storage entry), and the target is built by ``target.build_target``, as for a stack file.
+
 Buckets are never force-destroyed: ``pulumi destroy`` fails on a bucket that still holds
 snapshots rather than delete a customer's files; the lifecycle rule empties it over time.
 
 Exceptions::
 
-    StorageConfigError(ValueError)   every rejected input at once, each naming the field and rule
+    StorageConfigError(SpecError, ValueError)   every rejected input at once, as spec.Problem
     MissingExtraError(ImportError)   the vendor's Pulumi package (an optional extra) is absent
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 from typing import Any, Final, cast
 
 import pulumi
 
-from snapshot_resources import rules
-from snapshot_resources.target import ExtensionParams, StorageTarget
+from snapshot_resources import rules, spec
+from snapshot_resources.spec import SpecError
+from snapshot_resources.target import (
+    StorageTarget,
+    build_target,
+    joined_prefix,
+    with_session_prefix,
+)
 
 TYPE_PREFIX: Final = "agora-snapshots:storage:"
 """Type tokens are ``agora-snapshots:storage:<Class>`` (docs/pulumi-dynamic.md section 5)."""
 
-
-EXTENSION_KEYS: Final = ("sse", "tag", "endpoint")  # target.ExtensionParams; S3 section 3.6
 
 
 # --------------------------------------------------------------------------------------------------
 # Errors
 
 
-@dataclass(frozen=True)
-class StorageIssue:
-    """One rejected input: the dotted path, what is wrong, and the rule (``rules.RULES_BY_ID``)."""
-
-    path: str
-    message: str
-    rule_id: str
-
-    def __str__(self) -> str:
-        rule = rules.RULES_BY_ID.get(self.rule_id)
-        cite = f"; {rule.cite()}" if rule is not None and rule.sources else ""
-        return f"{self.path}: {self.message} (rule {self.rule_id}{cite})"
-
-
-class StorageConfigError(ValueError):
-    """Storage arguments that break a rule; ``issues`` lists every failure, not just the first.
+class StorageConfigError(SpecError, ValueError):
+    """Storage arguments that break a rule; ``problems`` lists every failure, not just the first.
 
     Messages quote bucket names, regions and prefixes but never a key: keys are not validated for
     content, so they cannot end up in the text (CONTRIBUTING.md, secrets).
 
-    ``issues`` (sequence of ``StorageIssue``): each with the dotted ``path`` of the field, a
-    ``message`` and the ``rule_id`` (``rules.RULES_BY_ID``); kept as the tuple ``.issues``.  The
-    message is "invalid storage: " and each issue as ``path: message (rule <id>; sources)``,
-    separated by "; ".  A ``ValueError``.
+    ``problems`` (iterable of ``spec.Problem``): each with the ``path`` of the field (its
+    ``dotted_path``), a ``message`` and the ``rule_id`` (``rules.RULES_BY_ID``); kept as the
+    list ``.problems``.  The message is "invalid storage: " and each problem as ``path: message
+    (rule <id>; sources)``, separated by "; ".  A ``spec.SpecError`` and a ``ValueError``.
     """
 
-    def __init__(self, issues: Sequence[StorageIssue]) -> None:
-        self.issues: tuple[StorageIssue, ...] = tuple(issues)
-        super().__init__("invalid storage: " + "; ".join(str(i) for i in self.issues))
+    def __str__(self) -> str:
+        return "invalid storage: " + "; ".join(str(p) for p in self.problems)
 
 
 class MissingExtraError(ImportError):
@@ -102,6 +96,40 @@ def import_extra(module: str, *, title: str, extra: str) -> ModuleType:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         raise MissingExtraError(title=title, module=module.split(".")[0], extra=extra) from exc
+
+
+def vendor_of(module_name: str) -> rules.Vendor:
+    """The vendor whose provisioning component lives in ``module_name`` (a module of this
+    package, ``snapshot_resources.storage.aws``), from the registry ``rules.VENDORS``."""
+    short = module_name.rsplit(".", 1)[-1]
+    for vendor in rules.VENDORS.values():
+        if vendor.provisioning is not None and vendor.provisioning.module == short:
+            return vendor
+    raise LookupError(f"no vendor in rules.VENDORS is provisioned by {module_name}")
+
+
+@contextlib.contextmanager
+def vendor_sdk(module_name: str) -> Iterator[rules.Vendor]:
+    """Around the imports of a vendor's Pulumi package in its storage module ``module_name``:
+    a missing package raises ``MissingExtraError`` naming the extra to install (registry
+    ``rules.VENDORS``).  Yields the vendor."""
+    vendor = vendor_of(module_name)
+    provisioning = cast(rules.Provisioning, vendor.provisioning)
+    try:
+        yield vendor
+    except ModuleNotFoundError as exc:
+        raise MissingExtraError(
+            title=vendor.title, module=provisioning.sdk, extra=provisioning.extra
+        ) from exc
+
+
+def sdk_module(module_name: str, submodule: str = "") -> ModuleType:
+    """The vendor's Pulumi package (or its ``submodule``) for the storage module ``module_name``,
+    imported now (``import_extra``): for the SDKs the type checker cannot see."""
+    vendor = vendor_of(module_name)
+    provisioning = cast(rules.Provisioning, vendor.provisioning)
+    name = f"{provisioning.sdk}.{submodule}" if submodule else provisioning.sdk
+    return import_extra(name, title=vendor.title, extra=provisioning.extra)
 
 
 def stable_suffix(name: str, length: int = 12) -> str:
@@ -143,7 +171,7 @@ class SnapshotBucketArgs:
     bucket: str
     region: str | int
     file_name_prefix: Sequence[str] = ()
-    retention_days: int = 30
+    retention_days: int = cast(int, rules.RETENTION_DAYS.default)
     extension_params: Mapping[str, str] | None = None
 
     def resolve(self, vendor: int) -> ResolvedStorage:
@@ -189,68 +217,13 @@ def resolve_region(vendor: rules.Vendor, region: str | int) -> tuple[int, str] |
     if code is None:
         return None
     if vendor.any_region:
-        return code, str(region).strip() if isinstance(region, str) else ""
+        return code, region.strip() if isinstance(region, str) else ""
     return code, vendor.regions[code][1]
 
 
-def _region_issue(vendor: rules.Vendor, region: object) -> StorageIssue:
-    if vendor.any_region:
-        expected = "a non-empty location (Agora's region code is 0 for this vendor)"
-    else:
-        expected = "one of " + ", ".join(vendor.region_names())
-    return StorageIssue(
-        "region",
-        f"{region!r} is not a {vendor.title} region; expected {expected}",
-        rules.STORAGE_REGION.id,
-    )
-
-
-def _prefix_issues(prefix: Sequence[str]) -> list[StorageIssue]:
-    issues: list[StorageIssue] = []
-    rule = rules.FILE_NAME_PREFIX
-    if isinstance(prefix, str):
-        # A bare string would be iterated character by character; Agora wants a list (S3).
-        return [StorageIssue(rule.path, "must be a list of path segments, not a string", rule.id)]
-    for index, segment in enumerate(prefix):
-        if not isinstance(segment, str) or not rule.matches(segment):
-            issues.append(
-                StorageIssue(f"{rule.path}[{index}]", f"{segment!r}: {rule.text}", rule.id)
-            )
-    if not issues and rules.file_name_prefix_length(list(prefix)) > rules.FILE_NAME_PREFIX_MAX:
-        length = rules.file_name_prefix_length(list(prefix))
-        issues.append(StorageIssue(rule.path, f"is {length} characters long: {rule.text}", rule.id))
-    return issues
-
-
-def _extension_issues(vendor: rules.Vendor, params: Mapping[str, str]) -> list[StorageIssue]:
-    issues: list[StorageIssue] = []
-    for key in params:
-        if key not in EXTENSION_KEYS:
-            issues.append(
-                StorageIssue(f"extensionParams.{key}", rules.UNKNOWN_KEY.text, rules.UNKNOWN_KEY.id)
-            )
-    sse, tag, endpoint = params.get("sse"), params.get("tag"), params.get("endpoint")
-    if sse is not None and (vendor.code not in rules.SSE_VENDORS or sse not in rules.SSE_VALUES):
-        rule = rules.EXTENSION_SSE
-        issues.append(
-            StorageIssue(rule.path, f"{sse!r} for vendor {vendor.code}: {rule.text}", rule.id)
-        )
-    if tag is not None and (vendor.code not in rules.TAG_VENDORS or not tag):
-        tag_rule = rules.EXTENSION_TAG
-        issues.append(
-            StorageIssue(tag_rule.path, f"for vendor {vendor.code}: {tag_rule.text}", tag_rule.id)
-        )
-    needs_endpoint = vendor.code in rules.ENDPOINT_VENDORS
-    rule_ep = rules.EXTENSION_ENDPOINT
-    if needs_endpoint and endpoint is None:
-        issues.append(StorageIssue(rule_ep.path, f"is missing: {rule_ep.text}", rule_ep.id))
-    elif endpoint is not None and (not needs_endpoint or not rule_ep.matches(endpoint)):
-        issues.append(
-            StorageIssue(
-                rule_ep.path, f"{endpoint!r} for vendor {vendor.code}: {rule_ep.text}", rule_ep.id
-            )
-        )
-    return issues
+_GIVEN: Final = object()
+"""Stands for a value the components take but never read (keys, STS token and expiry, which may
+be Pulumi outputs): present, and counted as valid."""
 
 
 def validate_storage(
@@ -261,90 +234,52 @@ def validate_storage(
     file_name_prefix: Sequence[str] = (),
     extension_params: Mapping[str, str] | None = None,
     retention_days: int | None = None,
+    sts_token: object = None,
+    sts_expiration: object = None,
 ) -> ResolvedStorage:
     """Check every storage field against rules.py at once; raise ``StorageConfigError`` listing all.
 
+    The fields are checked by spec.py's storage checker, as a stack file's storage entry is.
     ``retention_days`` is given exactly when a bucket is to be provisioned (bring-your-own targets
     have no lifecycle); then Azure and Google also need a real location, not Agora's code 0.
+    ``sts_token`` and ``sts_expiration`` (any value, not read; None when not given): a
+    bring-your-own target's temporary credentials, both or neither, for vendors 1, 2 and 3 only
+    (rule sts_fields).  No prefix (``()``) means none.
     """
-    found = rules.vendor_by_name(vendor)
-    if found is None:
-        raise StorageConfigError(
-            [
-                StorageIssue(
-                    "vendor", f"{vendor!r}: {rules.STORAGE_VENDOR.text}", rules.STORAGE_VENDOR.id
-                )
-            ]
+    entry: dict[str, object] = {"vendor": vendor, "region": region, "bucket": bucket}
+    if isinstance(file_name_prefix, str) or file_name_prefix:
+        # A bare string stays one, to be refused: Agora wants a list of segments (S3).
+        entry["fileNamePrefix"] = (
+            file_name_prefix if isinstance(file_name_prefix, str) else list(file_name_prefix)
         )
-    issues: list[StorageIssue] = []
-    resolved_region = resolve_region(found, region)
-    if resolved_region is None:
-        issues.append(_region_issue(found, region))
-    if not isinstance(bucket, str) or not found.bucket.matches(bucket):
-        issues.append(StorageIssue("bucket", f"{bucket!r}: {found.bucket.text}", found.bucket.id))
-    issues += _prefix_issues(file_name_prefix)
-    params = dict(extension_params or {})
-    issues += _extension_issues(found, params)
-    # Whole days, at least one, is what every vendor's lifecycle rule takes (S3 Expiration.Days
-    # "must be a positive integer", OSS Days, GCS age, Azure daysAfterModificationGreaterThan).
-    rule = rules.RETENTION_DAYS
-    if retention_days is not None and (
-        isinstance(retention_days, bool)
-        or not isinstance(retention_days, int)
-        or not rule.minimum <= retention_days <= rule.maximum
-    ):
-        issues.append(StorageIssue(rule.path, f"{retention_days!r}: {rule.text}", rule.id))
-    if retention_days is not None and resolved_region is not None and not resolved_region[1]:
-        issues.append(
-            StorageIssue(
-                "region",
-                f"{region!r}: creating a {found.title} bucket needs its location "
-                "(e.g. westeurope, EU); Agora's region code is 0 either way",
-                rules.STORAGE_REGION.id,
-            )
-        )
-    if issues or resolved_region is None:
-        raise StorageConfigError(issues)
-    code, region_id = resolved_region
+    if extension_params is not None:
+        entry["extensionParams"] = extension_params
+    if retention_days is not None:
+        entry |= {"provision": True, "retentionDays": retention_days}
+    else:  # the keys are the caller's, never read here
+        entry |= {"accessKey": _GIVEN, "secretKey": _GIVEN}
+    entry |= {key: _GIVEN for key, value in (("stsToken", sts_token),
+                                             ("stsExpiration", sts_expiration)) if value is not None}
+    try:
+        checked = spec.checked_storage(entry, is_unknown=lambda value: value is _GIVEN,
+                                       creates_bucket=retention_days is not None)
+    except SpecError as error:
+        raise StorageConfigError(error.problems) from None
+    found = cast(rules.Vendor, rules.vendor_by_name(vendor))
+    code, region_id = cast(tuple[int, str], resolve_region(found, region))
+    extension = checked.get("extensionParams", {})
     return ResolvedStorage(
         vendor=found,
         region_code=code,
         region_id=region_id,
         bucket=bucket,
-        file_name_prefix=tuple(file_name_prefix),
-        extension_params=MappingProxyType(params),
+        file_name_prefix=tuple(cast(Iterable[str], checked.get("fileNamePrefix", ()))),
+        extension_params=MappingProxyType(dict(cast(Mapping[str, str], extension))),
     )
 
 
 # --------------------------------------------------------------------------------------------------
 # The component base class and the target it emits
-
-
-def _target_dict(
-    resolved: ResolvedStorage,
-    bucket: str,
-    access_key: str,
-    secret_key: str,
-    sts_token: str | None,
-    sts_expiration: int | None,
-) -> StorageTarget:
-    target: StorageTarget = {
-        "vendor": resolved.vendor.code,
-        "region": resolved.region_code,
-        "bucket": bucket,
-        "accessKey": access_key,
-        "secretKey": secret_key,
-    }
-    # Optional keys are left out rather than sent empty: Agora's reference marks them optional (S3).
-    if resolved.file_name_prefix:
-        target["fileNamePrefix"] = list(resolved.file_name_prefix)
-    if resolved.extension_params:
-        target["extensionParams"] = cast(ExtensionParams, dict(resolved.extension_params))
-    if sts_token is not None:
-        target["stsToken"] = sts_token
-    if sts_expiration is not None:
-        target["stsExpiration"] = int(sts_expiration)
-    return target
 
 
 class SnapshotBucketComponent(pulumi.ComponentResource):
@@ -357,7 +292,8 @@ class SnapshotBucketComponent(pulumi.ComponentResource):
     measured in tests/test_storage_byo.py).  ``bucket``, ``vendor``, ``region`` and
     ``file_name_prefix`` are exposed separately, not secret, for stack outputs and display.
 
-    Constructor (called by the vendor components, not by users): ``type_name`` (str): the class
+    Constructor (called by ``ProvisionedSnapshotBucket`` and ``ExistingSnapshotBucket``, not by
+    users): ``type_name`` (str): the class
     name, giving the type token ``agora-snapshots:storage:<type_name>``; ``name`` (str): the
     component's Pulumi name; ``resolved`` (``ResolvedStorage``): the validated arguments with
     Agora's codes (from ``SnapshotBucketArgs.resolve`` or ``validate_storage``); ``opts``
@@ -394,25 +330,12 @@ class SnapshotBucketComponent(pulumi.ComponentResource):
         """Options for a child: ``parent=self`` (style.md, Pulumi components) plus ``extra``."""
         return pulumi.ResourceOptions(parent=self, **extra)
 
-    def _regional(
-        self,
-        opts: pulumi.ResourceOptions | None,
-        make_provider: Callable[[str, pulumi.ResourceOptions], pulumi.ProviderResource],
-    ) -> pulumi.ResourceOptions:
-        """Child options pinned to the resolved region, for SDKs whose resources take no region
-        argument (OSS, COS): a child provider ``<name>-provider`` made by ``make_provider(region,
-        opts)``, unless the caller passed a provider of their own, which the children inherit."""
-        if opts is not None and (opts.provider is not None or opts.providers):
-            return self._child()
-        provider = make_provider(self.resolved.region_id, self._child())
-        return self._child(provider=provider)
-
     def _emit(
         self,
-        *,
         bucket: pulumi.Input[str],
         access_key: pulumi.Input[str],
         secret_key: pulumi.Input[str],
+        *,
         ready: Sequence[pulumi.Input[Any]] = (),
         sts_token: pulumi.Input[str] | None = None,
         sts_expiration: pulumi.Input[int] | None = None,
@@ -434,7 +357,17 @@ class SnapshotBucketComponent(pulumi.ComponentResource):
 
         def build(values: list[Any]) -> StorageTarget:
             name, access, secret, token, expiration = values
-            return _target_dict(resolved, name, access, secret, token, expiration)
+            return build_target({
+                "vendor": resolved.vendor.code,
+                "region": resolved.region_code,
+                "bucket": name,
+                "fileNamePrefix": list(resolved.file_name_prefix),
+                "extensionParams": dict(resolved.extension_params),
+                "accessKey": access,
+                "secretKey": secret,
+                "stsToken": token,
+                "stsExpiration": None if expiration is None else int(expiration),
+            })
 
         self.target = pulumi.Output.all(
             self.bucket, self.access_key, self.secret_key, sts_token_out, sts_expiration
@@ -448,15 +381,47 @@ class SnapshotBucketComponent(pulumi.ComponentResource):
         128-character total, S3), so a too-long session prefix fails at construction, not at start.
         The result stays secret as a whole, like ``target``.
         """
-        prefix = [*self.file_name_prefix, *extra_prefix]
-        issues = _prefix_issues(prefix)
-        if issues:
-            raise StorageConfigError(issues)
+        problems = spec.prefix_problems(joined_prefix(self.file_name_prefix, extra_prefix))
+        if problems:
+            raise StorageConfigError(problems)
+        extra = tuple(extra_prefix)
+        return self.target.apply(functools.partial(with_session_prefix, session_prefix=extra))
 
-        def extend(target: StorageTarget) -> StorageTarget:
-            combined: StorageTarget = {**target}
-            if prefix:
-                combined["fileNamePrefix"] = list(prefix)
-            return combined
 
-        return self.target.apply(extend)
+class ProvisionedSnapshotBucket(SnapshotBucketComponent):
+    """Base of the components that create a bucket and its upload key at one vendor: the vendor
+    is the one whose ``rules.Provisioning`` names the subclass's module (the registry), and the
+    type token is ``agora-snapshots:storage:<class name>``.
+
+    ``ProvisionedSnapshotBucket(name, args, opts=None)``: ``name`` (str): the component's Pulumi
+    name, which its children's names start with; ``args`` (``SnapshotBucketArgs``): checked for
+    the vendor at once (``StorageConfigError`` lists every invalid field; nothing registers);
+    ``opts`` (``pulumi.ResourceOptions`` | None): the component's options.  A subclass creates
+    its children in ``_provision(name)`` from ``resolved`` and ``retention_days``, and ends with
+    ``_emit``.
+    """
+
+    retention_days: int
+
+    def __init__(
+        self, name: str, args: SnapshotBucketArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        resolved = args.resolve(vendor_of(type(self).__module__).code)
+        super().__init__(type(self).__name__, name, resolved, opts)
+        self.retention_days = args.retention_days
+        self._opts = opts
+        self._provision(name)
+
+    def _provision(self, name: str) -> None:
+        raise NotImplementedError
+
+    def _regional(
+        self, make_provider: Callable[[str, pulumi.ResourceOptions], pulumi.ProviderResource]
+    ) -> pulumi.ResourceOptions:
+        """Child options pinned to the resolved region, for SDKs whose resources take no region
+        argument (OSS, COS): a child provider ``<name>-provider`` made by ``make_provider(region,
+        opts)``, unless the caller passed a provider of their own, which the children inherit."""
+        opts = self._opts
+        if opts is not None and (opts.provider is not None or opts.providers):
+            return self._child()
+        return self._child(provider=make_provider(self.resolved.region_id, self._child()))

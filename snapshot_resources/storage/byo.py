@@ -10,92 +10,16 @@ inputs and leave as secrets; they should be write-only keys (S19).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 import pulumi
 
-from snapshot_resources import rules
-from snapshot_resources.storage.base import (
-    SnapshotBucketComponent,
-    StorageConfigError,
-    StorageIssue,
-    validate_storage,
-)
+from snapshot_resources.storage.base import SnapshotBucketComponent, validate_storage
 
 
 class ExistingSnapshotBucket(SnapshotBucketComponent):
-    """An existing bucket and its keys, checked and emitted as ``target``."""
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        vendor: int | str,
-        region: int | str,
-        bucket: str,
-        access_key: pulumi.Input[str],
-        secret_key: pulumi.Input[str],
-        file_name_prefix: Sequence[str] = (),
-        extension_params: Mapping[str, str] | None = None,
-        sts_token: pulumi.Input[str] | None = None,
-        sts_expiration: pulumi.Input[int] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        try:
-            resolved = validate_storage(
-                vendor,
-                region=region,
-                bucket=bucket,
-                file_name_prefix=file_name_prefix,
-                extension_params=extension_params,
-            )
-        except StorageConfigError as error:
-            issues = list(error.issues)
-        else:
-            issues = []
-        found = rules.vendor_by_name(vendor)
-        if found is not None:
-            issues += _sts_issues(found, sts_token is not None, sts_expiration is not None)
-        if issues:
-            raise StorageConfigError(issues)
-        super().__init__("ExistingSnapshotBucket", name, resolved, opts)
-        self._emit(
-            bucket=resolved.bucket,
-            access_key=access_key,
-            secret_key=secret_key,
-            sts_token=sts_token,
-            sts_expiration=sts_expiration,
-        )
-
-
-def _sts_issues(vendor: rules.Vendor, has_token: bool, has_expiration: bool) -> list[StorageIssue]:
-    rule = rules.STS_FIELDS
-    if not has_token and not has_expiration:
-        return []
-    if vendor.code not in rules.STS_VENDORS:
-        return [
-            StorageIssue(rule.path, f"not accepted for vendor {vendor.code}: {rule.text}", rule.id)
-        ]
-    if has_token != has_expiration:
-        missing = "stsExpiration" if has_token else "stsToken"
-        return [StorageIssue(missing, f"is missing: {rule.text}", rule.id)]
-    return []
-
-
-def bring_your_own(
-    name: str,
-    *,
-    vendor: int | str,
-    region: int | str,
-    bucket: str,
-    access_key: pulumi.Input[str],
-    secret_key: pulumi.Input[str],
-    file_name_prefix: Sequence[str] = (),
-    extension_params: Mapping[str, str] | None = None,
-    sts_token: pulumi.Input[str] | None = None,
-    sts_expiration: pulumi.Input[int] | None = None,
-    opts: pulumi.ResourceOptions | None = None,
-) -> ExistingSnapshotBucket:
-    """A ``StorageTarget`` from an existing bucket and keys, for any vendor code (rules.VENDORS).
+    """An existing bucket and its keys, checked and emitted as ``target``: a ``StorageTarget``
+    for any vendor code (rules.VENDORS); ``bring_your_own(...)`` is the same call.
 
     Nothing is created: the fields are checked and emitted as the component's ``target``.
     ``name`` (str): the component's Pulumi name.  ``vendor`` (int | str): any of Agora's vendor
@@ -113,19 +37,41 @@ def bring_your_own(
     vendors 1, 2 and 3 only (rule sts_fields; S5, S14).  ``opts`` (``pulumi.ResourceOptions`` |
     None): options of the component.
 
-    Returns an ``ExistingSnapshotBucket`` (a ``SnapshotBucketComponent``) whose ``target`` is a
-    session's ``storage``.  Raises ``StorageConfigError`` listing every invalid field.
+    A ``SnapshotBucketComponent`` whose ``target`` is a session's ``storage``.  Raises
+    ``StorageConfigError`` listing every invalid field.
     """
-    return ExistingSnapshotBucket(
-        name,
-        vendor=vendor,
-        region=region,
-        bucket=bucket,
-        access_key=access_key,
-        secret_key=secret_key,
-        file_name_prefix=file_name_prefix,
-        extension_params=extension_params,
-        sts_token=sts_token,
-        sts_expiration=sts_expiration,
-        opts=opts,
-    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        vendor: int | str,
+        region: int | str,
+        bucket: str,
+        access_key: pulumi.Input[str],
+        secret_key: pulumi.Input[str],
+        file_name_prefix: Sequence[str] = (),
+        extension_params: Mapping[str, str] | None = None,
+        sts_token: pulumi.Input[str] | None = None,
+        sts_expiration: pulumi.Input[int] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        resolved = validate_storage(
+            vendor,
+            region=region,
+            bucket=bucket,
+            file_name_prefix=file_name_prefix,
+            extension_params=extension_params,
+            sts_token=sts_token,
+            sts_expiration=sts_expiration,
+        )
+        super().__init__("ExistingSnapshotBucket", name, resolved, opts)
+        self._emit(
+            resolved.bucket, access_key, secret_key,
+            sts_token=sts_token, sts_expiration=sts_expiration,
+        )
+
+
+bring_your_own: Final = ExistingSnapshotBucket
+"""``bring_your_own(name, *, vendor, region, bucket, access_key, secret_key, ...)``: the same
+signature, declared once (``ExistingSnapshotBucket``)."""

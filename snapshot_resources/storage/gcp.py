@@ -19,46 +19,35 @@ The org policy ``constraints/storage.disableServiceAccountHmacKeyCreation`` bloc
 
 from __future__ import annotations
 
-import pulumi
+from typing import Final
 
-from snapshot_resources.storage.base import (
-    MissingExtraError,
-    ResolvedStorage,
-    SnapshotBucketArgs,
-    SnapshotBucketComponent,
-    stable_suffix,
-)
+from snapshot_resources.storage import base
 
-try:
+with base.vendor_sdk(__name__) as _vendor:
     from pulumi_gcp import serviceaccount, storage
-except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subprocess test
-    raise MissingExtraError(title="Google Cloud Storage", module="pulumi_gcp", extra="gcp") from exc
 
-VENDOR = 6
+VENDOR: Final = _vendor.code
 UPLOAD_ROLE = "roles/storage.objectCreator"
 
 
 def service_account_id(name: str) -> str:
     """A service account id for component ``name``: 6-30 characters ``[a-z]([-a-z0-9]*[a-z0-9])``
     (GCP IAM ``accountId`` rule), stable for the project and stack (base.stable_suffix)."""
-    return f"agora-snap-{stable_suffix(name)}"
+    return f"agora-snap-{base.stable_suffix(name)}"
 
 
-class GcpSnapshotBucket(SnapshotBucketComponent):
+class GcpSnapshotBucket(base.ProvisionedSnapshotBucket):
     """A Cloud Storage bucket and an object-creator HMAC key, as a ``StorageTarget``."""
 
-    def __init__(
-        self, name: str, args: SnapshotBucketArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        resolved = args.resolve(VENDOR)
-        super().__init__("GcpSnapshotBucket", name, resolved, opts)
+    def _provision(self, name: str) -> None:
+        resolved = self.resolved
         bucket = storage.Bucket(
             f"{name}-bucket",
             name=resolved.bucket,
             location=resolved.region_id,
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
-            lifecycle_rules=[_lifecycle_rule(resolved, args.retention_days)],
+            lifecycle_rules=[_lifecycle_rule(resolved, self.retention_days)],
             opts=self._child(),
         )
         account = serviceaccount.Account(
@@ -78,16 +67,11 @@ class GcpSnapshotBucket(SnapshotBucketComponent):
         key = storage.HmacKey(
             f"{name}-key", service_account_email=account.email, opts=self._child()
         )
-        self._emit(
-            bucket=bucket.name,
-            access_key=key.access_id,
-            secret_key=key.secret,
-            ready=[grant.id],
-        )
+        self._emit(bucket.name, key.access_id, key.secret, ready=[grant.id])
 
 
 def _lifecycle_rule(
-    resolved: ResolvedStorage, retention_days: int
+    resolved: base.ResolvedStorage, retention_days: int
 ) -> storage.BucketLifecycleRuleArgsDict:
     condition: storage.BucketLifecycleRuleConditionArgsDict = {"age": retention_days}
     if resolved.object_prefix:

@@ -20,42 +20,37 @@ Resources:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import pulumi
 
-from snapshot_resources.storage import policies
-from snapshot_resources.storage.base import (
-    SnapshotBucketArgs,
-    SnapshotBucketComponent,
-    import_extra,
-    stable_suffix,
-)
+from snapshot_resources.storage import base, policies
 
-VENDOR = 7
-TITLE = "Huawei Cloud OBS"
-_obs = import_extra("pulumi_huaweicloud.obs", title=TITLE, extra="huawei")
-_iam = import_extra("pulumi_huaweicloud.iam", title=TITLE, extra="huawei")
+VENDOR: Final = base.vendor_of(__name__).code
+_obs, _iam = (base.sdk_module(__name__, part) for part in ("obs", "iam"))
 DEFAULT_ENTERPRISE_PROJECT = "0"  # Huawei's default enterprise project (obs.Bucket docs)
 
 
-class HuaweiSnapshotBucket(SnapshotBucketComponent):
+class HuaweiSnapshotBucket(base.ProvisionedSnapshotBucket):
     """An OBS bucket for snapshots and a least-privilege IAM key, as a ``StorageTarget``."""
 
     def __init__(
         self,
         name: str,
-        args: SnapshotBucketArgs,
+        args: base.SnapshotBucketArgs,
         opts: pulumi.ResourceOptions | None = None,
         *,
         enterprise_project_id: str = DEFAULT_ENTERPRISE_PROJECT,
     ) -> None:
-        resolved = args.resolve(VENDOR)
-        super().__init__("HuaweiSnapshotBucket", name, resolved, opts)
+        self._project = enterprise_project_id
+        super().__init__(name, args, opts)
+
+    def _provision(self, name: str) -> None:
+        resolved = self.resolved
         rule: dict[str, Any] = {
             "name": "expire-agora-snapshots",
             "enabled": True,
-            "expirations": [{"days": args.retention_days}],
+            "expirations": [{"days": self.retention_days}],
         }
         if resolved.object_prefix:
             rule["prefix"] = resolved.object_prefix
@@ -68,7 +63,7 @@ class HuaweiSnapshotBucket(SnapshotBucketComponent):
             lifecycle_rules=[rule],
             opts=self._child(),
         )
-        suffix = stable_suffix(name)
+        suffix = base.stable_suffix(name)
         user = _iam.User(
             f"{name}-uploader",
             name=f"agora-snapshots-{suffix}",
@@ -91,13 +86,8 @@ class HuaweiSnapshotBucket(SnapshotBucketComponent):
             f"{name}-upload-policy-assignment",
             user_id=user.id,
             role_id=role.id,
-            enterprise_project_id=enterprise_project_id,
+            enterprise_project_id=self._project,
             opts=self._child(),
         )
         key = _iam.AccessKey(f"{name}-key", user_id=user.id, opts=self._child())
-        self._emit(
-            bucket=bucket.bucket,
-            access_key=key.id,
-            secret_key=key.secret,
-            ready=[assignment.id],
-        )
+        self._emit(bucket.bucket, key.id, key.secret, ready=[assignment.id])

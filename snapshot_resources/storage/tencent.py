@@ -19,38 +19,24 @@ Resources:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
-import pulumi
+from snapshot_resources.storage import base, policies
 
-from snapshot_resources.storage import policies
-from snapshot_resources.storage.base import (
-    SnapshotBucketArgs,
-    SnapshotBucketComponent,
-    import_extra,
-    stable_suffix,
-)
-
-VENDOR = 3
-TITLE = "Tencent Cloud COS"
-_sdk = import_extra("tencentcloud_iac_pulumi", title=TITLE, extra="tencent")
-_cos = import_extra("tencentcloud_iac_pulumi.cos", title=TITLE, extra="tencent")
-_cam = import_extra("tencentcloud_iac_pulumi.cam", title=TITLE, extra="tencent")
+VENDOR: Final = base.vendor_of(__name__).code
+_sdk, _cos, _cam = (base.sdk_module(__name__, part) for part in ("", "cos", "cam"))
 
 
-class TencentSnapshotBucket(SnapshotBucketComponent):
+class TencentSnapshotBucket(base.ProvisionedSnapshotBucket):
     """A COS bucket for snapshots and a least-privilege CAM key, as a ``StorageTarget``."""
 
-    def __init__(
-        self, name: str, args: SnapshotBucketArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        resolved = args.resolve(VENDOR)
-        super().__init__("TencentSnapshotBucket", name, resolved, opts)
+    def _provision(self, name: str) -> None:
+        resolved = self.resolved
         regional = self._regional(
-            opts, lambda region, child: _sdk.Provider(f"{name}-provider", region=region, opts=child)
+            lambda region, child: _sdk.Provider(f"{name}-provider", region=region, opts=child)
         )
 
-        rule: dict[str, Any] = {"expiration": {"days": args.retention_days}}
+        rule: dict[str, Any] = {"expiration": {"days": self.retention_days}}
         if resolved.object_prefix:
             rule["filter_prefix"] = resolved.object_prefix
         bucket = _cos.Bucket(
@@ -60,7 +46,7 @@ class TencentSnapshotBucket(SnapshotBucketComponent):
             lifecycle_rules=[rule],
             opts=regional,
         )
-        suffix = stable_suffix(name)
+        suffix = base.stable_suffix(name)
         user = _cam.User(
             f"{name}-uploader",
             name=f"agora-snapshots-{suffix}",
@@ -86,9 +72,4 @@ class TencentSnapshotBucket(SnapshotBucketComponent):
             opts=regional,
         )
         key = _cam.AccessKey(f"{name}-key", target_uin=user.uin, opts=regional)
-        self._emit(
-            bucket=bucket.bucket,
-            access_key=key.access_key,
-            secret_key=key.secret_access_key,
-            ready=[attachment.id],
-        )
+        self._emit(bucket.bucket, key.access_key, key.secret_access_key, ready=[attachment.id])

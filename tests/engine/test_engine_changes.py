@@ -97,8 +97,8 @@ def test_an_interval_edit_replaces_the_session_deleting_before_creating(
     # a failure (the up succeeded), and only until the first start that succeeds.
     refused = _starts_refused(example)
     assert all(r["status"] == 400 for r in refused)
-    starts = [r for r in example.agora.admin.request_log() if r["path"].endswith("/start")]
-    assert starts[-1]["status"] == 200
+    answered = [r for r in example.agora.admin.request_log() if r["path"].endswith("/start")]
+    assert answered[-1]["status"] == 200
     live = {t["sid"]: t for t in running_tasks(example.agora)}
     assert set(live) == set(after.values())
     assert live[after["stage"]]["captureInterval"] == 15
