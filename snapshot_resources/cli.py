@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "snapshots": "snapshots",
     "emulator": "emulator",
     "plan": "plan",
+    "reconcile": "reconcile",
 }
 
 DISTRIBUTION: Final = "snapshot-resources"

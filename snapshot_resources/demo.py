@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from snapshot_resources import engine, naming
+from snapshot_resources.spec import PROJECT
 
-PROJECT = "agora-snapshots"
 STACK = "demo"
 # Obvious demo values for the emulator; they open nothing anywhere else.
 DEMO_APP_ID = "demoappid0000000000000000000000a"

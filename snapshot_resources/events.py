@@ -75,21 +75,29 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import IntEnum
 from types import MappingProxyType
-from typing import Any, Final, Literal, NoReturn
+from typing import Any, Final, Literal, NoReturn, Protocol
 
 from snapshot_resources.naming import SnapshotName, parse_snapshot_name
 
 __all__ = [
+    "CHANNEL_EVENT_NAMES",
+    "CLOUD_RECORDING_CLIENT_TYPE",
     "CLOUD_RECORDING_PRODUCT_ID",
     "EVENT_NAMES",
+    "HOST_ARRIVES",
+    "HOST_LEAVES",
     "NOTIFY_MAX_AGE_SECONDS",
     "NOTIFY_MAX_FUTURE_SECONDS",
+    "RTC_CHANNEL_PRODUCT_ID",
     "SEEN_NOTICES_MAX_SIZE",
     "SIGNATURE_HEADER",
     "SIGNATURE_V2_HEADER",
     "SNAPSHOT_FILE_EVENT",
+    "ChannelEvent",
     "NcsEvent",
+    "Noticed",
     "NotificationBodyError",
     "NotificationError",
     "ReplayError",
@@ -107,6 +115,42 @@ __all__ = [
 SIGNATURE_HEADER: Final = "Agora-Signature"  # HMAC-SHA1, hex (S13)
 SIGNATURE_V2_HEADER: Final = "Agora-Signature-V2"  # HMAC-SHA256, hex (S13)
 CLOUD_RECORDING_PRODUCT_ID: Final = 3  # productId of Cloud Recording events (S13)
+RTC_CHANNEL_PRODUCT_ID: Final = 1  # productId of RTC channel events (S24)
+
+
+class ChannelEvent(IntEnum):
+    """The RTC channel event types (``eventType`` of productId 1, S24).
+
+    Streaming profile (``channelType`` 1): 103/104 a host joins/leaves, 105/106 an audience member
+    joins/leaves, 111/112 a user's role changes to host/audience.  Communication profile
+    (``channelType`` 0): 107/108 a user joins/leaves (every user publishes).  101/102: the channel
+    is created (first user) and destroyed (last user).  Payload: ``channelName``, ``uid``,
+    ``platform``, ``clientType`` (only on platform 6, Linux: 10 is Cloud Recording), ``clientSeq``
+    (orders one user's events), ``ts`` (Unix s), and ``reason`` on a leave.
+    """
+
+    CHANNEL_CREATE = 101
+    CHANNEL_DESTROY = 102
+    BROADCASTER_JOIN = 103
+    BROADCASTER_LEAVE = 104
+    AUDIENCE_JOIN = 105
+    AUDIENCE_LEAVE = 106
+    COMMUNICATION_JOIN = 107
+    COMMUNICATION_LEAVE = 108
+    ROLE_TO_BROADCASTER = 111
+    ROLE_TO_AUDIENCE = 112
+
+
+CHANNEL_EVENT_NAMES: Final[Mapping[int, str]] = MappingProxyType(
+    {event.value: event.name.lower() for event in ChannelEvent})
+"""``eventType`` -> name, for every ``ChannelEvent`` (S24)."""
+HOST_ARRIVES: Final = frozenset({ChannelEvent.BROADCASTER_JOIN, ChannelEvent.COMMUNICATION_JOIN,
+                                 ChannelEvent.ROLE_TO_BROADCASTER})
+"""Events after which the user publishes in the channel (a host, or a communication user)."""
+HOST_LEAVES: Final = frozenset({ChannelEvent.BROADCASTER_LEAVE, ChannelEvent.COMMUNICATION_LEAVE,
+                                ChannelEvent.ROLE_TO_AUDIENCE})
+"""Events after which the user no longer publishes (left, or became audience)."""
+CLOUD_RECORDING_CLIENT_TYPE: Final = 10  # payload.clientType of a Cloud Recording bot (S24)
 SNAPSHOT_FILE_EVENT: Final = 45  # recorder_snapshot_file: details.fileName (S12)
 # The replay window; the reasoning is in the module docstring ("Replay window").
 NOTIFY_MAX_AGE_SECONDS: Final = 600.0
@@ -327,6 +371,13 @@ def _key(secret: str) -> bytes:
 # Duplicates (S13)
 
 
+class Noticed(Protocol):
+    """Any parsed notification: what ``SeenNotices`` reads of it (``noticeId``, S13)."""
+
+    @property
+    def notice_id(self) -> str: ...
+
+
 class SeenNotices:
     """The ``noticeId`` values seen lately, to drop redeliveries (S13).  Thread-safe.
 
@@ -366,9 +417,11 @@ class SeenNotices:
     def max_size(self) -> int:
         return self._max_size
 
-    def check_and_remember(self, event: NcsEvent) -> bool:
+    def check_and_remember(self, event: Noticed) -> bool:
         """``True`` the first time ``event.notice_id`` is seen within ``ttl`` (process it), and
-        remember it; ``False`` for a repeat (drop it).  A repeat does not extend the memory."""
+        remember it; ``False`` for a repeat (drop it).  A repeat does not extend the memory.
+        ``event``: an ``NcsEvent``, or any notification with a ``notice_id`` (``Noticed``), such
+        as the RTC channel events of ``snapshot_resources.reconcile.notices``."""
         notice_id = event.notice_id
         with self._lock:
             now = self._clock()

@@ -119,6 +119,8 @@ SOURCES: Final = MappingProxyType(
             _docs("S22", "RESTful authentication", "shared/common/_restful-authentication.mdx",
                   published=False),
             _docs("S23", "Get started with Cloud Recording", "cloud-recording/get-started/getstarted.md"),
+            _docs("S24", "Notifications: RTC channel event types",
+                  "shared/notification-center-service/event-types/rtc.mdx", published=False),
             Source("G1", "Agora's community Go REST client (services/cloudrecording/api, "
                    "agora/domain, agora/client)",
                    "https://github.com/AgoraIO-Community/agora-rest-client-go/tree/2afc9fb",

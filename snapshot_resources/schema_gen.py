@@ -42,6 +42,7 @@ from jsonschema.exceptions import ValidationError
 from snapshot_resources import rules
 from snapshot_resources.rules import Choice, IntRange, Kind, Pattern, Rule, Vendor
 from snapshot_resources.spec import (
+    PROJECT,
     SECRET_FIELDS,
     Problem,
     show_value,
@@ -53,7 +54,6 @@ Schema = dict[str, Any]
 DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 STACK_SCHEMA_FILE: Final = "snapshot-stack.schema.json"
 START_SCHEMA_FILE: Final = "agora-snapshot-start.schema.json"
-PROJECT: Final = "agora-snapshots"  # Pulumi project name: config keys agora-snapshots:storage ...
 
 # --------------------------------------------------------------------------------------------------
 # Building blocks

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import pulumi
 from pulumi import dynamic
@@ -244,7 +244,13 @@ def resource_inputs(spec: SessionSpec, written: Mapping[str, Any] | None = None)
     return inputs
 
 
-class SnapshotSession(dynamic.Resource, module="agora", name="SnapshotSession"):
+SESSION_MODULE: Final = "agora"
+SESSION_TYPE: Final = f"pulumi-python:dynamic/{SESSION_MODULE}:SnapshotSession"
+"""The resource type token of ``SnapshotSession`` (Pulumi's dynamic resources are typed
+``pulumi-python:dynamic/<module>:<name>``); with the resource name it forms the URN."""
+
+
+class SnapshotSession(dynamic.Resource, module=SESSION_MODULE, name="SnapshotSession"):
     r"""One Agora Cloud Recording snapshot task as a Pulumi resource: a JPG of each subscribed
     user's video every ``captureInterval`` seconds, uploaded to the session's storage.
 
@@ -279,10 +285,12 @@ class SnapshotSession(dynamic.Resource, module="agora", name="SnapshotSession"):
             expired, stopped elsewhere) is dropped from the state with a message on stderr, and
             the next ``pulumi up`` starts a new one.  After the resource ID expired (433) the
             session is kept, with ``status`` None.
-        delete: stop (S6), then wait at most ``agora:exitTimeout`` seconds (default 30) until
-            the task has left the channel.  A task that is already gone is not an error; after
-            the resource ID expired the session is removed with a warning saying until when the
-            task may still run.
+        delete: stop (S6) and return, without waiting for the task to leave the channel (only a
+            replacement needs the channel and uid free: its create retries Agora's 53 task
+            conflict caused by its own predecessor for at most ``agora:exitTimeout`` seconds,
+            default 30).  A task that is already gone is not an error; after the resource ID
+            expired the session is removed with a warning saying until when the task may still
+            run.
 
     Outputs (``pulumi.Output`` attributes; the inputs are echoed as outputs of the same names,
     ``storage`` and ``token`` secret):

@@ -86,6 +86,9 @@ EXTENSION_KEYS: Final = rules.EXTENSION.keys()
 STORAGE_KEYS: Final = rules.STORAGE.keys()
 WIRE_STORAGE_KEYS: Final = rules.STORAGE.inputs()  # Agora's storageConfig, without this tool's keys
 STACK_KEYS: Final = ("storage", "sessions")
+PROJECT: Final = "agora-snapshots"
+"""The Pulumi project's name (``Pulumi.yaml``): the stack file's keys are ``<PROJECT>:storage`` and
+``<PROJECT>:sessions``."""
 
 # Keys that are rejected with their own rule rather than as unknown.
 SESSION_FORBIDDEN: Final = rules.SESSION.forbidden()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from snapshot_resources import demo, engine
+from snapshot_resources import demo, engine, spec
 from snapshot_resources.spec import parse_stack
 
 
@@ -62,12 +62,12 @@ def test_a_hanging_installer_is_bounded(tmp_path: Path, monkeypatch: pytest.Monk
 def test_the_demo_stack_config_is_valid() -> None:
     config = demo.demo_config("http://127.0.0.1:1", pair_uids=demo.PUBLISHERS)
     raw = {
-        "storage": config[f"{demo.PROJECT}:storage"],
-        "sessions": config[f"{demo.PROJECT}:sessions"],
+        "storage": config[f"{spec.PROJECT}:storage"],
+        "sessions": config[f"{spec.PROJECT}:sessions"],
     }
     for key, value in demo.SECRET_LEAVES.items():
         namespace, dotted = key.split(":", 1)
-        if namespace == demo.PROJECT:
+        if namespace == spec.PROJECT:
             name = dotted.split(".")
             raw[name[0]][name[1]][name[2]] = value
     stack = parse_stack(raw, default_app_id=config["agora:appId"])

@@ -1,7 +1,8 @@
 """Every public name documents itself: ``help()`` on it shows this package's own text, naming each
 parameter of its signature.
 
-Public names are ``snapshot_resources.__all__`` and ``snapshot_resources.testing.__all__``.  A
+Public names are ``snapshot_resources.__all__``, ``snapshot_resources.testing.__all__`` and
+``snapshot_resources.reconcile.__all__``.  A
 docstring counts only when this package wrote it: not inherited from Pulumi or ``object``, and not
 the signature line that ``dataclasses`` puts in ``__doc__`` when a class has none.  For a callable,
 every parameter name except ``self``/``cls`` and ``*args``/``**kwargs`` must appear as a word in
@@ -24,6 +25,7 @@ import pulumi.dynamic
 import pytest
 
 import snapshot_resources
+import snapshot_resources.reconcile
 import snapshot_resources.testing
 from snapshot_resources import rules
 
@@ -31,6 +33,7 @@ PACKAGE = "snapshot_resources"
 PUBLIC: list[tuple[str, str]] = [
     *((PACKAGE, name) for name in snapshot_resources.__all__),
     *((f"{PACKAGE}.testing", name) for name in snapshot_resources.testing.__all__),
+    *((f"{PACKAGE}.reconcile", name) for name in snapshot_resources.reconcile.__all__),
 ]
 
 # A rule cited in prose as "rule capture_interval" (the form of problem messages); ids with an

@@ -41,7 +41,7 @@ import pytest
 import requests
 from conftest import TIME_SCALE, provider_config, session_inputs
 
-from snapshot_resources.emulator.server import ConnectionTrackingServer
+from snapshot_resources.http_server import ConnectionTrackingServer
 from snapshot_resources.provider import SnapshotSessionProvider
 from snapshot_resources.testing.emulator import EmulatorHandle, run_emulator
 from snapshot_resources.testing.provider_host import (

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from snapshot_resources import rules
+from snapshot_resources import rules, spec
 from snapshot_resources.spec import (
     Problem,
     SessionSpec,
@@ -461,3 +463,8 @@ def test_an_unknown_region_close_to_one_suggests_it() -> None:
     [problem] = stack_problems({"storage": {"m": storage}, "sessions": {}})
     assert "did you mean 'us-east-2'?" in problem.message
     assert "its regions" not in problem.message
+
+
+def test_the_project_name_is_the_one_pulumi_yaml_declares() -> None:
+    root = Path(__file__).resolve().parents[1]
+    assert yaml.safe_load((root / "Pulumi.yaml").read_text())["name"] == spec.PROJECT

@@ -70,6 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--webhook-url", metavar="URL", help="post NCS events here")
     parser.add_argument("--webhook-secret", default=os.environ.get("AGORA_NCS_SECRET"),
                         help="NCS secret that signs webhook bodies (default: $AGORA_NCS_SECRET)")
+    parser.add_argument("--channel-events", action="store_true",
+                        help="also post RTC channel events (productId 1: channel create/destroy, "
+                        "broadcaster join/leave) for the admin API's joins and leaves")
+    parser.add_argument("--token-lifetime", type=_positive, metavar="SECONDS",
+                        help="for tests: a task started with a token leaves this many emulated "
+                        "seconds after its start, as on a token expiry (NCS 1 code 109, 41, 11); "
+                        "default: only the token's own expiry (AccessToken2) counts")
     parser.add_argument("--s3-endpoint", metavar="URL",
                         help="send vendor 1 (Amazon S3) uploads to this S3 API instead of "
                         "--storage-dir")
@@ -86,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         latency_ms=args.latency_ms, qps=args.qps, max_tasks=args.max_tasks,
         webhook_url=args.webhook_url, webhook_secret=args.webhook_secret,
         s3_endpoint=args.s3_endpoint, log_requests=args.log_requests, seed=args.seed,
+        channel_events=args.channel_events, token_lifetime=args.token_lifetime,
     )
     stopping = threading.Event()
 

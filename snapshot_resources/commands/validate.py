@@ -42,6 +42,7 @@ import yaml
 
 from snapshot_resources import rules
 from snapshot_resources.spec import (
+    PROJECT,
     STACK_KEYS,
     Problem,
     dotted,
@@ -52,7 +53,6 @@ from snapshot_resources.spec import (
 
 HELP = "Check stack config files (Pulumi.<stack>.yaml or storage+sessions YAML/JSON) offline."
 
-PROJECT: Final = "agora-snapshots"  # the Pulumi project name: config keys are "<project>:<key>"
 APP_ID_KEY: Final = "agora:appId"
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it

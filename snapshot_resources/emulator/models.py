@@ -20,6 +20,20 @@ Lifecycle of a task (S3, S4, S6, S7, S8, S12), all on the emulated clock:
   ``bak<n>_`` (S7 FAQ, S8, S12).
 * exit (stop, or no users for ``maxIdleTime``): NCS 41, status 6, 7, 8 over ``exit_seconds`` while
   stop answers 49 (S7), then NCS 11 and the task is gone: 404 "failed to find worker" (S4-S7).
+* RTC token expiry: Cloud Recording cannot renew a token, so the task leaves the channel when the
+  token given to start expires (S3).  The expiry is read from an AccessToken2 (``007...``; the
+  smaller of the token's and the join privilege's expiry, ``agora.token.token_expires_at``);
+  other tokens, or none, never expire here.  At that moment (emulated clock) the emulator sends
+  NCS 1 ``cloud_recording_error`` with ``errorCode`` 109 "token expired" (S18) and
+  ``errorLevel`` 5, then 41 with ``leaveCode`` 0 (no documented bit names this cause, S12) and
+  exits as above.  Which events Agora sends on a token expiry is UNCONFIRMED; this is the
+  emulator's reading, and ``snapshot-resources reconcile`` does not depend on the codes.
+  ``token_lifetime`` (tests, ``--token-lifetime``): a task started with a token leaves at most
+  that many emulated seconds after its start, whatever the token says, so that expiry and
+  rotation can be tested on a fast clock with the provider's 24-hour tokens.
+
+RTC channel events (productId 1: 101 create, 102 destroy, 103 broadcaster join, 104 broadcaster
+leave) go to the same notifier when ``channel_events`` is on; ``channel_events.py`` describes them.
 
 The recorder's uid taken by a user.  The recorder's uid must not duplicate any uid in the channel
 (S2 acquire).  Users who broke that rule report this symptom: start succeeds, query stays at
@@ -49,7 +63,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from snapshot_resources.emulator import validation
+from snapshot_resources.agora.token import token_expires_at
+from snapshot_resources.emulator import channel_events, validation
 from snapshot_resources.emulator.clock import Clock
 from snapshot_resources.emulator.errors import (
     EmulatorError,
@@ -60,7 +75,7 @@ from snapshot_resources.emulator.errors import (
 )
 from snapshot_resources.emulator.resource_ids import ResourceIdCodec, ResourceToken
 from snapshot_resources.emulator.validation import StartRequest, StorageConfig, Subscription
-from snapshot_resources.events import build_event
+from snapshot_resources.events import ChannelEvent, build_event
 from snapshot_resources.naming import format_snapshot_name
 from snapshot_resources.rules import is_ascii_digits
 
@@ -85,6 +100,8 @@ _SERVICE_TYPE: Final = {EVENT_ERROR: 0, EVENT_EXIT: 0, EVENT_FAILOVER: 0, EVENT_
                         EVENT_LEAVE: 1, EVENT_VIDEO_STATE: 1, EVENT_SNAPSHOT: 1}
 LEAVE_IDLE: Final = 4  # leaveCode: no users (idle timeout) (S12)
 LEAVE_STOPPED: Final = 16  # leaveCode: the bot called leaveChannel, as on stop (S12)
+LEAVE_TOKEN_EXPIRED: Final = 0  # no leaveCode bit names it (S12): the module docstring's reading
+TOKEN_EXPIRED_CODE: Final = 109  # "token expired" (S18)
 
 Notifier = Callable[[dict[str, Any]], None]
 _log = logging.getLogger(__name__)
@@ -144,6 +161,7 @@ class Task:
     sequence: int = 0
     reported_errors: set[int] = field(default_factory=set)
     fault: str | None = None  # an internal error stopped its captures (module docstring)
+    token_expires_at: float | None = None  # Unix seconds; None: no readable expiry (docstring)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -186,8 +204,14 @@ class Backend:
         failover_seconds: float = FAILOVER_SECONDS,
         exit_seconds: float = EXIT_SECONDS,
         notifier: Notifier | None = None,
+        channel_events: bool = False,
+        token_lifetime: float | None = None,
     ) -> None:
         self.clock = clock
+        self.channel_events = channel_events
+        self.token_lifetime = None if token_lifetime is None \
+            else _seconds(token_lifetime, "token_lifetime")
+        self._client_seq = 0
         self.app_ids = frozenset(app_ids)
         self.max_tasks = max_tasks
         self.failover_seconds = failover_seconds
@@ -206,7 +230,7 @@ class Backend:
         self._events: deque[dict[str, Any]] = deque(maxlen=RECENT_EVENTS)
         self.counters: dict[str, int] = dict.fromkeys(
             ("tasksStarted", "tasksStopped", "tasksExited", "idleExits", "failovers",
-             "captures", "uploads", "uploadFailures", "events",
+             "captures", "uploads", "uploadFailures", "events", "tokenExpiries", "channelEvents",
              # Internal errors, by where they happened (module docstring, capture.py).
              "taskErrors", "captureErrors", "workerErrors"), 0)
 
@@ -257,7 +281,9 @@ class Backend:
             task = Task(sid=sid, resource_id=resource_id, app_id=app_id, cname=request.cname,
                         uid=request.uid, request=request, subscription=request.subscription,
                         storage=request.storage, started_at=now,
-                        calls_until=now + resource.expired_hours * 3600.0)
+                        calls_until=now + resource.expired_hours * 3600.0,
+                        token_expires_at=_token_expiry(request.client_request.get("token"), now,
+                                                       self.token_lifetime))
             resource.sid = sid
             self._tasks[sid] = task
             self._by_key[key] = sid
@@ -343,6 +369,10 @@ class Backend:
         with self._lock:
             now = self._advance()
             channel = self._channel(app_id, cname, now)
+            if not channel.users:
+                self._emit_channel(ChannelEvent.CHANNEL_CREATE, cname, None, now)
+            if uid not in channel.users:
+                self._emit_channel(ChannelEvent.BROADCASTER_JOIN, cname, uid, now)
             channel.users[uid] = User(uid, video, audio)
             channel.empty_since = None
             self._refresh_channel(app_id, cname, now)
@@ -360,8 +390,11 @@ class Backend:
             self._user(app_id, cname, uid)
             channel = self._channels[(app_id, cname)]
             del channel.users[uid]
+            self._emit_channel(ChannelEvent.BROADCASTER_LEAVE, cname, uid, now,
+                               reason=channel_events.LEAVE_REASON_QUIT)
             if not channel.users:
                 channel.empty_since = now
+                self._emit_channel(ChannelEvent.CHANNEL_DESTROY, cname, None, now)
             self._refresh_channel(app_id, cname, now)
             self._drop_channel_if_unused(app_id, cname)
 
@@ -506,11 +539,16 @@ class Backend:
                 task.announced = True
                 self._emit(task, EVENT_STARTED, {"status": 0}, task.ready_at())
             idle_at = self._idle_deadline(task)
-            until = now if idle_at is None else min(now, idle_at)
+            expires_at = task.token_expires_at
+            ends_at = min((t for t in (idle_at, expires_at) if t is not None), default=None)
+            until = now if ends_at is None else min(now, ends_at)
             self._schedule_captures(task, until)
-            if idle_at is not None and now >= idle_at:
-                self.counters["idleExits"] += 1
-                self._begin_exit(task, idle_at, LEAVE_IDLE)
+            if ends_at is not None and now >= ends_at:
+                if ends_at == expires_at:
+                    self._expire_token(task, ends_at)
+                else:
+                    self.counters["idleExits"] += 1
+                    self._begin_exit(task, ends_at, LEAVE_IDLE)
         if task.phase == "exiting" and now >= task.exit_at + self.exit_seconds \
                 and task.inflight == 0:
             self._finish(task, task.exit_at + self.exit_seconds)
@@ -573,6 +611,14 @@ class Backend:
         channel = self._channels.get((task.app_id, task.cname))
         return channel is not None and task.uid in channel.users
 
+    def _expire_token(self, task: Task, at: float) -> None:
+        """The task's RTC token expired: it leaves the channel (S3; events: module docstring)."""
+        self.counters["tokenExpiries"] += 1
+        self._emit(task, EVENT_ERROR, {"module": 0, "errorLevel": 5,
+                                       "errorCode": TOKEN_EXPIRED_CODE, "stat": 0,
+                                       "errorMsg": "token expired"}, at)
+        self._begin_exit(task, at, LEAVE_TOKEN_EXPIRED)
+
     def _begin_exit(self, task: Task, at: float, leave_code: int) -> None:
         task.phase = "exiting"
         task.exit_at = at
@@ -624,6 +670,8 @@ class Backend:
                 idle = self._idle_deadline(task)
                 if idle is not None:
                     deadlines.append(idle)
+                if task.token_expires_at is not None:
+                    deadlines.append(task.token_expires_at)
         return min(deadlines) if deadlines else None
 
     # ----------------------------------------------------------------------------------------------
@@ -703,6 +751,8 @@ class Backend:
             "recorderUidTaken": self._uid_taken(task), "fault": task.fault,
             "captureInterval": task.request.capture_interval,
             "maxIdleTime": task.request.max_idle_time,
+            "tokenExpiresAtMs": (_ms(task.token_expires_at)
+                                 if task.token_expires_at is not None else None),
             "storage": {"vendor": task.storage.vendor, "bucket": task.storage.bucket,
                         "fileNamePrefix": list(task.storage.file_name_prefix)},
         }
@@ -715,6 +765,19 @@ class Backend:
         event = build_event(event_type, payload, notice_id=uuid.uuid4().hex, notify_ms=_ms(at))
         self._events.append(event)
         self.counters["events"] += 1
+        if self._notifier is not None:
+            self._notifier(event)
+
+    def _emit_channel(self, event_type: ChannelEvent, cname: str, uid: str | None, at: float, *,
+                      reason: int | None = None) -> None:
+        """An RTC channel event (``channel_events``), when they are switched on."""
+        if not self.channel_events:
+            return
+        self._client_seq += 1
+        event = channel_events.channel_event(event_type, cname, uid, at=at,
+                                             client_seq=self._client_seq, reason=reason)
+        self._events.append(event)
+        self.counters["channelEvents"] += 1
         if self._notifier is not None:
             self._notifier(event)
 
@@ -758,6 +821,24 @@ def _seconds(value: float, name: str) -> float:
     if isinstance(value, bool) or not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"{name}: must be a finite, non-negative number of seconds")
     return seconds
+
+
+def _token_expiry(token: object, now: float, lifetime: float | None = None) -> float | None:
+    """When a start body's ``token`` stops letting the recorder stay (module docstring), or None:
+    no token, or (without ``lifetime``) another version than AccessToken2 or one that cannot be
+    read.  ``lifetime`` (emulated seconds | None): the test setting ``token_lifetime``, which
+    caps any token's life at ``now + lifetime``.  A token already expired ends the task at once
+    (``now``)."""
+    if not isinstance(token, str) or not token:
+        return None
+    try:
+        read = token_expires_at(token)
+    except ValueError:
+        read = None
+    expires = None if read is None else float(read)
+    if lifetime is not None:
+        expires = now + lifetime if expires is None else min(expires, now + lifetime)
+    return None if expires is None else max(expires, now)
 
 
 def _ms(seconds: float) -> int:

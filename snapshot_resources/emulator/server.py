@@ -7,15 +7,12 @@ server.  ``snapshot-resources emulator`` and the test fixtures both use it.
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from snapshot_resources.emulator.capture import CaptureWorker
 from snapshot_resources.emulator.clock import Clock, ScaledClock
@@ -30,6 +27,7 @@ from snapshot_resources.emulator.models import EXIT_SECONDS, FAILOVER_SECONDS, B
 from snapshot_resources.emulator.responses import Handler, Responses
 from snapshot_resources.emulator.uploads import SnapshotStore
 from snapshot_resources.emulator.webhooks import WebhookSender
+from snapshot_resources.http_server import ConnectionTrackingServer
 
 
 @dataclass
@@ -56,6 +54,11 @@ class EmulatorOptions:
     emulated seconds a stopped task spends in status 6, 7 and 8 (S4).  ``upload_threads`` (int,
     8): threads that draw and upload JPGs.  ``clock`` (``Clock`` | None): emulated time, for
     tests; None for a clock running ``time_scale`` times faster than the wall clock.
+    ``channel_events`` (bool, False): also post RTC channel events (productId 1: 101-104) for
+    the admin API's joins and leaves (``emulator.channel_events``).  ``token_lifetime`` (float |
+    None, emulated seconds): for tests, a task started with a token leaves at most this long
+    after its start (NCS 1 code 109, 41, 11), as if its token expired then; None: only the
+    token's own expiry counts (``emulator.models``).
     """
 
     host: str = "127.0.0.1"
@@ -78,37 +81,8 @@ class EmulatorOptions:
     exit_seconds: float = EXIT_SECONDS
     upload_threads: int = 8  # file creation and S3 puts wait on I/O, not on the GIL
     clock: Clock | None = None  # injected in tests; default ScaledClock(time_scale)
-
-
-class ConnectionTrackingServer(ThreadingHTTPServer):
-    """A threaded HTTP server that can be stopped cleanly: request threads are joined on close
-    (no leaks) and open keep-alive connections can be shut down first (``drop_connections``).
-    Also used by tests that put a loopback proxy in front of the emulator."""
-
-    daemon_threads = False
-    block_on_close = True
-    # socketserver's default listen backlog is 5: fifty clients connecting at once were reset.
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self.connections_lock:
-                self.connections.discard(request)
-
-    def drop_connections(self) -> None:
-        with self.connections_lock:
-            for connection in list(self.connections):
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
+    channel_events: bool = False
+    token_lifetime: float | None = None
 
 
 class EmulatorServer:
@@ -140,7 +114,9 @@ class EmulatorServer:
                                       clock=self.clock) if opts.webhook_url else None
         self.backend = Backend(clock=self.clock, app_ids=opts.app_ids, max_tasks=opts.max_tasks,
                                failover_seconds=opts.failover_seconds,
-                               exit_seconds=opts.exit_seconds, notifier=self.webhooks)
+                               exit_seconds=opts.exit_seconds, notifier=self.webhooks,
+                               channel_events=opts.channel_events,
+                               token_lifetime=opts.token_lifetime)
         self.gateway = Gateway(customer_id=opts.customer_id, customer_secret=opts.customer_secret,
                                qps=opts.qps, clock=self.clock, log_requests=opts.log_requests,
                                log_stream=opts.log_stream)

@@ -66,6 +66,8 @@ from pulumi.runtime import rpc
 from pulumi.runtime._serialization import _serialize
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
+from snapshot_resources.session import SESSION_TYPE
+
 __all__ = [
     "DEFAULT_RESOURCE_TYPE",
     "PROVIDER_KEY",
@@ -90,7 +92,7 @@ __all__ = [
 PROVIDER_KEY = "__provider"
 """The property that carries the pickled provider, in inputs and outputs (section 1)."""
 
-DEFAULT_RESOURCE_TYPE = "pulumi-python:dynamic/agora:SnapshotSession"
+DEFAULT_RESOURCE_TYPE = SESSION_TYPE
 """The type token ``session.SnapshotSession`` registers (``module="agora"``, section 5)."""
 
 DiffChanges = Literal["DIFF_UNKNOWN", "DIFF_NONE", "DIFF_SOME"]

@@ -1,0 +1,246 @@
+"""``snapshot-resources reconcile``: keep a stack's declared snapshot sessions running.
+
+Runs until SIGTERM or SIGINT: a receiver for Agora's notifications on ``--listen`` (``POST
+/ncs``, ``GET /metrics``, ``GET /healthz``) and a controller that restarts sessions that ended,
+rotates tokens and resource IDs ahead of expiry (``--rotate-before``) and sweeps every
+``--interval`` seconds, through the Automation API on the project in ``--cwd``
+(docs/reconcile.md).  When ready it prints one line, ``listening on http://HOST:PORT``.  On
+SIGTERM it stops taking work, lets the stack operation in progress finish for up to
+``--stop-timeout`` seconds, then interrupts it (the Pulumi CLI cancels gracefully: operations in
+flight finish, the state is saved, the lock released) and exits 0.  SIGHUP asks for a sweep at
+the next round (``systemctl reload``).  ``--once`` runs one sweep
+(refresh, then up what is missing) and exits 0, or 1 when a stack operation failed: a drop-in for
+the scheduled ``pulumi refresh`` + ``pulumi up`` workflow.
+
+The NCS secret is read from the environment variable named by ``--ncs-secret-env`` (default
+``AGORA_NCS_SECRET``; repeat the flag when Cloud Recording and RTC channel events are configured
+with different secrets), never from the command line; without one, notifications are refused and
+only timers and sweeps run.  The backend and its credentials come from the environment as for any
+``pulumi`` command (``PULUMI_BACKEND_URL``, ``PULUMI_CONFIG_PASSPHRASE``, ``PULUMI_ACCESS_TOKEN``).
+Log: one JSON object per line on stderr, one per decision (``reconcile.report``; ``--log-format
+text`` for people).  Exit status 2: no Pulumi CLI, no such stack, or a bad ``--listen``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import yaml
+
+from snapshot_resources.rules import is_ascii_digits
+
+if TYPE_CHECKING:
+    from snapshot_resources.reconcile import AutomationStackOps, Controller, ControllerSettings
+
+HELP = "Keep a stack's declared snapshot sessions running (Agora notifications, timers, sweeps)."
+DEFAULT_LISTEN = "127.0.0.1:8787"
+DEFAULT_STOP_TIMEOUT = 30.0
+DEFAULT_SECRET_ENV = "AGORA_NCS_SECRET"  # noqa: S105 - the name of a variable, not a secret
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not is_ascii_digits(port) or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. {DEFAULT_LISTEN}, not {text}")
+    return host.strip("[]"), int(port)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from snapshot_resources.reconcile.decisions import IdlePolicy
+
+    defaults = _defaults()
+    parser.add_argument("--stack", required=True, help="the stack to keep alive")
+    parser.add_argument("--cwd", "--project-dir", dest="cwd", type=Path, default=Path("."),
+                        metavar="DIR",
+                        help="the Pulumi project (Pulumi.yaml, __main__.py, Pulumi.<stack>.yaml; "
+                        "default: the current directory)")
+    parser.add_argument("--listen", type=_listen, default=_listen(DEFAULT_LISTEN),
+                        metavar="HOST:PORT", help="where to receive notifications (POST /ncs) and "
+                        f"serve /metrics and /healthz (default: {DEFAULT_LISTEN}; port 0 picks a "
+                        "free one)")
+    parser.add_argument("--ncs-secret-env", action="append", metavar="VAR",
+                        help="environment variable holding the NCS secret; repeat it for one "
+                        f"secret per Agora product (default: {DEFAULT_SECRET_ENV})")
+    parser.add_argument("--interval", type=_positive, default=defaults.interval,
+                        metavar="SECONDS", help="seconds between sweeps, the safety net for "
+                        "notifications that never arrive (default: %(default)g)")
+    parser.add_argument("--rotate-before", type=_seconds, default=defaults.rotate_before,
+                        metavar="SECONDS", help="replace a session whose token or resource ID "
+                        "ends within this margin, at a moment chosen inside it; 0: never "
+                        "(default: %(default)g)")
+    parser.add_argument("--token-grace", type=_seconds, default=defaults.token_grace,
+                        metavar="SECONDS", help="refresh a session this long after its "
+                        "tokenExpiresAt when no exit notification came (default: %(default)g)")
+    parser.add_argument("--idle-restart", choices=[p.value for p in IdlePolicy],
+                        default=IdlePolicy.AUTO.value,
+                        help="restart a session that ended on idle at once, or when its channel "
+                        "has a broadcaster (auto, the default: the latter once channel events "
+                        "arrive)")
+    parser.add_argument("--stop-timeout", type=_seconds, default=DEFAULT_STOP_TIMEOUT,
+                        metavar="SECONDS", help="on SIGTERM, how long the stack operation in "
+                        "progress may run on before it is interrupted (default: %(default)g)")
+    parser.add_argument("--once", action="store_true",
+                        help="one sweep (refresh, then up what is missing), then exit")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-format", default="json", choices=["json", "text"],
+                        help="one JSON object per line (default), or plain text")
+
+
+def _defaults() -> ControllerSettings:
+    from snapshot_resources.reconcile import ControllerSettings
+
+    return ControllerSettings()
+
+
+def run(args: argparse.Namespace) -> int:
+    from pulumi import automation as auto
+
+    from snapshot_resources import engine
+    from snapshot_resources.reconcile import (
+        AutomationStackOps,
+        Controller,
+        ControllerSettings,
+        IdlePolicy,
+        StackOperationError,
+    )
+    from snapshot_resources.reconcile.inventory import declared_sessions, project_name
+
+    _configure_logging(args.log_level, args.log_format)
+    project_dir: Path = args.cwd.resolve()
+    try:
+        project = project_name(project_dir)
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        print(f"snapshot-resources reconcile: {error}", file=sys.stderr)
+        return 2
+    cli = engine.find_cli(project_dir)
+    if cli is None:
+        print(f"snapshot-resources reconcile: {engine.cli_missing_message()}", file=sys.stderr)
+        return 2
+    env = {"PULUMI_PYTHON_CMD": sys.executable, "PULUMI_SKIP_UPDATE_CHECK": "true", **_home()}
+    try:
+        engine.select_stack(cli, project_dir, args.stack, env, create=False)
+    except auto.errors.StackNotFoundError:
+        print(f"snapshot-resources reconcile: no stack {args.stack!r} in this backend",
+              file=sys.stderr)
+        return 2
+
+    def declared() -> frozenset[str]:
+        try:
+            return declared_sessions(project_dir, args.stack)
+        except (OSError, ValueError, yaml.YAMLError) as error:
+            raise StackOperationError(f"cannot read the stack file: {error}") from None
+
+    ops = AutomationStackOps(cli, project_dir, args.stack, project=project, env=env)
+    controller = Controller(
+        ops, declared=declared,
+        settings=ControllerSettings(interval=args.interval, rotate_before=args.rotate_before,
+                                    token_grace=args.token_grace,
+                                    idle_policy=IdlePolicy(args.idle_restart)))
+    if args.once:
+        ok = controller.sweep_once()
+        status = controller.status()
+        print(f"stack {args.stack}: {len(status['sessions'])} sessions in the state"
+              + ("" if ok else f"; failed: {status['lastError']}"))
+        return 0 if ok else 1
+    return _serve(controller, ops, args)
+
+
+def _configure_logging(level: str, style: str) -> None:
+    from snapshot_resources.reconcile.report import JsonLinesFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLinesFormatter() if style == "json"
+                         else logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _home() -> dict[str, str]:
+    home = os.environ.get("PULUMI_HOME")
+    return {"PULUMI_HOME": home} if home else {}
+
+
+def _serve(controller: Controller, ops: AutomationStackOps, args: argparse.Namespace) -> int:
+    from snapshot_resources.reconcile import NotificationReceiver
+    from snapshot_resources.reconcile.report import decision
+
+    names: list[str] = args.ncs_secret_env or [DEFAULT_SECRET_ENV]
+    secrets = [os.environ[name] for name in names if os.environ.get(name)]
+    host, port = args.listen
+    try:
+        receiver = NotificationReceiver(controller, secret=secrets, host=host, port=port).start()
+    except OSError as error:
+        print(f"snapshot-resources reconcile: cannot listen on {host}:{port}: {error}",
+              file=sys.stderr)
+        return 2
+    for name in names:
+        if not os.environ.get(name):
+            logging.getLogger("snapshot_resources.reconcile").warning(
+                "$%s is not set: %s", name, "notifications signed with that secret are refused"
+                if secrets else "notifications are refused; timers and sweeps only")
+    stop = threading.Event()
+    signals: list[int] = []
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        signals.append(signum)
+        stop.set()
+        controller.wake()
+
+    def _sweep(signum: int, frame: FrameType | None) -> None:
+        decision("sweep_requested", f"signal {signum}: sweeping at the next round")
+        controller.request_sweep()
+
+    worker = threading.Thread(target=controller.run, args=(stop,), name="reconcile")
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _sweep)
+    try:
+        print(f"listening on {receiver.url}", flush=True)
+        worker.start()
+        while not stop.wait(0.5):
+            if not worker.is_alive():  # a bug: say so, and exit non-zero
+                print("snapshot-resources reconcile: the controller stopped", file=sys.stderr)
+                return 1
+        stopping = time.monotonic()
+        decision("stop", f"signal {signals[0] if signals else '?'}: no new work; the stack "
+                 "operation in progress may finish", seconds=args.stop_timeout)
+        interrupted = False
+        while worker.is_alive():
+            worker.join(0.2)
+            overdue = time.monotonic() - stopping > args.stop_timeout or len(signals) > 1
+            if worker.is_alive() and overdue and not interrupted:
+                count = ops.interrupt()
+                interrupted = True
+                decision("stop", "the stack operation in progress is being interrupted (the "
+                         "Pulumi CLI cancels gracefully and releases the lock)",
+                         seconds=time.monotonic() - stopping, interrupted=count)
+    finally:
+        receiver.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("reconcile stopped", file=sys.stderr, flush=True)
+    return 0

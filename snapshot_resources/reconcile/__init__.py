@@ -1,0 +1,48 @@
+"""``snapshot-resources reconcile``: keep the declared snapshot sessions of a stack running.
+
+Sessions end on their own: idle channels (``maxIdleTime``, S3), RTC token expiry (S3), resource-ID
+expiry (S2), a failover that never came back (S7).  The stack file is the truth of intent; this
+package keeps reality close to it, driven by Agora's notifications (Cloud Recording events, S12,
+and RTC channel events), timers read from the state, and a periodic sweep, through the Automation
+API with targeted refresh and up.  It owns no state of its own (docs/reconcile.md).
+
+Modules, each with one job:
+
+* ``notices``: parse a verified notification (Cloud Recording or RTC channel event);
+* ``presence``: which channels have a broadcaster, from RTC channel events;
+* ``inventory``: the sessions in the state (``pulumi stack export``) and in the stack file;
+* ``decisions``: pure rules: why a session ended, whether to wait for a host, timers, rotation
+  windows;
+* ``stack_ops``: export / refresh / up (with ``--replace``) / forget through the Automation API;
+* ``controller``: the loop that turns all of it into stack operations, one at a time;
+* ``receiver``: ``POST /ncs`` (signature, replay window, duplicates), ``/metrics``, ``/healthz``;
+* ``metrics``: the Prometheus metrics;
+* ``report``: one structured log line per decision.
+"""
+
+from __future__ import annotations
+
+from snapshot_resources.reconcile.controller import Controller, ControllerSettings
+from snapshot_resources.reconcile.decisions import Cause, IdlePolicy, Rotation
+from snapshot_resources.reconcile.metrics import ReconcileMetrics
+from snapshot_resources.reconcile.receiver import NotificationReceiver
+from snapshot_resources.reconcile.stack_ops import (
+    AutomationStackOps,
+    StackBusyError,
+    StackOperationError,
+    StackOps,
+)
+
+__all__ = [
+    "AutomationStackOps",
+    "Cause",
+    "Controller",
+    "ControllerSettings",
+    "IdlePolicy",
+    "NotificationReceiver",
+    "ReconcileMetrics",
+    "Rotation",
+    "StackBusyError",
+    "StackOperationError",
+    "StackOps",
+]
