@@ -433,6 +433,12 @@ class SeenNotices:
                 self._seen.popitem(last=False)
             return True
 
+    def forget(self, notice_id: str) -> None:
+        """Forget ``notice_id`` (str), e.g. when handling it failed, so that the sender's resend
+        is processed; nothing happens when it is not remembered."""
+        with self._lock:
+            self._seen.pop(notice_id, None)
+
     def __contains__(self, notice_id: object) -> bool:
         """Whether ``notice_id`` (a ``str``) is remembered and not expired."""
         with self._lock:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -371,16 +372,25 @@ def test_a_rotation_without_a_good_moment_happens_at_the_deadline() -> None:
     assert ctl.metrics.value("snapshot_reconcile_rotations_total", cause="resource_id") == 1
 
 
-def test_a_given_token_is_reported_not_rotated(caplog: pytest.LogCaptureFixture) -> None:
-    stack = FakeStack({"lobby": "s1"}, token_expires_at=NOW + 1000, given_token=True)
+def test_a_given_token_is_reported_before_the_program_refuses_it_and_never_rotated(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The program refuses a given token with less than an hour left (every `up` of the stack
+    # fails then): the warning comes an interval (600 s here) before that hour.
+    stack = FakeStack({"lobby": "s1"}, token_expires_at=NOW + 5000, given_token=True)
     clock = Clock()
     ctl = controller(stack, clock=clock, rotate_before=600)
     started(ctl, stack)
     with caplog.at_level(logging.INFO, LOGGER):
-        clock.now += 900
+        clock.now += 5000 - 3600 - 600 - 1
+        ctl.step()
+        assert decisions(caplog, "cannot_rotate") == []
+        clock.now += 2
+        ctl.step()
+        clock.now += 4000  # through the rotation window and past the end
         ctl.step()
         ctl.step()
-    assert stack.ops("up") == []
+    assert stack.replaced == []
     [said] = decisions(caplog, "cannot_rotate")
     assert said["session"] == "lobby"
 
@@ -549,3 +559,94 @@ def test_running_and_declared_sessions_are_gauged() -> None:
     assert value("snapshot_reconcile_sessions", state="declared") == 3
     assert value("snapshot_reconcile_sessions", state="running") == 2  # stage + "new" created
     assert value("snapshot_reconcile_sessions", state="held") == 1
+
+
+def test_a_held_session_of_a_destroyed_stack_asks_for_no_more_rounds() -> None:
+    class Destroyable(FakeStack):
+        destroyed = False
+
+        def export(self) -> Mapping[str, Any]:
+            if self.destroyed:
+                self.calls.append(("export", ()))
+                return {"deployment": {"resources": []}}
+            return super().export()
+
+    stack = Destroyable({"lobby": "s1", "stage": "s2"})
+    clock = Clock()
+    ctl = controller(stack, clock=clock)
+    started(ctl, stack)
+    ctl.notify(join("ch-stage", "1001"))
+    for notice in exit_event("s1", "ch-lobby", leave_code=4):
+        ctl.notify(notice)
+    stack.fail.append(StackBusyError("the stack is currently locked by 1 lock(s)"))
+    clock.now += ctl.step()  # someone's `pulumi destroy` holds the lock ...
+    stack.destroyed = True  # ... and removes everything
+    for _ in range(10):  # the lock is waited for, then a round finds nothing deployed
+        clock.now += max(ctl.step(), 0.1)
+    assert ctl.status()["deployed"] is False
+    stack.calls.clear()
+    for _ in range(20):
+        clock.now += 1.0  # well short of the state poll (60 s) and the sweep (600 s)
+        ctl.step()
+    assert stack.ops("export", "forget", "up") == []
+
+
+def test_a_rotation_that_failed_does_not_hide_a_later_real_exit() -> None:
+    class UpFailsOnce(FakeStack):
+        failed = False
+
+        def up(self, urns: Sequence[str], replace: Sequence[str] = ()) -> None:
+            if not self.failed:
+                self.failed = True
+                self.calls.append(("up-failed", tuple(replace)))
+                raise StackOperationError("up failed")
+            super().up(urns, replace)
+
+    stack = UpFailsOnce({"lobby": "s1"}, token_expires_at=NOW + 1000)
+    clock = Clock()
+    ctl = controller(stack, clock=clock, rotate_before=600, retry_delay=5)
+    started(ctl, stack)
+    ctl.notify(join("ch-lobby", "2001"))
+    clock.now += 450
+    ctl.step()
+    ctl.notify(snapshot_event("s1", "ch-lobby", clock.now))
+    ctl.step()  # the rotation's `up --replace` fails
+    assert stack.failed
+    assert stack.sids["lobby"] == "s1"
+    for notice in exit_event("s1", "ch-lobby"):  # then the task ends on its own
+        ctl.notify(notice)
+    clock.now += 10  # past the retry delay
+    ctl.step()
+    assert stack.sids["lobby"] != "s1"
+    assert restarts(ctl, "exited") == 1
+
+
+def test_once_stopping_no_further_stack_operation_starts() -> None:
+    stack = FakeStack({"lobby": "s1", "stage": "s2"})
+    stop = threading.Event()
+    ctl = controller(stack)
+
+    def forget_then_stop(urns: Sequence[str], original: Any = stack.forget) -> None:
+        original(urns)
+        stop.set()  # SIGTERM arrives while the state delete runs
+
+    stack.forget = forget_then_stop  # type: ignore[method-assign]
+    started(ctl, stack)
+    for notice in exit_event("s1", "ch-lobby"):
+        ctl.notify(notice)
+    ctl.run(stop)  # returns once stopping
+    assert stack.ops("forget", "up") == [("forget", ("lobby",))]  # no `up` after the stop
+    assert ctl.status()["failures"] == 0
+    assert ctl.status()["pending"] == ["lobby"]  # kept: the next process restarts it
+
+
+def test_channel_events_of_other_channels_are_not_kept() -> None:
+    stack = FakeStack({"lobby": "s1"})
+    ctl = controller(stack)
+    started(ctl, stack)
+    for n in range(500):  # the rest of the App ID's traffic
+        ctl.notify(join(f"elsewhere-{n}", "2001"))
+    assert ctl.presence.occupied("elsewhere-0") is None
+    assert ctl.status()["channelEventsSeen"] is True
+    ctl.notify(join("ch-lobby", "2001"))
+    assert ctl.presence.occupied("ch-lobby") is True

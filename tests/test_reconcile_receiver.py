@@ -164,6 +164,35 @@ def test_an_empty_secret_is_refused_at_construction(controller: Recording) -> No
         NotificationReceiver(controller, secret=[SECRET, ""])
 
 
+def test_a_notification_that_failed_is_taken_again_when_agora_resends_it() -> None:
+    class FailsOnce(Recording):
+        failed = False
+
+        def notify(self, notice: Notice) -> str:
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("a bug")
+            return super().notify(notice)
+
+    controller = FailsOnce()
+    with NotificationReceiver(controller, secret=SECRET) as receiver:
+        first = _post(receiver, _body())
+        resent = _post(receiver, _body())  # the same noticeId, as Agora resends it
+        again = _post(receiver, _body())
+    assert (first.status_code, resent.status_code, again.status_code) == (500, 200, 200)
+    assert len(controller.received) == 1  # taken once, the third is a repeat
+
+
+def test_a_stopping_receiver_takes_no_notification(controller: Recording) -> None:
+    with NotificationReceiver(controller, secret=SECRET) as receiver:
+        receiver.drain()
+        answer = _post(receiver, _body())
+        health = requests.get(f"{receiver.url}/healthz", timeout=10)
+    assert answer.status_code == 503
+    assert health.status_code == 200
+    assert controller.received == []
+
+
 def test_an_ipv6_loopback_listen_address_is_served(controller: Recording) -> None:
     try:
         receiver = NotificationReceiver(controller, secret=SECRET, host="::1").start()

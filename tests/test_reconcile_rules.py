@@ -305,3 +305,11 @@ def test_declared_sessions_are_the_keys_of_the_stack_files_sessions(tmp_path: Pa
     assert declared_sessions(tmp_path, "empty") == frozenset()
     with pytest.raises(FileNotFoundError):
         declared_sessions(tmp_path, "missing")
+    (tmp_path / "Pulumi.blank.yaml").write_text("")  # caught mid-copy by a deploy
+    with pytest.raises(ValueError, match="empty"):
+        declared_sessions(tmp_path, "blank")
+    (tmp_path / "Pulumi.broken.yaml").write_text(
+        "config:\n  agora-snapshots:sessions:\n    lobby: {token: 007eplaintextsecret\n")
+    with pytest.raises(ValueError, match="line") as caught:
+        declared_sessions(tmp_path, "broken")
+    assert "plaintextsecret" not in str(caught.value)

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 HELP = "Keep a stack's declared snapshot sessions running (Agora notifications, timers, sweeps)."
 DEFAULT_LISTEN = "127.0.0.1:8787"
 DEFAULT_STOP_TIMEOUT = 30.0
+_SIGNAL_POLL = 0.2  # seconds between looks at the signals received
+_INTERRUPT_REPEAT = 5.0  # seconds between SIGINTs to the CLI once a stop is overdue
 DEFAULT_SECRET_ENV = "AGORA_NCS_SECRET"  # noqa: S105 - the name of a variable, not a secret
 
 
@@ -204,40 +206,55 @@ def _serve(controller: Controller, ops: AutomationStackOps, args: argparse.Names
                 "$%s is not set: %s", name, "notifications signed with that secret are refused"
                 if secrets else "notifications are refused; timers and sweeps only")
     stop = threading.Event()
+    # Signal handlers only record the signal: setting an Event (or logging) inside a handler can
+    # deadlock on a lock the interrupted main thread holds.  The main loop acts on them.
     signals: list[int] = []
 
-    def _stop(signum: int, frame: FrameType | None) -> None:
+    def _record(signum: int, frame: FrameType | None) -> None:
         signals.append(signum)
-        stop.set()
-        controller.wake()
-
-    def _sweep(signum: int, frame: FrameType | None) -> None:
-        decision("sweep_requested", f"signal {signum}: sweeping at the next round")
-        controller.request_sweep()
 
     worker = threading.Thread(target=controller.run, args=(stop,), name="reconcile")
-    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _sweep)
+    previous = {sig: signal.signal(sig, _record)
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    seen = 0
     try:
         print(f"listening on {receiver.url}", flush=True)
         worker.start()
-        while not stop.wait(0.5):
-            if not worker.is_alive():  # a bug: say so, and exit non-zero
+        while not stop.is_set():
+            time.sleep(_SIGNAL_POLL)
+            for signum in signals[seen:]:
+                seen += 1
+                if signum == signal.SIGHUP:
+                    decision("sweep_requested", f"signal {signum}: sweeping at the next round")
+                    controller.request_sweep()
+                else:
+                    stop.set()
+                    controller.wake()
+            if not stop.is_set() and not worker.is_alive():  # a bug: say so, exit non-zero
                 print("snapshot-resources reconcile: the controller stopped", file=sys.stderr)
                 return 1
         stopping = time.monotonic()
-        decision("stop", f"signal {signals[0] if signals else '?'}: no new work; the stack "
-                 "operation in progress may finish", seconds=args.stop_timeout)
-        interrupted = False
+        receiver.drain()
+        decision("stop", f"signal {signals[seen - 1]}: no new work; the stack operation in "
+                 "progress may finish", seconds=args.stop_timeout)
+        interrupted_at: float | None = None
         while worker.is_alive():
-            worker.join(0.2)
-            overdue = time.monotonic() - stopping > args.stop_timeout or len(signals) > 1
-            if worker.is_alive() and overdue and not interrupted:
+            worker.join(_SIGNAL_POLL)
+            stops = [sig for sig in signals if sig != signal.SIGHUP]
+            overdue = time.monotonic() - stopping > args.stop_timeout or len(stops) > 1
+            if not worker.is_alive() or not overdue:
+                continue
+            now = time.monotonic()
+            if interrupted_at is None or now - interrupted_at >= _INTERRUPT_REPEAT:
+                # Again while the controller runs: a CLI started after the first SIGINT (the
+                # controller starts no new operation once stopping, but one may have been on its
+                # way) is interrupted too.
                 count = ops.interrupt()
-                interrupted = True
-                decision("stop", "the stack operation in progress is being interrupted (the "
-                         "Pulumi CLI cancels gracefully and releases the lock)",
-                         seconds=time.monotonic() - stopping, interrupted=count)
+                if interrupted_at is None:
+                    decision("stop", "the stack operation in progress is being interrupted "
+                             "(the Pulumi CLI cancels gracefully and releases the lock)",
+                             seconds=now - stopping, interrupted=count)
+                interrupted_at = now
     finally:
         receiver.stop()
         for sig, handler in previous.items():

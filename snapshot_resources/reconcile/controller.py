@@ -74,6 +74,7 @@ from snapshot_resources.reconcile.notices import (
 from snapshot_resources.reconcile.presence import ChannelPresence
 from snapshot_resources.reconcile.report import decision
 from snapshot_resources.reconcile.stack_ops import StackBusyError, StackOperationError, StackOps
+from snapshot_resources.rules import MIN_TOKEN_REMAINING_SECONDS
 
 __all__ = ["Controller", "ControllerSettings"]
 
@@ -128,6 +129,10 @@ class ControllerSettings:
             raise ValueError("interval and every delay must be positive")
         if not (self.token_grace >= 0 and self.rotate_before >= 0 and self.batch_window >= 0):
             raise ValueError("token_grace, rotate_before and batch_window must not be negative")
+
+
+class _StoppingError(StackOperationError):
+    """Raised instead of starting a stack operation once ``run``'s stop is set."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +230,7 @@ class Controller:
         self._last_sweep: float | None = None
         self._last_error: str | None = None
         self._busy = False  # a round is running
+        self._stop: threading.Event | None = None  # set by ``run``: no operation starts after
 
     # -- inputs (any thread) --------------------------------------------------------------------
 
@@ -270,9 +276,11 @@ class Controller:
     # -- the loop (one thread) ------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Run rounds until ``stop`` (``threading.Event``) is set; a round in progress finishes
-        first (``snapshot-resources reconcile`` interrupts it when a SIGTERM's grace runs
-        out)."""
+        """Run rounds until ``stop`` (``threading.Event``) is set.  Once it is, the stack
+        operation in progress finishes (``snapshot-resources reconcile`` interrupts it when a
+        SIGTERM's grace runs out) and no further one starts: the rest of the round is given up,
+        its work left for the next process (nothing is lost: the state and Agora hold it)."""
+        self._stop = stop
         while not stop.is_set():
             wait = self.step()
             if wait > 0 and not stop.is_set():
@@ -314,6 +322,10 @@ class Controller:
                 self._rematch()
             else:
                 self._round(sweep, restart, check, rotate, forget_held)
+        except _StoppingError:
+            self._requeue(sweep, restart, check, rotate)
+            decision("stop", "the rest of the round is given up: stopping")
+            return 0.0
         except StackBusyError as error:
             self._requeue(sweep, restart, check, rotate)
             self._wait_for_lock(error)
@@ -354,6 +366,9 @@ class Controller:
         # Recorders are not hosts: the uids of every session seen on this channel, including
         # a held one no longer in the state.
         recorders = {uid for (cname, uid) in self._names_by_task if cname == notice.cname}
+        if not recorders:  # no session of this stack uses the channel: only proof of delivery
+            self.presence.note_seen()
+            return
         self.presence.apply(notice, ignore=recorders)
         occupied = self.presence.occupied(notice.cname)
         now = self._clock()
@@ -495,6 +510,10 @@ class Controller:
         if records is None:  # nothing deployed: leave the stack alone
             with self._lock:
                 self._sweep_at = self._clock() + self.settings.interval
+                # Nothing is left to forget (a destroy removed it): without this, a held session
+                # would ask for a round, and an export, every batch window.
+                self._held = {n: dataclasses.replace(w, forgotten=True)
+                              for n, w in self._held.items()}
             return
         declared = self._read_declared()
         restart = {n: w for n, w in restart.items() if n in declared}
@@ -620,6 +639,9 @@ class Controller:
             with self._lock:
                 for name in [*missing, *rotating]:
                     self._successors.pop(name, None)
+                # Not stopped by us after all: a later exit of that task is a real end.
+                for rotation in rotating.values():
+                    self._own_stops.pop(rotation.sid, None)
             raise
         after = self._export() or {}
         done = self._clock()
@@ -681,6 +703,8 @@ class Controller:
         return time.monotonic() - started
 
     def _timed_value(self, operation: str, call: Callable[[], _T]) -> _T:
+        if self._stop is not None and self._stop.is_set():
+            raise _StoppingError(operation)
         started = time.monotonic()
         try:
             result = call()
@@ -758,12 +782,17 @@ class Controller:
     def _fire_rotation(self, record: SessionRecord, now: float) -> None:
         name = record.name
         margin = self.settings.rotate_before
+        # A given token is refused by the program (every `up` of the stack, also targeted
+        # ones) once it has less than rules.MIN_TOKEN_REMAINING_SECONDS left: say so before.
+        warn_before = max(margin, float(MIN_TOKEN_REMAINING_SECONDS)) + self.settings.interval
         if (record.given_token and record.token_expires_at is not None and margin > 0
-                and record.token_expires_at - margin <= now
+                and record.token_expires_at - warn_before <= now
                 and (name, record.sid) not in self._reported):
             self._reported.add((name, record.sid))
             decision("cannot_rotate", "its token is given in the stack file: a replacement "
-                     "would get the same token; put a new token in the stack file (the "
+                     "would get the same token, and with less than "
+                     f"{MIN_TOKEN_REMAINING_SECONDS} s left the program refuses it, which fails "
+                     "every `pulumi up` of the stack; put a new token in the stack file (the "
                      "reconciler never changes config)", session=name, sid=record.sid,
                      level=logging.WARNING,
                      seconds=record.token_expires_at - now)

@@ -125,10 +125,21 @@ def project_name(project_dir: Path) -> str:
 def declared_sessions(project_dir: Path, stack: str) -> frozenset[str]:
     """The session names declared in ``project_dir/Pulumi.<stack>.yaml`` under
     ``<project>:sessions`` (only the keys are read: no secret is decrypted).  A stack file
-    without sessions declares none.  Raises ``FileNotFoundError`` without the stack file and
-    ``ValueError`` when ``sessions`` is not a mapping."""
+    without sessions declares none.  Raises ``FileNotFoundError`` without the stack file, and
+    ``ValueError`` when it is empty (e.g. read while a deploy rewrites it: an empty file must not
+    mean "nothing declared"), is not YAML (the message gives the position only, never the line:
+    it may hold a plaintext secret), or ``sessions`` is not a mapping."""
     path = project_dir / f"Pulumi.{stack}.yaml"
-    document = yaml.safe_load(path.read_text()) or {}
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"{path}: not valid YAML{where}") from None
+    except yaml.YAMLError:
+        raise ValueError(f"{path}: not valid YAML") from None
+    if document is None:
+        raise ValueError(f"{path}: the stack file is empty")
     config = document.get("config") if isinstance(document, Mapping) else None
     sessions = (config or {}).get(f"{project_name(project_dir)}:sessions", {}) \
         if isinstance(config, Mapping | None) else None

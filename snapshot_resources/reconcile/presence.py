@@ -16,7 +16,9 @@ Recording bot (``platform`` 6, ``clientType`` 10, S24) and of the recorders' own
 ignored (a bot joining is not a user arriving).
 
 Memory: one small entry per channel and per user ever seen (a known-empty channel must stay
-known as empty); a controller serving a few thousand channels holds well under a megabyte.
+known as empty).  Agora posts the events of every channel of the App ID, so the controller
+applies only those of channels its sessions use (``note_seen`` for the rest): the model grows
+with the stack, not with the application's traffic.
 """
 
 from __future__ import annotations
@@ -77,6 +79,11 @@ class ChannelPresence:
         with self._lock:
             channel = self._channels.get(cname)
             return frozenset(channel.hosts) if channel else frozenset()
+
+    def note_seen(self) -> None:
+        """A channel event arrived about a channel not tracked (``seen_any`` becomes True)."""
+        with self._lock:
+            self._seen_any = True
 
     def apply(self, notice: ChannelNotice, *, ignore: Collection[str] = ()) -> bool:
         """Apply one event; ``ignore``: uids that are recorders (not counted).  Returns True when

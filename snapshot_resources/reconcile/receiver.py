@@ -11,7 +11,9 @@ Routes:
   Answers: 200 ``{"ok": true}`` (also for duplicates, other products and sids of other stacks:
   a resend would not change anything); 401 for a missing or wrong signature or a replay; 400 for
   a body that is not a notification; 413 over ``MAX_BODY_BYTES``; 404 ``{"error": ...}`` when no
-  NCS secret is configured (notifications are then refused, never trusted unsigned).
+  NCS secret is configured (notifications are then refused, never trusted unsigned); 503 once
+  the reconciler is stopping (``drain``), and 500 when handling failed (the ``noticeId`` is then
+  forgotten, so that Agora's resend is taken).
 * ``GET /metrics``: Prometheus text format (``ReconcileMetrics``).
 * ``GET /healthz``: ``Controller.status()`` as JSON.
 
@@ -80,6 +82,7 @@ class NotificationReceiver:
             raise ValueError("an NCS secret must be a non-empty string")
         self.controller = controller
         self._secrets = secrets
+        self._draining = threading.Event()
         self._clock = clock
         self._seen = seen or SeenNotices()
         handler = type("ReceiverHandler", (_Handler,), {"receiver": self})
@@ -98,6 +101,12 @@ class NotificationReceiver:
         self._thread.start()
         return self
 
+    def drain(self) -> None:
+        """Answer 503 to every notification from now on (``/metrics`` and ``/healthz`` still
+        answer): called when the reconciler starts to stop, so that nothing is acknowledged that
+        nothing will act on."""
+        self._draining.set()
+
     def stop(self) -> None:
         """Stop serving, close open keep-alive connections, join every thread."""
         if self._thread.is_alive():
@@ -115,6 +124,10 @@ class NotificationReceiver:
     def receive(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         """Handle one ``POST /ncs``: ``(status, JSON answer)`` (module docstring)."""
         metrics = self.controller.metrics.notifications
+        if self._draining.is_set():
+            # Nothing would act on it any more: 503 makes Agora resend it (S13), to the next
+            # process if it is up by then.
+            return 503, {"error": "stopping: notifications are not taken"}
         if not self._secrets:
             metrics.labels("unknown", "-", "bad_signature").inc()
             return 404, {"error": "no NCS secret configured: notifications are not accepted"}
@@ -141,7 +154,13 @@ class NotificationReceiver:
         if not self._seen.check_and_remember(notice):
             metrics.labels(product, event, "duplicate").inc()
             return 200, {"ok": True}
-        outcome = self.controller.notify(notice)
+        try:
+            outcome = self.controller.notify(notice)
+        except Exception:
+            # Not handled: the 500 makes Agora resend it (S13), and the resend must not be
+            # dropped as a repeat.
+            self._seen.forget(notice.notice_id)
+            raise
         metrics.labels(product, event, outcome).inc()
         return 200, {"ok": True}
 

@@ -38,6 +38,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -50,6 +51,8 @@ __all__ = ["AutomationStackOps", "StackBusyError", "StackOperationError", "Stack
 log = logging.getLogger("snapshot_resources.reconcile")
 
 _TAIL_LINES: Final = 12
+_INTERRUPT_REPEAT: Final = 10.0  # seconds between SIGINTs to a CLI run that is over its time
+_CANCEL_GRACE: Final = 300.0  # seconds a cancelling CLI gets before it is killed
 
 
 class StackOperationError(RuntimeError):
@@ -147,18 +150,42 @@ class AutomationStackOps:
         with tempfile.TemporaryDirectory(prefix="reconcile-cli-") as tmp:
             out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
             with out.open("w") as stdout, err.open("w") as stderr:
-                try:
-                    code = subprocess.run(  # noqa: S603 - the CLI we resolved, our arguments
-                        [str(self._cli_info.executable), *args, "--non-interactive"],
-                        cwd=self._project_dir, env=self._environment(), stdout=stdout,
-                        stderr=stderr, stdin=subprocess.DEVNULL, timeout=self._timeout,
-                        check=False).returncode
-                except subprocess.TimeoutExpired:
-                    raise StackOperationError(f"pulumi {args[0]} {args[1]}: no answer in "
-                                              f"{self._timeout:g} s") from None
+                process = subprocess.Popen(  # noqa: S603 - the CLI we resolved, our arguments
+                    [str(self._cli_info.executable), *args, "--non-interactive"],
+                    cwd=self._project_dir, env=self._environment(), stdout=stdout,
+                    stderr=stderr, stdin=subprocess.DEVNULL)
+                code = self._wait(process, f"pulumi {args[0]} {args[1]}")
             if code != 0:
                 raise _error(f"pulumi {args[0]} {args[1]}", err.read_text(errors="replace"))
             return out.read_text()
+
+    def _wait(self, process: subprocess.Popen[Any], what: str) -> int:
+        """The exit status of ``process`` (the CLI, or a worker running it).  After ``timeout``
+        seconds the CLI is interrupted (SIGINT: it cancels gracefully and releases the lock),
+        again every ``_INTERRUPT_REPEAT`` seconds, and killed only after ``_CANCEL_GRACE`` more
+        (a kill can leave the stack locked): reported as ``StackOperationError``."""
+        try:
+            return process.wait(self._timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        deadline = time.monotonic() + _CANCEL_GRACE
+        while time.monotonic() < deadline:
+            self.interrupt()
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGINT)
+            try:
+                process.wait(_INTERRUPT_REPEAT)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        else:
+            process.kill()
+            process.wait()
+            raise StackOperationError(f"{what}: no answer in {self._timeout:g} s, nor to "
+                                      f"SIGINT within {_CANCEL_GRACE:g} s: killed (the stack may "
+                                      "stay locked: check with `pulumi stack`, then `pulumi "
+                                      "cancel`)")
+        raise StackOperationError(f"{what}: no answer in {self._timeout:g} s: interrupted")
 
     def _worker(self, operation: str, urns: Sequence[str], replace: Sequence[str]) -> None:
         request = {"operation": operation, "cli": str(self._cli_info.bin_dir),
@@ -174,11 +201,7 @@ class AutomationStackOps:
                      str(request_path), str(result_path)],
                     cwd=self._project_dir, env=self._environment(), stdin=subprocess.DEVNULL,
                     stdout=log_file, stderr=log_file, start_new_session=True)
-                try:
-                    code = process.wait(self._timeout)
-                except subprocess.TimeoutExpired:
-                    self.interrupt()
-                    code = process.wait()
+                code = self._wait(process, f"pulumi {operation}")
             if code != 0 or not result_path.is_file():
                 raise StackOperationError(
                     f"pulumi {operation}: the worker exited with {code}: "
