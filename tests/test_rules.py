@@ -350,7 +350,7 @@ REGION_NAMES = [
     (vendor.code, name, code)
     for vendor in rules.VENDORS.values() if not vendor.any_region
     for code, (label, vendor_id) in vendor.regions.items()
-    for name in {label, vendor_id}
+    for name in dict.fromkeys((label, vendor_id))  # ordered: the same list in every process
 ]
 
 

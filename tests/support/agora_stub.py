@@ -16,8 +16,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from snapshot_resources.http_server import ConnectionTrackingServer
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,10 @@ def default_body(path: str) -> dict[str, Any]:
     return {"cname": "c1", "uid": "527841", "resourceId": "rid-1", "sid": "sid-1"}
 
 
-class _QuietServer(ThreadingHTTPServer):
+class _QuietServer(ConnectionTrackingServer):
     # Handler threads are joined on close (no traceback printed from a thread while the test
-    # thread runs: Python 3.11 parses source with ``ast`` for both, and that is not thread-safe).
-    daemon_threads = False
-    block_on_close = True
+    # thread runs: Python 3.11 parses source with ``ast`` for both, and that is not thread-safe);
+    # idle keep-alive connections are shut down first, so that stop() does not wait them out.
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that timed out and hung up is what the timeout tests do on purpose
@@ -129,6 +130,7 @@ class StubAgora:
 
     def stop(self) -> None:
         self._server.shutdown()
+        self._server.drop_connections()
         self._server.server_close()
         self._thread.join()
 
