@@ -48,11 +48,11 @@ import yaml
 
 from snapshot_resources import engine, rules
 from snapshot_resources.emulator.models import EXIT_SECONDS, READY_SECONDS
+from snapshot_resources.spec import PROJECT
 from snapshot_resources.testing.emulator import EmulatorHandle, run_emulator
 from snapshot_resources.testing.offline import OfflinePulumi
 
 REPO: Final = Path(__file__).resolve().parents[1]
-PROJECT: Final = "agora-snapshots"
 LATENCY_MS: Final = deploy.LATENCY_MS
 FLOOR_PROGRAM: Final = '''
 import pulumi

@@ -70,13 +70,13 @@ from snapshot_resources.reconcile import (
     NotificationReceiver,
 )
 from snapshot_resources.reconcile.inventory import declared_sessions
+from snapshot_resources.session import SESSION_TYPE
+from snapshot_resources.spec import PROJECT
 from snapshot_resources.testing.emulator import EmulatorHandle, run_emulator
 from snapshot_resources.testing.offline import OfflinePulumi
 
 REPO: Final = Path(__file__).resolve().parents[1]
-PROJECT: Final = "agora-snapshots"
 STACK: Final = "bench"
-SESSION_TYPE: Final = "pulumi-python:dynamic/agora:SnapshotSession"
 NCS_SECRET: Final = "bench-ncs-secret"  # noqa: S105 - a local test value
 APP_CERTIFICATE: Final = "c0ffee00d15ea5e5ba5eba11deadbeef"
 TOKEN_LIFETIME: Final = 24 * 3600  # what the provider builds from the App Certificate

@@ -19,6 +19,7 @@ from pulumi.output import UNKNOWN, Unknown
 from support import probe_provider
 from support.probe_provider import ProbeProvider
 
+from snapshot_resources.spec import PROJECT
 from snapshot_resources.testing.noop_provider import NoopProvider
 from snapshot_resources.testing.provider_host import (
     ProviderError,
@@ -28,8 +29,6 @@ from snapshot_resources.testing.provider_host import (
     provider_property,
     secret,
 )
-
-PROJECT = "agora-snapshots"
 
 
 def _import_root(module_name: str, module_file: str) -> Path:

@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+from conftest import SESSION_TYPE
 
 from snapshot_resources import cli, rules
 from snapshot_resources.provider import SnapshotSessionProvider
@@ -23,7 +24,6 @@ from snapshot_resources.testing.pulumi_mocks import PulumiMocks
 
 REPO = Path(__file__).resolve().parent.parent
 APP_ID = "0123456789abcdef0123456789abcdef"
-SESSION_TYPE = "pulumi-python:dynamic/agora:SnapshotSession"
 # A distinctive value per declared path, valid where it stands.
 VALUES: dict[tuple[str, ...], str] = {
     ("storage", "accessKey"): "AKIDsecretpathQ7",

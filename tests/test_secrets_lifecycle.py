@@ -32,6 +32,7 @@ from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 
 from snapshot_resources.provider import SnapshotSessionProvider
+from snapshot_resources.spec import PROJECT
 from snapshot_resources.testing.emulator import EmulatorHandle, run_emulator
 from snapshot_resources.testing.provider_host import (
     PROVIDER_KEY,
@@ -53,7 +54,6 @@ ROTATED_SECRET_KEY = "skrotBq4Wm7Ez2Xc6"
 STS_TOKEN = "stsMn3Zx8Qw1Ty6Ur"
 USER_TOKEN = "006userTokRf3Dk8Wq5Hs2"
 DECRYPTION_SECRET = "decSecJ4nP9vL2kX7"
-PROJECT = "agora-snapshots"
 
 
 def forbidden_values(built_tokens: list[str]) -> dict[str, str]:

@@ -13,11 +13,11 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+from conftest import SESSION_TYPE
 
 from snapshot_resources.testing.pulumi_mocks import PulumiMocks
 
 REPO = Path(__file__).resolve().parent.parent
-SESSION_TYPE = "pulumi-python:dynamic/agora:SnapshotSession"
 
 
 @pytest.fixture(autouse=True)
@@ -124,3 +124,10 @@ def test_broken_config_lists_every_problem_and_registers_nothing(mocks: PulumiMo
     assert "sessions.stage.storage" in text
     assert "sessions.stage.recordingConfig.streamTypes" in text
     assert mocks.resources == []
+
+
+def test_the_session_type_token_is_the_one_urns_were_made_with() -> None:
+    # URNs hold the type token: changing it would make every deployed session "new" (a replace).
+    from snapshot_resources import session
+
+    assert session.SESSION_TYPE == SESSION_TYPE

@@ -23,10 +23,12 @@ from typing import Any, Final
 
 import pytest
 import yaml
+from conftest import SESSION_TYPE as SESSION_TYPE  # re-exported for the engine tests
 from pulumi import automation as auto
 
 from snapshot_resources import engine
 from snapshot_resources.agora import token as rtc_token
+from snapshot_resources.spec import PROJECT as PROJECT  # re-exported for the engine tests
 from snapshot_resources.storage.policies import aws_upload_policy
 from snapshot_resources.testing.emulator import (
     EmulatorHandle,
@@ -37,8 +39,6 @@ from snapshot_resources.testing.emulator import (
 from snapshot_resources.testing.offline import OfflinePulumi
 
 REPO: Final = Path(__file__).resolve().parents[2]
-PROJECT: Final = "agora-snapshots"
-SESSION_TYPE: Final = "pulumi-python:dynamic/agora:SnapshotSession"
 # Emulated seconds per real second: a 5 s capture interval takes 0.25 s.
 TIME_SCALE: Final = 20.0
 BUCKET: Final = "engine-snapshots"
