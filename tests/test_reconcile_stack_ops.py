@@ -54,3 +54,23 @@ def test_a_locked_stack_is_reported_as_busy(tmp_path: Path) -> None:
     ops = AutomationStackOps(cli, tmp_path, "dev", project="p", env={})
     with pytest.raises(StackBusyError):
         ops.forget(["urn:a"])
+
+
+def test_an_export_that_meets_a_checkpoint_being_rewritten_is_read_again(tmp_path: Path) -> None:
+    # The first read meets a checkpoint that another process is rewriting (measured with a
+    # concurrent `pulumi state delete` on the file:// backend), the second reads it whole.
+    marker = tmp_path / "read-once"
+    cli = _fake_cli(tmp_path, f'if [ ! -e "{marker}" ]; then touch "{marker}"; '
+                              'echo "error: failed to load checkpoint: EOF" >&2; exit 255; fi\n'
+                              'echo \'{"deployment": {"resources": []}}\'\n')
+    ops = AutomationStackOps(cli, tmp_path, "dev", project="p", env={})
+    assert ops.export() == {"deployment": {"resources": []}}
+
+
+def test_an_export_that_fails_otherwise_is_not_tried_again(tmp_path: Path) -> None:
+    cli = _fake_cli(tmp_path, 'echo run >> "$0.calls"; echo "error: no stack named dev" >&2\n'
+                              "exit 255\n")
+    ops = AutomationStackOps(cli, tmp_path, "dev", project="p", env={})
+    with pytest.raises(StackOperationError, match="no stack named dev"):
+        ops.export()
+    assert (tmp_path / "bin" / "pulumi.calls").read_text().count("run") == 1

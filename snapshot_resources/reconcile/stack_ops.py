@@ -51,6 +51,8 @@ __all__ = ["AutomationStackOps", "StackBusyError", "StackOperationError", "Stack
 log = logging.getLogger("snapshot_resources.reconcile")
 
 _TAIL_LINES: Final = 12
+_TORN_READ: Final = "failed to load checkpoint"
+_TORN_READ_ATTEMPTS: Final = 3
 _INTERRUPT_REPEAT: Final = 10.0  # seconds between SIGINTs to a CLI run that is over its time
 _CANCEL_GRACE: Final = 300.0  # seconds a cancelling CLI gets before it is killed
 
@@ -112,8 +114,18 @@ class AutomationStackOps:
         return self._project
 
     def export(self) -> Mapping[str, Any]:
-        """``pulumi stack export`` (secrets stay ciphertext), decoded."""
-        text = self._cli("stack", "export", "--stack", self._stack)
+        """``pulumi stack export`` (secrets stay ciphertext), decoded.  A read that meets the
+        checkpoint while another process rewrites it (the ``file://`` backend's ``state delete``
+        rewrites it in place: a reader then gets "failed to load checkpoint: EOF", measured on
+        CLI 3.274.1) is tried again, ``_TORN_READ_ATTEMPTS`` times in all, 0.5 s apart."""
+        for attempt in range(1, _TORN_READ_ATTEMPTS + 1):
+            try:
+                text = self._cli("stack", "export", "--stack", self._stack)
+                break
+            except StackOperationError as error:
+                if attempt == _TORN_READ_ATTEMPTS or _TORN_READ not in str(error):
+                    raise
+                time.sleep(0.5)
         try:
             document: dict[str, Any] = json.loads(text)
         except ValueError as error:

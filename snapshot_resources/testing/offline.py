@@ -159,10 +159,25 @@ class OfflinePulumi:
         )
         return result.stdout
 
-    def export(self, stack: auto.Stack) -> dict[str, Any]:
+    def export(self, stack: auto.Stack, *, attempts: int = 3) -> dict[str, Any]:
         """``pulumi stack export`` of ``stack`` as a user runs it: secrets stay ciphertext. (The
-        Automation API's ``export_stack`` adds ``--show-secrets``.)"""
-        text = self.run("stack", "export", "--stack", stack.name, cwd=Path(stack.workspace.work_dir))
+        Automation API's ``export_stack`` adds ``--show-secrets``.)  A read that fails while
+        another process (a test's reconciler) writes the stack is tried again, ``attempts`` (int)
+        times in all, 0.5 s apart; the last failure raises ``subprocess.CalledProcessError``,
+        its ``stderr`` in the message."""
+        import subprocess
+
+        for attempt in range(1, attempts + 1):
+            try:
+                text = self.run("stack", "export", "--stack", stack.name,
+                                cwd=Path(stack.workspace.work_dir))
+                break
+            except subprocess.CalledProcessError as error:
+                if attempt == attempts:
+                    raise subprocess.CalledProcessError(
+                        error.returncode, [*error.cmd, f"(stderr: {error.stderr.strip()[-500:]})"],
+                        error.output, error.stderr) from None
+                time.sleep(0.5)
         exported: dict[str, Any] = json.loads(text)
         return exported
 
