@@ -324,7 +324,8 @@ class Controller:
                 self._round(sweep, restart, check, rotate, forget_held)
         except _StoppingError:
             self._requeue(sweep, restart, check, rotate)
-            decision("stop", "the rest of the round is given up: stopping")
+            decision("abandon", "stopping: the rest of the round is given up, its work left to the "
+                     "state and Agora")
             return 0.0
         except StackBusyError as error:
             self._requeue(sweep, restart, check, rotate)
