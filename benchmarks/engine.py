@@ -30,13 +30,14 @@ dynamic-provider process. Run: ``.venv/bin/python benchmarks/engine.py`` (prints
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -45,6 +46,7 @@ from typing import Any, Final
 import deploy  # benchmarks/deploy.py: the ProviderHost round and the bound
 import peer  # benchmarks/peer.py: the script a user would write instead
 import yaml
+from pulumi import automation as auto
 
 from snapshot_resources import engine, rules
 from snapshot_resources.emulator.models import EXIT_SECONDS, READY_SECONDS
@@ -127,22 +129,31 @@ def _timed_run(stack: Any, operation: str, emulator: EmulatorHandle | None) -> T
     return Timed(seconds, (_requests(emulator) - before) if emulator is not None else 0)
 
 
-def engine_round(
-    cli: engine.PulumiCli, sessions: int, poll_interval: float | None
-) -> dict[str, Timed]:
-    with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp, run_emulator(
+@contextlib.contextmanager
+def bench_stack(
+    cli: engine.PulumiCli, prefix: str
+) -> Iterator[tuple[EmulatorHandle, OfflinePulumi, auto.Stack]]:
+    """An emulator (100 ms latency, real time) and an empty stack of this project in an offline
+    environment that has the emulator's credentials; all removed on exit."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, run_emulator(
         time_scale=1.0, latency_ms=LATENCY_MS, storage_dir=Path(tmp) / "storage"
     ) as emulator:
         env = {"AGORA_CUSTOMER_ID": emulator.customer_id,
                "AGORA_CUSTOMER_SECRET": emulator.customer_secret}
         with OfflinePulumi(cli, root=Path(tmp) / "pulumi", env=env) as offline:
-            stack = offline.stack(offline.project(REPO), "bench")
-            offline.write_config(
-                stack, stack_config(emulator.url, emulator.app_id, sessions, poll_interval),
-                STORAGE_SECRETS)
-            up = _timed_run(stack, "up", emulator)
-            destroy = _timed_run(stack, "destroy", emulator)
-            check_clean(emulator, f"engine round of {sessions}")
+            yield emulator, offline, offline.stack(offline.project(REPO), "bench")
+
+
+def engine_round(
+    cli: engine.PulumiCli, sessions: int, poll_interval: float | None
+) -> dict[str, Timed]:
+    with bench_stack(cli, "bench-engine-") as (emulator, offline, stack):
+        offline.write_config(
+            stack, stack_config(emulator.url, emulator.app_id, sessions, poll_interval),
+            STORAGE_SECRETS)
+        up = _timed_run(stack, "up", emulator)
+        destroy = _timed_run(stack, "destroy", emulator)
+        check_clean(emulator, f"engine round of {sessions}")
     return {"create": up, "delete": destroy}
 
 
@@ -157,32 +168,26 @@ def check_clean(emulator: EmulatorHandle, what: str) -> None:
 def replace_round(cli: engine.PulumiCli, sessions: int) -> dict[str, float]:
     """`pulumi up` of N sessions, then `pulumi up` again with a new captureInterval (a
     delete-before-replace of every session): its time, the 53 answers, failures and orphans."""
-    with tempfile.TemporaryDirectory(prefix="bench-replace-") as tmp, run_emulator(
-        time_scale=1.0, latency_ms=LATENCY_MS, storage_dir=Path(tmp) / "storage"
-    ) as emulator:
-        env = {"AGORA_CUSTOMER_ID": emulator.customer_id,
-               "AGORA_CUSTOMER_SECRET": emulator.customer_secret}
-        with OfflinePulumi(cli, root=Path(tmp) / "pulumi", env=env) as offline:
-            stack = offline.stack(offline.project(REPO), "bench")
-            offline.write_config(stack, stack_config(emulator.url, emulator.app_id, sessions,
-                                                     None), STORAGE_SECRETS)
+    with bench_stack(cli, "bench-replace-") as (emulator, offline, stack):
+        offline.write_config(stack, stack_config(emulator.url, emulator.app_id, sessions,
+                                                 None), STORAGE_SECRETS)
+        stack.up(color="never")
+        before = len(emulator.admin.request_log())
+        offline.write_config(stack, stack_config(emulator.url, emulator.app_id, sessions,
+                                                 None, capture_interval=10), STORAGE_SECRETS)
+        started = time.perf_counter()
+        failed = 0
+        try:
             stack.up(color="never")
-            before = len(emulator.admin.request_log())
-            offline.write_config(stack, stack_config(emulator.url, emulator.app_id, sessions,
-                                                     None, capture_interval=10), STORAGE_SECRETS)
-            started = time.perf_counter()
-            failed = 0
-            try:
-                stack.up(color="never")
-            except Exception:  # a failed replacement is what this counts
-                failed = 1
-            seconds = time.perf_counter() - started
-            log = emulator.admin.request_log()[before:]
-            conflicts = sum(1 for r in log if r["path"].endswith("/start") and r["status"] == 400)
-            running = [t for t in emulator.admin.tasks() if t.get("state") == "running"]
-            orphans = len(running) - sessions
-            stack.destroy(color="never")
-            check_clean(emulator, f"replace round of {sessions}")
+        except Exception:  # a failed replacement is what this counts
+            failed = 1
+        seconds = time.perf_counter() - started
+        log = emulator.admin.request_log()[before:]
+        conflicts = sum(1 for r in log if r["path"].endswith("/start") and r["status"] == 400)
+        running = [t for t in emulator.admin.tasks() if t.get("state") == "running"]
+        orphans = len(running) - sessions
+        stack.destroy(color="never")
+        check_clean(emulator, f"replace round of {sessions}")
     return {"seconds": seconds, "conflicts": conflicts, "failed": failed, "orphans": orphans}
 
 

@@ -43,6 +43,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+import psutil
+
 if TYPE_CHECKING:
     from snapshot_resources import engine
 
@@ -239,38 +241,12 @@ def _error(what: str, stderr: str) -> StackOperationError:
 
 
 def _cli_descendants() -> list[int]:
-    """Pids of the running ``pulumi`` processes descending from this process (Linux
-    ``/proc``; empty elsewhere)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return []
-    parents: dict[int, int] = {}
-    names: dict[int, str] = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdecimal():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces, so split after its closing paren.
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 1 and fields[1].isdecimal():
-            parents[int(entry.name)] = int(fields[1])
-            names[int(entry.name)] = stat[stat.find("(") + 1:stat.rfind(")")]
-    me = os.getpid()
+    """Pids of the running ``pulumi`` processes descending from this process (``psutil``)."""
     found = []
-    for pid, name in names.items():
-        if name != "pulumi":
-            continue
-        ancestor = parents.get(pid)
-        for _ in range(64):  # a bounded walk up the tree
-            if ancestor is None or ancestor <= 1:
-                break
-            if ancestor == me:
-                found.append(pid)
-                break
-            ancestor = parents.get(ancestor)
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # gone meanwhile, or not ours to read
+            if child.name() == "pulumi":
+                found.append(child.pid)
     return found
 
 
