@@ -149,7 +149,7 @@ class AutomationStackOps:
 
     def interrupt(self) -> int:
         """SIGINT to every ``pulumi`` process this process started, directly or through a
-        worker, that still runs (from ``/proc``); returns how many were signalled."""
+        worker, that still runs (found with ``psutil``); returns how many were signalled."""
         count = 0
         for pid in _cli_descendants():
             with contextlib.suppress(ProcessLookupError, PermissionError):
