@@ -71,6 +71,8 @@ _EXPORTS: dict[str, str] = {
     "build_rtc_token": "snapshot_resources.agora.token",
     "EmulatorServer": "snapshot_resources.emulator.server",
     "EmulatorOptions": "snapshot_resources.emulator.server",
+    "TaskJournal": "snapshot_resources.journal",
+    "SqliteTaskJournal": "snapshot_resources.journal",
 }
 _RENAMES = {"classify_change": "classify"}
 
@@ -103,11 +105,13 @@ __all__ = [
     "SnapshotSessionProvider",
     "SnapshotSourceError",
     "SpecError",
+    "SqliteTaskJournal",
     "StackSessionSpec",
     "StackSpec",
     "StorageConfigError",
     "StorageSpec",
     "StorageTarget",
+    "TaskJournal",
     "bring_your_own",
     "build_event",
     "build_rtc_token",
@@ -159,6 +163,8 @@ if TYPE_CHECKING:
     from snapshot_resources.events import sign_headers as sign_headers
     from snapshot_resources.events import snapshot_file as snapshot_file
     from snapshot_resources.events import verify_signature as verify_signature
+    from snapshot_resources.journal import SqliteTaskJournal as SqliteTaskJournal
+    from snapshot_resources.journal import TaskJournal as TaskJournal
     from snapshot_resources.naming import LocalDirectory as LocalDirectory
     from snapshot_resources.naming import S3Bucket as S3Bucket
     from snapshot_resources.naming import SnapshotName as SnapshotName

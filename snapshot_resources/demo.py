@@ -296,8 +296,11 @@ def run_stack(
             raise
         finally:
             # An interrupted `pulumi up` holds the stack's lock until its CLI has exited; one
-            # that had to be killed leaves the lock behind, which `pulumi cancel` removes.
-            if stop_processes(offline.home, grace=ENGINE_EXIT_GRACE_SECONDS):
+            # that had to be killed, or that died of a closed output pipe (SIGPIPE, when Ctrl-C
+            # stopped this process from reading it), leaves the lock behind, which `pulumi
+            # cancel` removes.
+            stop_processes(offline.home, grace=ENGINE_EXIT_GRACE_SECONDS)
+            if any(offline.backend_dir.rglob("locks/**/*.json")):
                 with contextlib.suppress(subprocess.CalledProcessError):
                     offline.run("cancel", "--yes", "--stack", STACK, cwd=project)
             say("pulumi destroy")

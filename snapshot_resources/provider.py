@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
+import sqlite3
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -41,13 +42,23 @@ from pulumi.dynamic import (
 )
 from pulumi.dynamic.config import Config
 
-from snapshot_resources import changes, naming, rules, spec
+from snapshot_resources import changes, naming, provider_process, recovery, rules, spec
 from snapshot_resources.agora import errors
+from snapshot_resources.journal import (
+    Phase,
+    SqliteTaskJournal,
+    TaskJournal,
+    TaskKey,
+    config_digest,
+    default_journal_path,
+    stack_of,
+)
 from snapshot_resources.props import is_unknown, plain
 from snapshot_resources.target import StorageTarget
 
 if TYPE_CHECKING:
     from snapshot_resources.agora.client import AgoraClient, StartResult
+    from snapshot_resources.journal import JournalEntry
 
 # The wire (jsonschema) and the client (requests) are imported where they are used, not here: the
 # program imports this module for every SnapshotSession (pickled by reference) but never sends a
@@ -140,26 +151,61 @@ _CONFLICT_FIRST_RETRY: Final = 0.5  # seconds; then doubling up to the next
 _CONFLICT_MAX_RETRY: Final = 4.0
 
 
-class _RecentStops:
-    """Channel and recorder uid of each task this process stopped, and when: a 53 task conflict
-    at the start of its replacement is its own predecessor still leaving, worth riding out; any
-    other 53 is a real conflict and fails at once."""
+# Cleanup after an interruption must end before the engine kills the provider, 5 s after its
+# SIGINT (sdk/go/common/resource/plugin/plugin.go of Pulumi 3.274): one stop, few retries.
+_CLEANUP_DEADLINE: Final = 3.5
+
+
+class _Journals:
+    """One task journal per file per provider process (``journal``), built on first use. A file
+    that cannot be used (a read-only home, a full disk) gives a journal in memory, said once."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._stopped: dict[tuple[str, str, str], float] = {}
+        self._open: dict[str, TaskJournal] = {}
 
-    def record(self, key: tuple[str, str, str]) -> None:
+    def get(self, path: str) -> TaskJournal:
         with self._lock:
-            self._stopped[key] = time.monotonic()
+            journal = self._open.get(path)
+            if journal is None:
+                try:
+                    journal = SqliteTaskJournal(Path(path))
+                except (OSError, sqlite3.Error) as exc:
+                    recovery.say(f"the task journal {path} cannot be used ({exc}); this run keeps "
+                                 "it in memory, so a task a killed run leaves behind is found only "
+                                 "by Agora's 53 at its next create")
+                    journal = SqliteTaskJournal(None)
+                self._open[path] = journal
+            return journal
 
-    def since(self, key: tuple[str, str, str]) -> float | None:
-        with self._lock:
-            at = self._stopped.get(key)
-        return None if at is None else time.monotonic() - at
+
+_JOURNALS: Final = _Journals()
 
 
-_RECENT_STOPS: Final = _RecentStops()
+class _StartJournal:
+    """Writes each start of one create to the journal before it is sent (``StartObserver``)."""
+
+    def __init__(self, journal: TaskJournal, key: TaskKey, urn: str | None, digest: str) -> None:
+        self._journal, self._key, self._urn, self._digest = journal, key, urn, digest
+        self.entries: dict[str, int] = {}
+
+    def before_start(self, resource_id: str) -> None:
+        self.entries[resource_id] = self._journal.begin(self._key, resource_id, self._urn,
+                                                        self._digest)
+
+    def start_failed(self, resource_id: str, error: BaseException) -> None:
+        from snapshot_resources.agora.client import may_have_started
+
+        entry = self.entries.pop(resource_id, None)
+        if entry is None:
+            return
+        if may_have_started(error):
+            self._journal.release(entry)  # its answer was lost: it may run; kept for recovery
+        else:
+            self._journal.forget(entry)
+
+
+_SAW_CHECK = threading.Event()  # set by check(): this process serves an `up` or a preview
 
 
 @dataclass(frozen=True)
@@ -183,7 +229,9 @@ class ProviderSettings:
     ``retry_delay_scale`` (float, default 1): multiplies the documented retry delays (S10).
     ``exit_timeout`` (float, s, default 30): how long a replacement's create keeps retrying start
     while the task it replaces, stopped moments before, still holds the channel and uid (53 task
-    conflict, S7).  ``problems`` (tuple of str): what could not be read, e.g. a non-numeric
+    conflict, S7).  ``task_journal`` (str | None): ``agora:taskJournal`` / ``AGORA_TASK_JOURNAL``,
+    the task journal's file (default ``$PULUMI_HOME/agora-snapshots/task-journal.sqlite3``,
+    ``journal``).  ``problems`` (tuple of str): what could not be read, e.g. a non-numeric
     ``agora:pollInterval``; any problem fails the first operation that needs the client with
     ``ProviderConfigError``.
     """
@@ -203,6 +251,7 @@ class ProviderSettings:
     # A stopped task still holds its cname+uid while it exits, so its replacement's start gets 53
     # task conflict (S7) for a while; a synchronous stop already waited up to 20 s for uploads (S6).
     exit_timeout: float = DEFAULT_EXIT_TIMEOUT
+    task_journal: str | None = None
     problems: tuple[str, ...] = ()
 
     @classmethod
@@ -235,6 +284,7 @@ class ProviderSettings:
             exit_timeout=_number(
                 get("exitTimeout"), "agora:exitTimeout", DEFAULT_EXIT_TIMEOUT, problems
             ),
+            task_journal=get("taskJournal", "AGORA_TASK_JOURNAL"),
             problems=tuple(problems),
         )
 
@@ -328,13 +378,30 @@ class SnapshotSessionProvider(ResourceProvider):
                 + " and ".join(missing)
                 + " (e.g. `pulumi config set --secret agora:customerSecret`)"
             )
+        # Waits end early when the engine stops waiting for the call (provider_process).
         return AgoraClient(
             customer_id,
             customer_secret,
             endpoint=settings.endpoint,
             qps=settings.qps,
-            retry=RetryPolicy(scale=settings.retry_delay_scale),
+            retry=RetryPolicy(scale=settings.retry_delay_scale, sleep=provider_process.sleep),
         )
+
+    def _cleanup_client(self) -> AgoraClient:
+        """A client for the one stop an interruption allows (``_CLEANUP_DEADLINE``)."""
+        from snapshot_resources.agora.client import AgoraClient
+        from snapshot_resources.agora.retry import RetryPolicy
+
+        settings = self.settings()
+        self.client()  # raises the configuration error, if any: then both are set
+        return AgoraClient(settings.customer_id or "", settings.customer_secret or "",
+                           endpoint=settings.endpoint, qps=settings.qps,
+                           retry=RetryPolicy(scale=settings.retry_delay_scale, max_attempts=2,
+                                             deadline=_CLEANUP_DEADLINE))
+
+    def journal(self) -> TaskJournal:
+        """The task journal (``journal``): ``agora:taskJournal``, else the Pulumi home's."""
+        return _JOURNALS.get(self.settings().task_journal or str(default_journal_path()))
 
     # -- check / diff -------------------------------------------------------------------------
 
@@ -343,6 +410,7 @@ class SnapshotSessionProvider(ResourceProvider):
         inputs = {k: news[k] for k in changes.INPUT_KEYS if k in news}
         problems = input_problems(inputs)
         problems.extend(_unexpected_keys(news))
+        _SAW_CHECK.set()
         # The checked inputs are what the engine stores: blacklists under one spelling.
         return CheckResult(changes.canonical_inputs(news),
                            [self._failure(problem) for problem in problems])
@@ -359,7 +427,16 @@ class SnapshotSessionProvider(ResourceProvider):
         nested = f"{problem.dotted_path}: " if len(problem.path) > 1 else ""
         return CheckFailure(top, nested + reason)
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        stop = self._held_by_engine(olds, id_)
+        if stop is not None:
+            # The state holds a task this product stopped: a `destroy` (or a replacement's
+            # delete) whose end the engine never recorded. It is replaced, so it runs again.
+            done = "was stopped" if stop.phase is Phase.STOPPED else "was being stopped"
+            recovery.say(f"session {id_} on channel {olds.get('cname')!r} {done} at "
+                         f"{_iso_from_s(int(stop.updated_at))} by a run that was interrupted "
+                         "before the state recorded it; `pulumi up` replaces it")
+            return DiffResult(changes=True, replaces=["sid"], delete_before_replace=True)
         change = changes.classify(olds, news)
         if change.kind is not changes.ChangeKind.REPLACE and _resource_id_renewal_due(olds):
             # A new task, and with it a new resource ID, while the old one can still be stopped
@@ -382,26 +459,48 @@ class SnapshotSessionProvider(ResourceProvider):
         session = self._session(props)
         client = self.client()
         settings = self.settings()
+        journal = self.journal()
+        operation = provider_process.current()
+        urn = operation.urn if operation is not None else None
+        key = TaskKey(session.app_id, session.spec.cname, session.spec.uid)
+        digest = config_digest(session.inputs, settings.customer_secret or "")
         token, token_expires_at = self._token(session, settings)
-        acquire = wire.acquire_body(session.spec)
         start = wire.start_body(session.spec, session.storage, token=token)
-        started = self._start(client, session, acquire, start)
-        # Agora has given a sid: from here no path may lose it. A Python dynamic provider cannot
-        # return partial state with an error, so create fails only when the task is known not to
-        # be running (ended, gone, or stopped here because it never started); otherwise the
-        # session is recorded, with a warning when its state could not be confirmed, and
-        # refresh and destroy manage it (docs/decisions.md "A failed create").
-        confirmed = self._confirm(client, session, started.resource_id, started.sid)
+        # A task an interrupted run left for this channel and uid is adopted (same
+        # configuration: no gap, no second task) or stopped before anything starts
+        # (docs/decisions.md, "Interrupted, never orphaned").
+        adopted = recovery.recover(client, journal, key, urn=urn, digest=digest,
+                                   start_body=start, wait=settings.start_timeout,
+                                   sleep=provider_process.sleep)
+        if adopted is not None:
+            entry_id, resource_id, sid = adopted.entry_id, adopted.resource_id, adopted.sid
+            confirmed = (_Confirmed(adopted.status, adopted.slice_start_time)
+                         if adopted.status in rules.RUNNING_STATUSES
+                         else self._confirm(client, session, resource_id, sid, entry_id))
+        else:
+            acquire = wire.acquire_body(session.spec)
+            started, entry_id = self._start(client, journal, session, key, urn, digest, acquire,
+                                            start)
+            resource_id, sid = started.resource_id, started.sid
+            # Agora has given a sid: from here no path may lose it. A Python dynamic provider
+            # cannot return partial state with an error, so create fails only when the task is
+            # known not to be running (ended, gone, or stopped here because it never started);
+            # otherwise the session is recorded, with a warning when its state could not be
+            # confirmed, and refresh and destroy manage it (docs/decisions.md "A failed create").
+            confirmed = self._confirm(client, session, resource_id, sid, entry_id)
         if confirmed.warning is not None:
-            print(f"snapshot-resources: {confirmed.warning}", file=sys.stderr)
+            recovery.say(confirmed.warning)
+        if operation is not None and operation.cancelled.is_set():
+            # Nobody waits for this answer any more: the sid would go nowhere.
+            self._abandon(session, resource_id, sid, entry_id)
         outs = {
             **session.inputs,
-            "sid": started.sid,
-            "resourceId": started.resource_id,
+            "sid": sid,
+            "resourceId": resource_id,
             "status": confirmed.status,
             "startedAt": _iso_from_ms(confirmed.slice_start_time) or _now_iso(),
             "fileNamePattern": naming.snapshot_pattern(
-                sid=started.sid,
+                sid=sid,
                 cname=session.spec.cname,
                 prefix=session.storage.get("fileNamePrefix", []),
             ),
@@ -412,45 +511,88 @@ class SnapshotSessionProvider(ResourceProvider):
                 int(time.time()) + session.spec.resourceExpiredHour * 3600
             ),
         }
-        return CreateResult(started.sid, outs)
+        journal.returned(entry_id)
+        return CreateResult(sid, outs)
 
     def _start(
-        self, client: AgoraClient, session: _Session, acquire: Mapping[str, Any],
-        start: Mapping[str, Any],
-    ) -> StartResult:
-        """acquire + start; a 53 task conflict caused by this session's own predecessor (stopped
-        by this process moments ago, still leaving the channel) is ridden out for up to
-        ``agora:exitTimeout`` seconds, retrying with backoff; any other 53 fails at once (S7)."""
-        key = (session.app_id, session.spec.cname, session.spec.uid)
+        self, client: AgoraClient, journal: TaskJournal, session: _Session, key: TaskKey,
+        urn: str | None, digest: str, acquire: Mapping[str, Any], start: Mapping[str, Any],
+    ) -> tuple[StartResult, int]:
+        """acquire + start, each start journaled before it is sent; the started task and its
+        journal entry. A 53 task conflict caused by a task stopped moments ago (by this
+        session's own replacement, or by ``recovery``, in any process: the journal's STOPPED
+        entries) is ridden out for up to ``agora:exitTimeout`` seconds, retrying with backoff;
+        any other 53 fails at once with what may hold the channel and what to do (S7)."""
         exit_timeout = self.settings().exit_timeout
         delay = _CONFLICT_FIRST_RETRY
         while True:
+            observer = _StartJournal(journal, key, urn, digest)
             try:
-                return client.acquire_and_start(session.app_id, acquire, start)
+                started = client.acquire_and_start(session.app_id, acquire, start,
+                                                   observer=observer)
             except errors.TaskConflictError as exc:
-                since = _RECENT_STOPS.since(key)
-                if since is None:
+                last = journal.last_stop(key)
+                since = None if last is None else time.time() - last
+                if since is None or since >= exit_timeout:
+                    if since is not None:
+                        exc.add_note(f"the task last stopped on this channel and uid was stopped "
+                                     f"{since:.0f} s ago and may still be leaving "
+                                     f"(agora:exitTimeout {exit_timeout:g} s)")
+                    exc.add_note(recovery.conflict_note(
+                        key, journal, session.spec.recordingConfig.maxIdleTime))
                     raise
-                left = exit_timeout - since
-                if left <= 0:
-                    exc.add_note(
-                        f"the task this session replaces was stopped {since:.0f} s ago and still "
-                        f"holds channel {session.spec.cname!r} and uid {session.spec.uid} "
-                        f"(agora:exitTimeout {exit_timeout:g} s)")
-                    raise
-                log.info("session on %r: predecessor still leaving (53); retrying start in %.1f s",
-                         session.spec.cname, min(delay, left))
-                time.sleep(min(delay, left))
+                log.info("session on %r: a stopped task still leaving (53); retrying start in "
+                         "%.1f s", session.spec.cname, min(delay, exit_timeout - since))
+                provider_process.sleep(min(delay, exit_timeout - since))
                 delay = min(delay * 2, _CONFLICT_MAX_RETRY)
+                continue
+            entry_id = observer.entries.pop(started.resource_id)
+            journal.started(entry_id, started.sid)
+            return started, entry_id
+
+    def _abandon(self, session: _Session, resource_id: str, sid: str, entry_id: int) -> NoReturn:
+        """The engine no longer waits for this create (a second Ctrl-C, a killed CLI, the
+        provider's shutdown): stop the task it started, within the time the engine gives, and
+        say so; if it cannot be stopped, leave it to the journal (LOST) and say that."""
+        journal = self.journal()
+        key = TaskKey(session.app_id, session.spec.cname, session.spec.uid)
+        what = f"task {sid} (channel {session.spec.cname!r}, uid {session.spec.uid})"
+        from snapshot_resources.agora import wire
+        from snapshot_resources.agora.client import StopKind
+
+        with provider_process.shielded():
+            try:
+                with self._cleanup_client() as cleanup:
+                    outcome = cleanup.stop_quietly(session.app_id, resource_id, sid,
+                                                   wire.stop_body(session.spec.cname,
+                                                                  session.spec.uid))
+            except Exception as exc:
+                journal.lost(entry_id)
+                recovery.say(
+                    f"the run was interrupted while creating {what} and it could not be stopped "
+                    f"({type(exc).__name__}: {exc}); it is kept in the task journal "
+                    f"({journal.where}): the next `pulumi up` adopts or stops it, `pulumi "
+                    "destroy` and `snapshot-resources reconcile` stop it")
+                raise provider_process.OperationCancelled("create interrupted") from exc
+            if outcome.kind is StopKind.NOT_FOUND:
+                journal.lost(entry_id)  # 404 may be a failover in progress (S7 FAQ): check later
+                recovery.say(f"the run was interrupted while creating {what}; Agora answered 404 "
+                             "to its stop, so it is kept in the task journal for the next run")
+            else:
+                journal.stopped(key, sid, resource_id)
+                recovery.say(f"the run was interrupted while creating {what}: the task was "
+                             "stopped, nothing is left running")
+        raise provider_process.OperationCancelled("create interrupted")
 
     def _confirm(
-        self, client: AgoraClient, session: _Session, resource_id: str, sid: str
+        self, client: AgoraClient, session: _Session, resource_id: str, sid: str, entry_id: int
     ) -> _Confirmed:
         """Wait until the started task runs (status 4/5, S10) and say what create records.
 
         Raises only when the task is known not to be running: it exited, it stayed gone past the
         failover grace, or it never reached 4/5 and was stopped here. Any other failure (query
-        answers lost to 429, 5xx or the network) records the session with a warning.
+        answers lost to 429, 5xx or the network) records the session with a warning. When the
+        engine stops waiting (``OperationCancelled``), the task is stopped (``_abandon``).
         """
         from snapshot_resources.agora.client import MIN_CONFIRM_INTERVAL_SECONDS
 
@@ -461,6 +603,8 @@ class SnapshotSessionProvider(ResourceProvider):
         # emulator clock) starts the probing earlier.
         initial = min(_Readiness.INITIAL, settings.poll_interval)
         expected = min(_READINESS.expected(app_id, initial), settings.start_timeout)
+        journal = self.journal()
+        key = TaskKey(session.app_id, session.spec.cname, session.spec.uid)
         try:
             running = client.wait_until_running(
                 app_id, resource_id, sid,
@@ -477,33 +621,41 @@ class SnapshotSessionProvider(ResourceProvider):
             return _Confirmed(running.status, running.slice_start_time)
         except errors.TaskNotRunningError as exc:
             if isinstance(exc.__cause__, errors.TaskNotFoundError):
-                return self._confirm_after_404(client, session, resource_id, sid)
+                return self._confirm_after_404(client, session, resource_id, sid, entry_id)
             if exc.last_status in _ENDED_STATUSES:
+                journal.stopped(key, sid, resource_id)
                 raise _create_failed(sid, str(exc), "it is not running, nothing to stop") from exc
             # Never reached 4/5 in startTimeout (S10: start a new task): known not to work.
             return self._stop_stuck(client, session, resource_id, sid, exc)
+        except provider_process.OperationCancelled:
+            self._abandon(session, resource_id, sid, entry_id)
         except errors.AgoraError as exc:
             return _unconfirmed(sid, None, f"its status could not be read ({exc})")
         except BaseException:
-            # Interrupted (Ctrl-C): the engine records nothing, so stop what was started.
+            # Anything unexpected (a bug): the engine records nothing, so stop what was started.
             self._stop_after_failed_create(client, session, resource_id, sid)
             raise
 
     def _confirm_after_404(
-        self, client: AgoraClient, session: _Session, resource_id: str, sid: str
+        self, client: AgoraClient, session: _Session, resource_id: str, sid: str, entry_id: int
     ) -> _Confirmed:
         """404 while confirming: a failover in progress answers 404 too (S7 FAQ); ride it out."""
+        key = TaskKey(session.app_id, session.spec.cname, session.spec.uid)
         try:
             result = client.query_riding_failover(
                 session.app_id, resource_id, sid, grace=self.settings().failover_grace
             )
+        except provider_process.OperationCancelled:
+            self._abandon(session, resource_id, sid, entry_id)
         except errors.TaskNotFoundError as exc:
+            self.journal().stopped(key, sid, resource_id)
             raise _create_failed(
                 sid, f"Agora did not know the task for {self.settings().failover_grace:g} s "
                 "after starting it", "it is not running, nothing to stop") from exc
         except errors.AgoraError as exc:
             return _unconfirmed(sid, None, f"its status could not be read ({exc})")
         if result.status in _ENDED_STATUSES:
+            self.journal().stopped(key, sid, resource_id)
             raise _create_failed(
                 sid, f"the task is {rules.QUERY_STATUSES.get(result.status or 0)}",
                 "it is not running, nothing to stop")
@@ -535,26 +687,36 @@ class SnapshotSessionProvider(ResourceProvider):
                 f"it did not start ({cause}) and could not be stopped ({exc}); it is recorded "
                 "so that `pulumi destroy` or the next `pulumi up` can stop it",
             )
+        self.journal().stopped(TaskKey(session.app_id, session.spec.cname, session.spec.uid),
+                               sid, resource_id)
         raise _create_failed(sid, str(cause), "it was stopped") from cause
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         outs = plain({k: v for k, v in props.items() if k != "__provider"})
         app_id = str(outs.get("appId", ""))
         resource_id = str(outs.get("resourceId", ""))
+        self._held_by_engine(outs, id_)
+        client = self.client()
+        self._report_orphans(client)
         try:
-            result = self.client().query_riding_failover(
+            result = client.query_riding_failover(
                 app_id, resource_id, id_, grace=self.settings().failover_grace
             )
         except errors.TaskNotFoundError:
             self._report_gone(id_, outs, "Agora no longer knows the task")
             return ReadResult("", {})
+        except errors.ResourceIdInvalidError:
+            self._report_gone(id_, outs, _unparsable_note(resource_id, outs))
+            return ReadResult("", {})
         except errors.ResourceExpiredError:
             # S2/S18: past resourceExpiredHour query and stop answer 433 forever. The session is
             # kept (it may still run) with its status unknown; the next `up` replaces it.
-            print(f"snapshot-resources: {_expired_note(id_, outs)}; the next `pulumi up` "
-                  "replaces it", file=sys.stderr)
+            recovery.say(f"{_expired_note(id_, outs)}; the next `pulumi up` replaces it")
             outs["status"] = None
             return ReadResult(id_, outs, {k: outs[k] for k in changes.INPUT_KEYS if k in outs})
+        except errors.AuthError as exc:
+            exc.add_note(_STORED_SETTINGS_NOTE)
+            raise
         if result.status in _ENDED_STATUSES:
             self._report_gone(id_, outs, f"the task is {rules.QUERY_STATUSES.get(result.status or 0)}")
             return ReadResult("", {})
@@ -595,32 +757,83 @@ class SnapshotSessionProvider(ResourceProvider):
         # concluding it is already gone, or a live task would be forgotten and keep billing.
         client = self.client()
         app_id, resource_id = str(outs["appId"]), str(outs["resourceId"])
+        key = TaskKey(app_id, str(outs["cname"]), str(outs["uid"]))
+        self._held_by_engine(outs, id_)
+        if not _SAW_CHECK.is_set():
+            # No resource was checked in this process: a `destroy` (or an `up` of a program
+            # that declares no session). Tasks an interrupted create left are stopped too.
+            self._sweep_orphans(client)
+        journal = self.journal()
+        # Written before the stop is sent: a process killed mid-stop leaves the intent, and the
+        # next diff replaces the session (whose task may be stopped) instead of trusting it.
+        journal.stopping(key, id_, resource_id)
         try:
             outcome = client.stop_quietly(
                 app_id, resource_id, id_, body, failover_grace=self.settings().failover_grace
             )
+        except (errors.AuthError, errors.InvalidRequestError) as exc:
+            journal.not_stopped(app_id, id_)  # refused before anything was stopped
+            if isinstance(exc, errors.AuthError):
+                exc.add_note(_STORED_SETTINGS_NOTE)
+            raise
+        except errors.ResourceIdInvalidError:
+            recovery.say(f"session {id_} on channel {outs.get('cname')!r}: "
+                         f"{_unparsable_note(resource_id, outs)}; it is removed from the state")
+            return
         except errors.ResourceExpiredError:
             # Nothing can stop it any more (S2, S18): delete succeeds, saying what still runs.
-            print(f"snapshot-resources: {_expired_note(id_, outs)}; it is removed from the state",
-                  file=sys.stderr)
+            recovery.say(f"{_expired_note(id_, outs)}; it is removed from the state")
             return
+        # Journaled whatever the engine hears: a stop it never records (an interrupted
+        # `destroy`) is then seen by the next diff, and a replacement rides out the 53 (_start).
+        journal.stopped(key, id_, resource_id)
         log.info("session %s: stop outcome %s", id_, outcome.kind.name)
         uploading = outcome.result.uploading_status if outcome.result else None
         if uploading not in (None, "uploaded"):
             # S6: "backuped" = some files went to Agora's backup cloud (forwarded later), "unknown"
             # = Agora cannot tell. Either way the user's storage may miss files: say so on stderr,
             # which the engine shows (docs/pulumi-dynamic.md section 1, "Logging").
-            print(
-                f"snapshot-resources: session {id_} stopped with uploadingStatus {uploading!r}: "
+            recovery.say(
+                f"session {id_} stopped with uploadingStatus {uploading!r}: "
                 "not every snapshot reached your storage directly (S6: 'backuped' files are "
-                "forwarded from Agora's backup later); check the storage keys and permissions",
-                file=sys.stderr,
+                "forwarded from Agora's backup later); check the storage keys and permissions"
             )
         # No wait for the task to leave: only a replacement needs the channel and uid free, and
         # its create rides out the 53 its predecessor causes (_start); a destroy is done here.
-        _RECENT_STOPS.record((app_id, str(outs["cname"]), str(outs["uid"])))
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _report_orphans(self, client: AgoraClient) -> None:
+        """Refresh: once per process and stack, say which tasks run with no state holding them."""
+        stack = _stack_once("report")
+        if stack is not None:
+            try:
+                recovery.report(client, self.journal(), stack)
+            except Exception as exc:  # a report must never fail the refresh
+                log.warning("task journal: %s", exc)
+
+    def _sweep_orphans(self, client: AgoraClient) -> None:
+        """Destroy: once per process and stack, stop the tasks no state holds."""
+        stack = _stack_once("sweep")
+        if stack is not None:
+            try:
+                recovery.sweep(client, self.journal(), stack)
+            except Exception as exc:
+                log.warning("task journal: %s", exc)
+
+    def _held_by_engine(self, outs: Mapping[str, Any], sid: str) -> JournalEntry | None:
+        """The engine passed ``sid``: its state holds the task, so the journal's open entries
+        of it are done with. Returns the journal's record of its stop, if it was stopped."""
+        app_id = str(plain(outs.get("appId", "")))
+        if not sid or not app_id:
+            return None
+        try:
+            journal = self.journal()
+            journal.recorded(app_id, sid)
+            return journal.stop_of(app_id, sid)
+        except Exception as exc:  # the journal is a safety net: it never fails a diff or read
+            log.warning("task journal: %s", exc)
+            return None
 
     def _session(self, props: Mapping[str, Any]) -> _Session:
         inputs = changes.canonical_inputs(
@@ -661,24 +874,25 @@ class SnapshotSessionProvider(ResourceProvider):
     def _stop_after_failed_create(
         self, client: AgoraClient, session: _Session, resource_id: str, sid: str
     ) -> None:
-        """Best effort, when create is interrupted after start: nothing will be recorded."""
+        """Best effort, when create fails unexpectedly after start: nothing will be recorded.
+        A task that cannot be stopped stays in the task journal for the next run."""
         from snapshot_resources.agora import wire
 
         body = wire.stop_body(session.spec.cname, session.spec.uid)
+        key = TaskKey(session.app_id, session.spec.cname, session.spec.uid)
         try:
             client.stop_quietly(
                 session.app_id, resource_id, sid, body,
                 failover_grace=self.settings().failover_grace,
             )
         except Exception as exc:
-            print(
-                f"snapshot-resources: create was interrupted after Agora started task {sid} "
-                f"(channel {session.spec.cname!r}, uid {session.spec.uid}) and it could not be "
-                f"stopped ({type(exc).__name__}: {exc}); it records while anyone publishes and "
-                f"ends {_idle_end(session)}. Stop it with `snapshot-resources` or Agora's stop "
-                f"API using resourceId and sid {sid}.",
-                file=sys.stderr,
-            )
+            recovery.say(
+                f"create failed after Agora started task {sid} (channel {session.spec.cname!r}, "
+                f"uid {session.spec.uid}) and it could not be stopped ({type(exc).__name__}: "
+                f"{exc}); it is kept in the task journal ({self.journal().where}): the next "
+                "`pulumi up` adopts or stops it")
+            return
+        self.journal().stopped(key, sid, resource_id)
 
     @staticmethod
     def _report_gone(sid: str, outs: Mapping[str, Any], why: str) -> None:
@@ -687,11 +901,46 @@ class SnapshotSessionProvider(ResourceProvider):
         expires = outs.get("tokenExpiresAt")
         if isinstance(expires, str) and expires < _now_iso():
             why += f"; its RTC token expired at {expires} and Cloud Recording cannot renew tokens (S3)"
-        print(
-            f"snapshot-resources: session {sid} on channel {outs.get('cname')!r} has ended ({why}); "
-            "refresh drops it and the next `pulumi up` starts a new one",
-            file=sys.stderr,
+        recovery.say(
+            f"session {sid} on channel {outs.get('cname')!r} has ended ({why}); "
+            "refresh drops it and the next `pulumi up` starts a new one"
         )
+
+
+_STORED_SETTINGS_NOTE: Final = (
+    "On `pulumi refresh` and `pulumi destroy`, Pulumi configures this provider from the settings "
+    "the last `pulumi up` stored in the state (agora:customerId, agora:customerSecret, "
+    "agora:endpoint and the other agora:* settings), not from the stack file. If they changed "
+    "since (a rotated secret), run `pulumi up` first, or add `--run-program` so that Pulumi runs "
+    "the program and uses the current ones.")
+
+_STACKS_DONE: Final[set[tuple[str, str]]] = set()
+_STACKS_LOCK: Final = threading.Lock()
+
+
+def _stack_once(purpose: str) -> str | None:
+    """The stack of the call being served (from its URN), the first time ``purpose`` asks for
+    it in this process; None otherwise, or when the URN is unknown (provider_process off)."""
+    operation = provider_process.current()
+    stack = stack_of(operation.urn if operation is not None else None)
+    if stack is None:
+        return None
+    with _STACKS_LOCK:
+        if (purpose, stack) in _STACKS_DONE:
+            return None
+        _STACKS_DONE.add((purpose, stack))
+    return stack
+
+
+def _unparsable_note(resource_id: str, outs: Mapping[str, Any]) -> str:
+    recording = outs.get("recordingConfig")
+    idle = recording.get("maxIdleTime") if isinstance(recording, Mapping) else None
+    idle_s = int(idle) if isinstance(idle, int | float) else rules.MAX_IDLE_TIME.default
+    return (f"Agora cannot parse its resource ID {resource_id} (400 code 1001, S18): it is not "
+            f"one this Agora endpoint issued (agora:endpoint changed, or an emulator restarted "
+            f"under a deployed stack), so its task cannot be queried or stopped through it; if "
+            f"that task still runs, it ends by itself {idle_s} s after the last user stops "
+            f"publishing (maxIdleTime)")
 
 
 @dataclass(frozen=True)
@@ -845,3 +1094,10 @@ def _iso_from_s(seconds: int | None) -> str | None:
     if seconds is None:
         return None
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+# In the process `python -m pulumi.dynamic` runs (and only there): learn each call's URN and
+# whether the engine still waits for it, and answer the product's own errors without a
+# traceback (provider_process; a no-op anywhere else, or with the switch off).
+provider_process.install(expected=(errors.AgoraError, spec.SpecError, ProviderConfigError,
+                                   CreateFailedError, provider_process.OperationCancelled))

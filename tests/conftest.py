@@ -15,6 +15,17 @@ from snapshot_resources.provider import SnapshotSessionProvider
 from snapshot_resources.testing.emulator import EmulatorHandle, RawAgora, run_emulator
 from snapshot_resources.testing.provider_host import HostedResource, ProviderHost
 
+
+@pytest.fixture(autouse=True)
+def _own_pulumi_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test its own Pulumi home, so the provider's task journal (kept there,
+    ``snapshot_resources.journal``) is never the user's and never another test's."""
+    home = tmp_path / "pulumi-home"
+    monkeypatch.setenv("PULUMI_HOME", str(home))
+    monkeypatch.delenv("AGORA_TASK_JOURNAL", raising=False)
+    return home
+
+
 # Emulated seconds per real second: a 5 s capture interval takes 0.1 s.
 TIME_SCALE = 50.0
 SESSION_TYPE = "pulumi-python:dynamic/agora:SnapshotSession"

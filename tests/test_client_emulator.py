@@ -137,7 +137,7 @@ def test_resource_expired_433() -> None:
 
 
 def test_unparsable_resource_id_1001(agora_emulator: EmulatorHandle) -> None:
-    with client_for(agora_emulator) as client, pytest.raises(errors.ResourceExpiredError) as info:
+    with client_for(agora_emulator) as client, pytest.raises(errors.ResourceIdInvalidError) as info:
         client.start(agora_emulator.app_id, "not-a-resource-id", start_body())
     assert info.value.code == 1001
 

@@ -53,7 +53,7 @@ def test_api_error_keeps_the_context_a_handler_needs() -> None:
         (400, 53, "start", errors.TaskConflictError, False),
         (400, 406, "acquire", errors.QuotaExceededError, False),
         (400, 433, "start", errors.ResourceExpiredError, False),
-        (400, 1001, "start", errors.ResourceExpiredError, False),
+        (400, 1001, "start", errors.ResourceIdInvalidError, False),
         (401, None, "acquire", errors.AuthError, False),
         (404, 404, "query", errors.TaskNotFoundError, False),
         (404, 404, "stop", errors.TaskNotFoundError, False),

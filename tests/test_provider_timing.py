@@ -74,9 +74,10 @@ def test_a_replacement_rides_out_the_53_of_its_own_predecessor(paced: EmulatorHa
 
 
 def test_a_53_with_no_predecessor_here_fails_at_once(paced: EmulatorHandle) -> None:
-    """Another task holds the channel and uid (an orphan, another stack): not ours to wait for."""
+    """Another resource's task holds the channel and uid (another stack, another session
+    declared with the same channel and uid): not ours to wait for, nor to adopt."""
     with _host(paced) as host, _host(paced) as other_process:
-        other = other_process.resource(SnapshotSessionProvider(), name="lobby")
+        other = other_process.resource(SnapshotSessionProvider(), name="lobby-elsewhere")
         _create(other, paced)
         mine = host.resource(SnapshotSessionProvider(), name="lobby")
         started = time.monotonic()

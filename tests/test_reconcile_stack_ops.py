@@ -40,12 +40,16 @@ def test_a_cli_over_its_time_is_interrupted_and_reported(tmp_path: Path) -> None
 def test_a_cli_that_ignores_sigint_is_killed_after_the_grace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stack_ops, "_CANCEL_GRACE", 0.5)
-    monkeypatch.setattr(stack_ops, "_INTERRUPT_REPEAT", 0.1)
-    cli = _fake_cli(tmp_path, "trap '' INT\nwhile true; do sleep 0.05; done\n")
+    monkeypatch.setattr(stack_ops, "_CANCEL_GRACE", 1.0)
+    count = tmp_path / "sigints"
+    # Pulumi takes a second SIGINT as "terminate now" (a create cut short after Agora's
+    # start): a CLI still cancelling must never get one.
+    cli = _fake_cli(tmp_path, f"trap 'echo x >> {count}' INT\nwhile true; do sleep 0.05; done\n")
     ops = AutomationStackOps(cli, tmp_path, "dev", project="p", env={}, timeout=0.2)
     with pytest.raises(StackOperationError, match=r"killed .*pulumi cancel"):
         ops.forget(["urn:a"])
+    assert count.read_text().split() == ["x"], "exactly one SIGINT"
+    assert ops.interrupt() == 0, "nothing left to interrupt"
 
 
 def test_a_locked_stack_is_reported_as_busy(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, Protocol
 
 import requests
 import urllib3.exceptions
@@ -48,10 +48,12 @@ __all__ = [
     "AcquireResult",
     "AgoraClient",
     "QueryResult",
+    "StartObserver",
     "StartResult",
     "StopKind",
     "StopOutcome",
     "StopResult",
+    "may_have_started",
 ]
 
 logger = logging.getLogger("snapshot_resources.agora")
@@ -297,6 +299,28 @@ class _Answer:
 # The client
 
 
+class StartObserver(Protocol):
+    """Hears of each start ``acquire_and_start`` sends (the provider's task journal)."""
+
+    def before_start(self, resource_id: str) -> None:
+        """The start on ``resource_id`` is about to be sent."""
+
+    def start_failed(self, resource_id: str, error: BaseException) -> None:
+        """The start on ``resource_id`` raised ``error`` (it may still have started a task when
+        its answer was lost: ``may_have_started``)."""
+
+
+def may_have_started(error: BaseException) -> bool:
+    """Whether a start that raised ``error`` may still have started a task: its answer was lost
+    (no answer, a timeout, 65 "not completed", a 5xx other than 502) or it was interrupted."""
+    if isinstance(error, errors.WorkerAllocationError):
+        return False
+    if isinstance(error, errors.AgoraTransportError | errors.RequestNotCompletedError
+                  | errors.ServerError | errors.AlreadyStartedError):
+        return True
+    return not isinstance(error, errors.AgoraError)
+
+
 class AgoraClient:
     """A thread-safe client of Agora's Cloud Recording REST API (or of the emulator).
 
@@ -481,6 +505,7 @@ class AgoraClient:
         *,
         attempts: int = 3,
         mode: str = "individual",
+        observer: StartObserver | None = None,
     ) -> StartResult:
         """Acquire and start back to back (S2: "in pairs"), re-acquiring when start keeps failing.
 
@@ -488,6 +513,8 @@ class AgoraClient:
         retries run out, or the table says the resource id is spent (502, 433, 1001), a new
         resource id is acquired and start runs again, up to ``attempts`` rounds (S10: "after 3
         failures start over").  Anything else (53 task conflict, other 4xx) is raised at once.
+        ``observer`` hears of each start before it is sent and of each that failed (the task
+        journal: a start whose answer is lost may still have started a task).
         """
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
@@ -495,21 +522,26 @@ class AgoraClient:
         last: errors.AgoraError | None = None
         for _ in range(attempts):
             acquired = self.acquire(app_id, acquire_body)
+            if observer is not None:
+                observer.before_start(acquired.resource_id)
             try:
                 return self.start(app_id, acquired.resource_id, start_body, mode=mode)
-            except errors.TaskConflictError as exc:
-                if spent:
-                    exc.add_note(
-                        "an earlier start on resource id(s) "
-                        f"{', '.join(spent)} had no clear outcome; if it did start, that task "
-                        "ends by itself after maxIdleTime"
-                    )
-                raise
-            except errors.AgoraApiError as exc:
-                if not retry.classify(exc.status, exc.code, "start").reacquire:
+            except BaseException as exc:
+                if observer is not None:
+                    observer.start_failed(acquired.resource_id, exc)
+                if isinstance(exc, errors.TaskConflictError):
+                    if spent:
+                        exc.add_note(
+                            "an earlier start on resource id(s) "
+                            f"{', '.join(spent)} had no clear outcome; if it did start, that "
+                            "task ends by itself after maxIdleTime"
+                        )
                     raise
-                last = exc
-            except errors.AgoraTransportError as exc:
+                if isinstance(exc, errors.AgoraApiError):
+                    if not retry.classify(exc.status, exc.code, "start").reacquire:
+                        raise
+                elif not isinstance(exc, errors.AgoraTransportError):
+                    raise
                 last = exc
             spent.append(acquired.resource_id)
             logger.warning(

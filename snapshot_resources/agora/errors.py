@@ -15,7 +15,8 @@ The hierarchy (httpx's ``_exceptions.py`` is the model: one module, the tree fir
     │   ├── AlreadyExitingError         400 code 49: stop while the task is exiting (S7)
     │   ├── TaskConflictError           400 code 53: same cname+uid already recording (S7)
     │   ├── QuotaExceededError          400 code 406: concurrent-task quota reached (S7, W3)
-    │   ├── ResourceExpiredError        400 code 433 / 1001: resource id expired or unreadable (S18)
+    │   ├── ResourceExpiredError        400 code 433: the resource id expired (S18)
+    │   ├── ResourceIdInvalidError      400 code 1001: Agora cannot parse the resource id (S18)
     │   ├── AuthError                   401: missing or wrong customer id/secret (S7)
     │   ├── TaskNotFoundError           404 code 404 "failed to find worker" (S7)
     │   ├── RateLimitedError            429: over the per-App-ID QPS (S7)
@@ -47,6 +48,7 @@ __all__ = [
     "RateLimitedError",
     "RequestNotCompletedError",
     "ResourceExpiredError",
+    "ResourceIdInvalidError",
     "ServerError",
     "TaskConflictError",
     "TaskNotFoundError",
@@ -176,7 +178,13 @@ class QuotaExceededError(AgoraApiError):
 
 
 class ResourceExpiredError(AgoraApiError):
-    """400 code 433 (expired) or 1001 (unparsable): the resource id is unusable; acquire (S18)."""
+    """400 code 433: the resource id expired (``resourceExpiredHour`` after start); acquire (S18).
+    The task itself may still run (S19)."""
+
+
+class ResourceIdInvalidError(AgoraApiError):
+    """400 code 1001: Agora cannot parse the resource id, so it is not one Agora issued (another
+    Agora account or endpoint, an emulator restarted): nothing is known of its task (S18)."""
 
 
 class AuthError(AgoraApiError):

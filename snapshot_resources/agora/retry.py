@@ -82,10 +82,11 @@ TABLE: Final[tuple[Row, ...]] = (
     # PCW quota used up. S7 says "later, with backoff", but tasks last minutes and leaked ones
     # must be found by a person: a deploy fails at once with a clear error instead (W3).
     Row(_one(400), 406, ALL_OPERATIONS, errors.QuotaExceededError, False, "S7, W3"),
-    # Expired (433) or unparsable (1001) resource id: acquire again (S18).
+    # Expired (433) or unparsable (1001) resource id: acquire again (S18). Only 433 means the
+    # task may still run behind it (S19); 1001 means the id was never Agora's.
     Row(_one(400), 433, ALL_OPERATIONS, errors.ResourceExpiredError, False, "S18",
         reacquire=True),
-    Row(_one(400), 1001, ALL_OPERATIONS, errors.ResourceExpiredError, False, "S18",
+    Row(_one(400), 1001, ALL_OPERATIONS, errors.ResourceIdInvalidError, False, "S18",
         reacquire=True),
     # Every other 400 means the request is wrong: "a steady 40x ... do not retry" (S7, S10, S18).
     Row(_one(400), None, ALL_OPERATIONS, errors.InvalidRequestError, False, "S7, S10, S18"),

@@ -45,7 +45,6 @@ HELP = "Keep a stack's declared snapshot sessions running (Agora notifications, 
 DEFAULT_LISTEN = "127.0.0.1:8787"
 DEFAULT_STOP_TIMEOUT = 30.0
 _SIGNAL_POLL = 0.2  # seconds between looks at the signals received
-_INTERRUPT_REPEAT = 5.0  # seconds between SIGINTs to the CLI once a stop is overdue
 DEFAULT_SECRET_ENV = "AGORA_NCS_SECRET"  # noqa: S105 - the name of a variable, not a secret
 
 
@@ -237,24 +236,23 @@ def _serve(controller: Controller, ops: AutomationStackOps, args: argparse.Names
         receiver.drain()
         decision("stop", f"signal {signals[seen - 1]}: no new work; the stack operation in "
                  "progress may finish", seconds=args.stop_timeout)
-        interrupted_at: float | None = None
+        announced = False
         while worker.is_alive():
             worker.join(_SIGNAL_POLL)
             stops = [sig for sig in signals if sig != signal.SIGHUP]
             overdue = time.monotonic() - stopping > args.stop_timeout or len(stops) > 1
             if not worker.is_alive() or not overdue:
                 continue
-            now = time.monotonic()
-            if interrupted_at is None or now - interrupted_at >= _INTERRUPT_REPEAT:
-                # Again while the controller runs: a CLI started after the first SIGINT (the
-                # controller starts no new operation once stopping, but one may have been on its
-                # way) is interrupted too.
-                count = ops.interrupt()
-                if interrupted_at is None:
-                    decision("stop", "the stack operation in progress is being interrupted "
-                             "(the Pulumi CLI cancels gracefully and releases the lock)",
-                             seconds=now - stopping, interrupted=count)
-                interrupted_at = now
+            # Each CLI run gets one SIGINT (a second would make Pulumi terminate at once and
+            # cut a create short: stack_ops.interrupt); one started after the first call (the
+            # controller starts no new operation once stopping, but one may have been on its
+            # way) is interrupted too.
+            count = ops.interrupt()
+            if not announced:
+                decision("stop", "the stack operation in progress is being interrupted "
+                         "(the Pulumi CLI cancels gracefully and releases the lock)",
+                         seconds=time.monotonic() - stopping, interrupted=count)
+                announced = True
     finally:
         receiver.stop()
         for sig, handler in previous.items():

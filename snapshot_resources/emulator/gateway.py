@@ -49,6 +49,11 @@ class Gateway:
         self._log_requests = log_requests
         self._log_stream = log_stream
 
+    def set_credentials(self, customer_id: str, customer_secret: str) -> None:
+        """Accept only these from now on, as after a Customer Secret reset in Agora Console."""
+        with self._lock:
+            self._expected = f"{customer_id}:{customer_secret}".encode()
+
     def authenticate(self, header: str | None) -> None:
         """Basic auth with the Customer ID and Secret (S22); the shapes of S7."""
         if header is None:

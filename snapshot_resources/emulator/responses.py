@@ -269,6 +269,13 @@ class Responses:
         if operation == "clearFaults":
             self.faults.clear()
             return self.faults.plan.to_json()
+        if operation == "credentials":
+            customer_id, customer_secret = data.get("customerId"), data.get("customerSecret")
+            if not (isinstance(customer_id, str) and customer_id
+                    and isinstance(customer_secret, str) and customer_secret):
+                raise ValueError("customerId and customerSecret: non-empty strings")
+            self.gateway.set_credentials(customer_id, customer_secret)
+            return {"ok": True}
         return self._admin_read(operation)
 
     def _admin_read(self, operation: str) -> Any:

@@ -28,6 +28,9 @@ percent-decoded, so a cname with spaces or ``#`` is sent percent-encoded):
                                                                "latency_ms": 0, "seed": 0}
     GET    /_emulator/faults                                  the current plan
     DELETE /_emulator/faults                                  no more faults
+    PUT    /_emulator/credentials                             {"customerId": "...", "customerSecret":
+                                                              "..."} accept these from now on (a
+                                                              secret reset in Agora Console)
     GET    /_emulator/counters                                requests, statuses, limits, tasks
     GET    /_emulator/requests                                the request log (method, path,
                                                                status; never headers or bodies)
@@ -81,6 +84,7 @@ ADMIN_ROUTES: Final = (
     _route("setFaults", "PUT", r"/_emulator/faults"),
     _route("getFaults", "GET", r"/_emulator/faults"),
     _route("clearFaults", "DELETE", r"/_emulator/faults"),
+    _route("credentials", "PUT", r"/_emulator/credentials"),
     _route("counters", "GET", r"/_emulator/counters"),
     _route("requests", "GET", r"/_emulator/requests"),
     _route("events", "GET", r"/_emulator/events"),

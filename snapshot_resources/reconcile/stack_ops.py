@@ -55,7 +55,6 @@ log = logging.getLogger("snapshot_resources.reconcile")
 _TAIL_LINES: Final = 12
 _TORN_READ: Final = "failed to load checkpoint"
 _TORN_READ_ATTEMPTS: Final = 3
-_INTERRUPT_REPEAT: Final = 10.0  # seconds between SIGINTs to a CLI run that is over its time
 _CANCEL_GRACE: Final = 300.0  # seconds a cancelling CLI gets before it is killed
 
 
@@ -106,6 +105,7 @@ class AutomationStackOps:
         self._project = project
         self._env = dict(env)
         self._timeout = timeout
+        self._interrupted: set[tuple[int, float]] = set()  # (pid, start time) sent a SIGINT
 
     @property
     def stack(self) -> str:
@@ -148,14 +148,23 @@ class AutomationStackOps:
         self._cli("state", "delete", *urns, "--stack", self._stack, "--yes")
 
     def interrupt(self) -> int:
-        """SIGINT to every ``pulumi`` process this process started, directly or through a
-        worker, that still runs (found with ``psutil``); returns how many were signalled."""
-        count = 0
-        for pid in _cli_descendants():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGINT)
-                count += 1
-        return count
+        """SIGINT, once, to every ``pulumi`` process this process started, directly or through a
+        worker, that still runs (found with ``psutil``); returns how many were signalled now.
+
+        Once only: Pulumi takes a first SIGINT as "cancel" (finish the resource operations in
+        flight, save the state, release the lock) and any later one as "terminate immediately"
+        (``pkg/backend/cancellation_scope.go``, Pulumi 3.274), which would cut a create short
+        after Agora's start. A CLI started after an earlier call is still signalled."""
+        return sum(self._interrupt_once(process) for process in _cli_descendants())
+
+    def _interrupt_once(self, process: psutil.Process) -> bool:
+        with contextlib.suppress(psutil.Error):  # gone meanwhile
+            identity = (process.pid, process.create_time())
+            if identity not in self._interrupted:
+                process.send_signal(signal.SIGINT)
+                self._interrupted.add(identity)
+                return True
+        return False
 
     def _environment(self) -> dict[str, str]:
         return {**os.environ, **self._env}
@@ -175,30 +184,25 @@ class AutomationStackOps:
 
     def _wait(self, process: subprocess.Popen[Any], what: str) -> int:
         """The exit status of ``process`` (the CLI, or a worker running it).  After ``timeout``
-        seconds the CLI is interrupted (SIGINT: it cancels gracefully and releases the lock),
-        again every ``_INTERRUPT_REPEAT`` seconds, and killed only after ``_CANCEL_GRACE`` more
-        (a kill can leave the stack locked): reported as ``StackOperationError``."""
+        seconds the CLI is interrupted, once (SIGINT: it cancels gracefully, finishing the
+        resource operations in flight, and releases the lock; a second SIGINT would make it
+        terminate at once, ``interrupt``), and killed only after ``_CANCEL_GRACE`` more (a kill
+        can leave the stack locked; the provider's task journal keeps what it was creating):
+        reported as ``StackOperationError``."""
         try:
             return process.wait(self._timeout)
         except subprocess.TimeoutExpired:
             pass
-        deadline = time.monotonic() + _CANCEL_GRACE
-        while time.monotonic() < deadline:
-            self.interrupt()
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGINT)
-            try:
-                process.wait(_INTERRUPT_REPEAT)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        else:
+        self.interrupt()  # the CLI, run directly (export, forget) or by a worker
+        try:
+            process.wait(_CANCEL_GRACE)
+        except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
             raise StackOperationError(f"{what}: no answer in {self._timeout:g} s, nor to "
                                       f"SIGINT within {_CANCEL_GRACE:g} s: killed (the stack may "
                                       "stay locked: check with `pulumi stack`, then `pulumi "
-                                      "cancel`)")
+                                      "cancel`)") from None
         raise StackOperationError(f"{what}: no answer in {self._timeout:g} s: interrupted")
 
     def _worker(self, operation: str, urns: Sequence[str], replace: Sequence[str]) -> None:
@@ -240,13 +244,13 @@ def _error(what: str, stderr: str) -> StackOperationError:
     return StackOperationError(f"{what} failed: {_tail(stderr)}")
 
 
-def _cli_descendants() -> list[int]:
-    """Pids of the running ``pulumi`` processes descending from this process (``psutil``)."""
+def _cli_descendants() -> list[psutil.Process]:
+    """The running ``pulumi`` processes descending from this process (``psutil``)."""
     found = []
     for child in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.Error):  # gone meanwhile, or not ours to read
             if child.name() == "pulumi":
-                found.append(child.pid)
+                found.append(child)
     return found
 
 

@@ -116,6 +116,11 @@ class EmulatorAdmin:
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
 
+    def set_credentials(self, customer_id: str, customer_secret: str) -> None:
+        """Accept only these credentials from now on (a secret reset in Agora Console)."""
+        self._call("PUT", "credentials", {"customerId": customer_id,
+                                          "customerSecret": customer_secret})
+
     def tasks(self) -> list[dict[str, Any]]:
         """Live tasks and recently finished ones (``state`` ``"gone"``)."""
         result: list[dict[str, Any]] = self._call("GET", "tasks")
@@ -188,6 +193,7 @@ def run_emulator(
     customer_secret: str = DEFAULT_CUSTOMER_SECRET,
     log_requests: bool = False,
     seed: int = 0,
+    port: int = 0,
     **more: Any,
 ) -> Iterator[EmulatorHandle]:
     """A running emulator on ``127.0.0.1:<free port>``; stopped (every thread joined) on exit.
@@ -210,7 +216,7 @@ def run_emulator(
 
     app_ids = (app_id, *more.pop("app_ids", ()))
     options = EmulatorOptions(
-        host="127.0.0.1", port=0, storage_dir=None if storage_dir is None else Path(storage_dir),
+        host="127.0.0.1", port=port, storage_dir=None if storage_dir is None else Path(storage_dir),
         app_ids=app_ids, customer_id=customer_id, customer_secret=customer_secret,
         time_scale=time_scale, latency_ms=latency_ms, qps=qps, max_tasks=max_tasks,
         webhook_url=webhook_url, webhook_secret=webhook_secret, s3_endpoint=s3_endpoint,

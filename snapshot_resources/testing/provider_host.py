@@ -49,6 +49,7 @@ import base64
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -433,11 +434,13 @@ class ProviderHost:
             raise ProviderHostError("provider host already started")
         # The shim runs `python -u -m pulumi.dynamic <engine address>`; the servicer ignores the
         # argument, and there is no engine here to name, so none is passed.
+        # The engine holds the write end of the provider's stdin for the provider's whole life
+        # (plugin.go): the provider sees it close when the engine is gone (drop_engine).
         self._process = subprocess.Popen(  # noqa: S603 - a fixed argv, no shell
             [self.python, "-u", "-m", "pulumi.dynamic"],
             cwd=self.cwd,
             env=self.environment(),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -522,9 +525,22 @@ class ProviderHost:
         tail = self.stderr_text().splitlines()[-lines:]
         return ("; stderr:\n" + "\n".join(tail)) if tail else "; stderr was empty"
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Close the channel and end the process: terminate, then kill after ``timeout``.
-        Idempotent.  Output stays readable through :meth:`stdout_text` / :meth:`stderr_text`."""
+    def drop_engine(self) -> None:
+        """What the provider sees when the engine dies (``kill -9`` of the CLI): every call in
+        flight loses its caller and the provider's stdin closes. The process is left to act on
+        it (the product's provider stops what it was creating, then exits)."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+            self._stub = None
+        process = self._process
+        if process is not None and process.stdin is not None:
+            process.stdin.close()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the channel and end the process as the engine does when it closes a plugin:
+        SIGINT, then kill after ``timeout`` seconds (5 in the engine: plugin.go).  Idempotent.
+        Output stays readable through :meth:`stdout_text` / :meth:`stderr_text`."""
         if self._channel is not None:
             self._channel.close()
             self._channel = None
@@ -533,12 +549,14 @@ class ProviderHost:
         if process is None:
             return
         if process.poll() is None:
-            process.terminate()
+            process.send_signal(signal.SIGINT)
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=timeout)
+        if process.stdin is not None and not process.stdin.closed:
+            process.stdin.close()
         for drain in self._drains:
             drain.join(timeout=timeout)
         # A grandchild that inherited the pipes can keep them open after the provider exits; a
