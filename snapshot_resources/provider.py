@@ -24,7 +24,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -695,12 +695,13 @@ class SnapshotSessionProvider(ResourceProvider):
         outs = plain({k: v for k, v in props.items() if k != "__provider"})
         app_id = str(outs.get("appId", ""))
         resource_id = str(outs.get("resourceId", ""))
-        self._held_by_engine(outs, id_)
+        known = self._held_by_engine(outs, id_)
         client = self.client()
         self._report_orphans(client)
         try:
             result = client.query_riding_failover(
-                app_id, resource_id, id_, grace=self.settings().failover_grace
+                app_id, resource_id, id_, grace=self._grace(known),
+                on_missing=_waiting_note(id_, outs),
             )
         except errors.TaskNotFoundError:
             self._report_gone(id_, outs, "Agora no longer knows the task")
@@ -758,7 +759,7 @@ class SnapshotSessionProvider(ResourceProvider):
         client = self.client()
         app_id, resource_id = str(outs["appId"]), str(outs["resourceId"])
         key = TaskKey(app_id, str(outs["cname"]), str(outs["uid"]))
-        self._held_by_engine(outs, id_)
+        known = self._held_by_engine(outs, id_)
         if not _SAW_CHECK.is_set():
             # No resource was checked in this process: a `destroy` (or an `up` of a program
             # that declares no session). Tasks an interrupted create left are stopped too.
@@ -769,7 +770,8 @@ class SnapshotSessionProvider(ResourceProvider):
         journal.stopping(key, id_, resource_id)
         try:
             outcome = client.stop_quietly(
-                app_id, resource_id, id_, body, failover_grace=self.settings().failover_grace
+                app_id, resource_id, id_, body, failover_grace=self._grace(known),
+                on_missing=_waiting_note(id_, outs),
             )
         except (errors.AuthError, errors.InvalidRequestError) as exc:
             journal.not_stopped(app_id, id_)  # refused before anything was stopped
@@ -802,6 +804,15 @@ class SnapshotSessionProvider(ResourceProvider):
         # its create rides out the 53 its predecessor causes (_start); a destroy is done here.
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _grace(self, known: JournalEntry | None) -> float:
+        """How long a 404 may be a failover in progress (S7 FAQ): ``agora:failoverGrace``, or
+        nothing when the journal knows the task is no longer running (this product stopped it,
+        or ``snapshot-resources reconcile`` heard Agora's exit notification): a 404 then means
+        gone (docs/decisions.md, "Ended sessions are not waited for one by one")."""
+        if known is not None and known.phase is Phase.STOPPED:
+            return 0.0
+        return self.settings().failover_grace
 
     def _report_orphans(self, client: AgoraClient) -> None:
         """Refresh: once per process and stack, say which tasks run with no state holding them."""
@@ -930,6 +941,15 @@ def _stack_once(purpose: str) -> str | None:
             return None
         _STACKS_DONE.add((purpose, stack))
     return stack
+
+
+def _waiting_note(sid: str, outs: Mapping[str, Any]) -> Callable[[float], None]:
+    """What a user hears when a 404 is being ridden out, rather than silence."""
+    def note(seconds: float) -> None:
+        recovery.say(f"session {sid} on channel {outs.get('cname')!r}: Agora answers 404 (the "
+                     f"task ended, or is failing over to another server, S7); waiting up to "
+                     f"{seconds:.0f} s (agora:failoverGrace) before taking it as ended")
+    return note
 
 
 def _unparsable_note(resource_id: str, outs: Mapping[str, Any]) -> str:

@@ -13,8 +13,10 @@ billing tasks must know are lost on the way (docs/engine.md, "The provider proce
   goes nowhere;
 * **how to fail with a message**: the SDK answers every exception with its Python traceback.
 
-``install()`` adds a gRPC server interceptor (``grpc.ServerInterceptor``, gRPC's own extension
-point) to the SDK's running server, found in the main thread's ``main()`` frame. For each call it
+``install()`` widens the SDK's server from 4 calls at once to ``WORKERS`` (every wait inside a
+call held one of the four), and adds a gRPC server interceptor (``grpc.ServerInterceptor``,
+gRPC's own extension point) to it; the server is found in the main thread's ``main()`` frame. For
+each call it
 keeps an ``Operation`` (method, ``urn``, a ``cancelled`` event set by gRPC when the call ends
 early) that ``current()`` returns in the serving thread; it answers the product's own errors
 (``install(expected=...)``) with their message instead of a traceback; and it watches the
@@ -46,7 +48,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 __all__ = [
+    "DEFAULT_WORKERS",
     "SWITCH",
+    "WORKERS",
     "Operation",
     "OperationCancelled",
     "check_cancelled",
@@ -63,6 +67,15 @@ log = logging.getLogger("snapshot_resources.provider")
 
 SWITCH: Final = "SNAPSHOT_RESOURCES_PROVIDER_ADAPTER"
 """Set to ``off`` (or ``0``/``false``) to leave the SDK's provider server as it is."""
+
+WORKERS: Final = "SNAPSHOT_RESOURCES_PROVIDER_WORKERS"
+"""How many engine calls the provider serves at once (``DEFAULT_WORKERS``); the SDK's 4 when off."""
+
+DEFAULT_WORKERS: Final = 128
+"""More than the engine sends at once on any machine this runs on (Pulumi's default
+``--parallel`` is 4 x CPUs, ``pkg/cmd/pulumi/operations/up.go``): the engine's ``--parallel``
+(``PULUMI_PARALLEL``) is then the one limit, and Agora's request budget the other. Threads are
+started only when calls wait for one (``ThreadPoolExecutor``), so a small stack starts few."""
 
 _SDK_MAIN: Final = "pulumi.dynamic.__main__"
 _SERVICE: Final = "/pulumirpc.ResourceProvider/"
@@ -156,13 +169,16 @@ def install(*, expected: tuple[type[BaseException], ...] = ()) -> tuple[str, ...
         server = _sdk_server()
         state = getattr(server, "_state", None)
         if state is None or not hasattr(state, "interceptor_pipeline"):
-            _warn("the dynamic-provider server of this Pulumi SDK is not the shape expected")
+            _warn("the dynamic-provider server of this Pulumi SDK is not the shape expected: it "
+                  "serves 4 calls at once, and an interrupted create is recovered by the next "
+                  "`pulumi up` only")
             _installed.append("unexpected-sdk")
             return tuple(_installed)
         try:
             from grpc import _interceptor
         except ImportError:  # pragma: no cover - grpc without its interceptor module
-            _warn("this gRPC has no server interceptor pipeline")
+            _warn("this gRPC has no server interceptor pipeline: an interrupted create is "
+                  "recovered by the next `pulumi up` only")
             _installed.append("unexpected-grpc")
             return tuple(_installed)
         interceptors = [_Interceptor(expected)]
@@ -170,6 +186,9 @@ def install(*, expected: tuple[type[BaseException], ...] = ()) -> tuple[str, ...
             interceptors.extend(state.interceptor_pipeline.interceptors)
         state.interceptor_pipeline = _interceptor.service_pipeline(interceptors)
         _installed.append("interceptor")
+        widened = _widen_pool(state)
+        if widened:
+            _installed.append(widened)
         if _adopt_current_call(expected):
             _installed.append("first-call")
         if _watch_engine(server):
@@ -177,9 +196,35 @@ def install(*, expected: tuple[type[BaseException], ...] = ()) -> tuple[str, ...
         return tuple(_installed)
 
 
+def _widen_pool(state: Any) -> str | None:
+    """Serve ``WORKERS`` calls at once instead of the SDK's 4 (``ThreadPoolExecutor(
+    max_workers=4)`` in ``pulumi/dynamic/__main__.py``, fixed since 2019): every wait inside a
+    call (a task's readiness, a failover grace) held one of four threads, so the engine's other
+    calls queued behind it (docs/engine.md, "The provider process")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    raw = os.environ.get(WORKERS, "").strip()
+    try:
+        workers = int(raw) if raw else DEFAULT_WORKERS
+    except ValueError:
+        _warn(f"{WORKERS}={raw!r} is not a whole number; the provider serves 4 calls at once")
+        return None
+    pool = getattr(state, "thread_pool", None)
+    if not isinstance(pool, ThreadPoolExecutor) or not isinstance(
+            getattr(pool, "_max_workers", None), int):
+        _warn("the dynamic-provider server's thread pool is not the shape expected; the provider "
+              "serves 4 calls at once")
+        return None
+    if workers < 1:
+        return None
+    # ThreadPoolExecutor reads _max_workers at each submit (_adjust_thread_count).
+    pool._max_workers = max(pool._max_workers, workers)
+    return f"workers={pool._max_workers}"
+
+
 def _warn(why: str) -> None:
-    print(f"snapshot-resources: {why}; interrupted creates are recovered by the next `pulumi up` "
-          f"only (set {SWITCH}=off to silence this)", file=sys.stderr)
+    print(f"snapshot-resources: {why} (docs/engine.md, \"The provider process\"; set "
+          f"{SWITCH}=off to silence this)", file=sys.stderr)
 
 
 def _sdk_server() -> Any:

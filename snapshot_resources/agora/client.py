@@ -617,11 +617,14 @@ class AgoraClient:
         *,
         grace: float = rules.FAILOVER_SECONDS,
         mode: str = "individual",
+        on_missing: Callable[[float], None] | None = None,
     ) -> QueryResult:
         """Query, re-querying a 404 with backoff (5 s, 10 s, 15 s, S10) for ``grace`` seconds.
 
         A failover moves a task within 90 s and query answers 404 meanwhile (S7 FAQ, S8, S18), so
         only a 404 that outlasts ``grace`` raises ``TaskNotFoundError``: the task is gone.
+        ``on_missing`` is called once, with the seconds it will wait, when the first 404 comes
+        (so a user hears what is being waited for).
         """
         clock, sleep = self._retry.clock, self._retry.sleep
         started = clock()
@@ -636,6 +639,8 @@ class AgoraClient:
                 if remaining <= 0:
                     exc.attempts = tries
                     raise
+                if tries == 1 and on_missing is not None:
+                    on_missing(remaining)
                 delay = min(self._retry.delay(row, tries - 1), remaining)
                 logger.info(
                     "agora query: task %s not found, re-querying in %.2f s (failover grace)",
@@ -653,11 +658,13 @@ class AgoraClient:
         mode: str = "individual",
         *,
         failover_grace: float = 0.0,
+        on_missing: Callable[[float], None] | None = None,
     ) -> StopOutcome:
         """Stop; "already stopped" answers are outcomes, not errors: 404, 49, 435 (S7).
 
-        With ``failover_grace`` > 0 a 404 is first checked with ``query_riding_failover``: a task
-        in the middle of a failover also answers 404 (S7 FAQ), and stopping it must not be skipped.
+        With ``failover_grace`` > 0 a 404 is first checked with ``query_riding_failover`` (and
+        its ``on_missing``): a task in the middle of a failover also answers 404 (S7 FAQ), and
+        stopping it must not be skipped.
         """
         try:
             return StopOutcome(StopKind.STOPPED, self.stop(app_id, resource_id, sid, body, mode))
@@ -665,7 +672,8 @@ class AgoraClient:
             if failover_grace > 0:
                 try:
                     self.query_riding_failover(
-                        app_id, resource_id, sid, grace=failover_grace, mode=mode
+                        app_id, resource_id, sid, grace=failover_grace, mode=mode,
+                        on_missing=on_missing,
                     )
                 except errors.TaskNotFoundError as gone:
                     return StopOutcome(StopKind.NOT_FOUND, error=gone)

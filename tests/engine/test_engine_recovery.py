@@ -6,6 +6,7 @@ customer secret was reset and set with `pulumi config set --secret` (docs/decisi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from conftest import wait_for
@@ -26,7 +27,7 @@ NEW_SECRET = "engine-customer-secret-rotated-44e1"
 def test_a_resource_id_agora_cannot_parse_is_reported_and_replaced_not_expired(
     offline: OfflinePulumi, s3: S3Server, tmp_path: Path
 ) -> None:
-    options = {"time_scale": TIME_SCALE, "s3_endpoint": s3.endpoint_url,
+    options: dict[str, Any] = {"time_scale": TIME_SCALE, "s3_endpoint": s3.endpoint_url,
                "customer_id": CUSTOMER_ID, "customer_secret": CUSTOMER_SECRET}
     with run_emulator(storage_dir=tmp_path / "a", **options) as first:
         example = ExampleStack(offline, first, s3)
@@ -35,7 +36,7 @@ def test_a_resource_id_agora_cannot_parse_is_reported_and_replaced_not_expired(
         example.apply()
         assert example.up().ok
         old_sid = example.sids_in_state()["lobby"]
-        port = urlparse(first.url).port
+        port = urlparse(first.url).port or 0
     # The emulator restarts under the deployed stack: it cannot parse the old resource IDs.
     with run_emulator(storage_dir=tmp_path / "b", port=port, **options) as second:
         example.agora = second
