@@ -27,9 +27,7 @@ import logging
 import math
 import socket
 import struct
-import sys
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -181,8 +179,10 @@ class Responses:
                 reply = self._rest(operation, params, method, headers, body)
         except EmulatorError as error:
             reply = Reply(error.status, error.body())
-        except Exception:
-            traceback.print_exc(file=sys.stderr)
+        except Exception as error:
+            # A bug, not the caller's fault: one log line (type and place, never the message,
+            # which can quote the request), an answer, and the server keeps serving.
+            _log.error("emulator %s failed: %s", operation, describe_exception(error))
             reply = Reply(500, {"code": 500, "reason": "internal_error"})
         self.gateway.record(method=method, path=path, operation=operation,
                             status=None if reply.reset else reply.status, fault=fault)

@@ -34,10 +34,12 @@ declared session, the seconds between its two latest snapshots as the ``recorder
 notifications (45) report them (capture times from the file names, S8, S12), whichever task
 took them: a restart or rotation shows there as the gap it caused.  ``notifications`` by
 ``product`` (``cloud_recording``, ``rtc_channel``, ``other``, ``unknown``), ``event`` (the type,
-an integer, or ``-``) and ``outcome`` (``accepted``, ``duplicate``, ``unmatched``, ``ignored``,
+an integer that the product's table in ``events`` names, ``other`` for any other type, or ``-``)
+and ``outcome`` (``accepted``, ``duplicate``, ``unmatched``, ``ignored``,
 ``bad_signature``, ``replayed``, ``bad_body``).
 
-Label values are bounded sets (session names come from the stack file).  Never a secret, a sid
+Label values are bounded sets (session names come from the state and the program's declared
+sessions; event types from the tables of ``events``).  Never a secret, a sid
 or a channel name in a label.
 """
 
