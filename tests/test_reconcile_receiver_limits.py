@@ -36,13 +36,14 @@ def log_lines() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonLinesFormatter())
     root = logging.getLogger()
-    root.addHandler(handler)
-    level = root.level
+    # Only this handler: another test's command may have left one on a stream closed since.
+    saved, level = root.handlers[:], root.level
+    root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG)
     try:
         yield stream
     finally:
-        root.removeHandler(handler)
+        root.handlers[:] = saved
         root.setLevel(level)
 
 
