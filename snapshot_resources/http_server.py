@@ -1,4 +1,4 @@
-"""A threaded HTTP server that stops cleanly, shared by the emulator and the reconciler's receiver.
+"""A threaded HTTP server that stops cleanly, for the emulator and the test suite's loopback servers.
 
 ``http.server.ThreadingHTTPServer`` leaves request threads running after ``server_close`` unless
 ``block_on_close``, and a thread serving an open keep-alive connection then holds the close for

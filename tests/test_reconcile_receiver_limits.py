@@ -471,3 +471,17 @@ def test_a_small_bounded_load_keeps_healthz_fast_and_the_log_json() -> None:
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         assert int(cells[6]) <= LIMITS.threads + 3  # the pool, the loop, controller and main
         assert cells[7] == "200: 300, 401: 300"
+
+
+def test_at_the_connection_limit_a_new_connection_waits_until_one_closes() -> None:
+    with _receiver(ReceiverLimits(connections=3, request_timeout=30)) as receiver:
+        held = [socket.create_connection(_address(receiver)) for _ in range(3)]
+        try:
+            time.sleep(0.3)
+            with pytest.raises(requests.RequestException):
+                requests.get(f"{receiver.url}/healthz", timeout=1.0)  # waits in the backlog
+            held.pop().close()
+            assert _healthz_ms(receiver) < 2000  # a slot is free again
+        finally:
+            for sock in held:
+                sock.close()
