@@ -13,6 +13,7 @@ import pytest
 from support.fake_stack import FakeStack, exit_event
 
 from snapshot_resources import cli
+from snapshot_resources.engine import PulumiCli
 from snapshot_resources.reconcile import Controller, ControllerSettings
 from snapshot_resources.reconcile.confirm import TaskState, Verdict
 from snapshot_resources.reconcile.declared import ProgramSessions
@@ -250,3 +251,66 @@ def test_an_exit_agora_cannot_confirm_is_refreshed_instead() -> None:
         ctl.step()
     assert stack.ops("refresh", "up") == [("refresh", ("lobby",)), ("up", ("lobby",))]
     assert stack.sids["lobby"] != "s1"
+
+
+def _fake_cli(tmp_path: Path, config: dict[str, object], code: int = 0) -> PulumiCli:
+    """A ``pulumi`` that answers ``config --show-secrets --json`` with ``config``."""
+    import json
+    import stat
+
+    (tmp_path / "bin").mkdir()
+    script = tmp_path / "bin" / "pulumi"
+    script.write_text(f"#!/bin/sh\necho '{json.dumps(config)}'\necho 'stack gone' >&2\n"
+                      f"exit {code}\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return PulumiCli(tmp_path / "bin", "3.274.1", "test")
+
+
+def _record(**changes: object) -> SessionRecord:
+    values: dict[str, object] = {"name": "lobby", "urn": session_urn("dev", "p", "lobby"),
+                                 "sid": "s1", "cname": "lobby", "uid": "900001",
+                                 "app_id": "0123456789abcdef0123456789abcdef",
+                                 "resource_id": "rid"}
+    values.update(changes)
+    return SessionRecord(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("config", "code", "why"), [
+    ({}, 0, "credentials are not configured"),
+    ({"agora:customerId": {"value": "id"}}, 0, "agora:customerSecret"),
+    ({}, 1, "pulumi config failed: stack gone"),
+])
+def test_without_a_usable_config_an_exit_is_unknown_not_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: dict[str, object], code: int,
+    why: str,
+) -> None:
+    from snapshot_resources.reconcile.confirm import AgoraTaskQuery
+
+    monkeypatch.delenv("AGORA_CUSTOMER_ID", raising=False)
+    monkeypatch.delenv("AGORA_CUSTOMER_SECRET", raising=False)
+    query = AgoraTaskQuery(_fake_cli(tmp_path, config, code), tmp_path, "dev", env={})
+    [verdict] = query.states([_record()]).values()
+    assert verdict.state is TaskState.UNKNOWN
+    assert why in verdict.why
+
+
+def test_agora_s_answers_make_the_verdicts(tmp_path: Path) -> None:
+    from snapshot_resources.reconcile.confirm import AgoraTaskQuery
+    from snapshot_resources.testing.emulator import RawAgora, run_emulator, snapshot_request
+
+    with run_emulator(time_scale=50) as agora:
+        raw = RawAgora(agora)
+        resource_id, sid = raw.begin("lobby", "900001", snapshot_request(bucket="b"))
+        raw.close()
+        config = {"agora:customerId": {"value": agora.customer_id},
+                  "agora:customerSecret": {"value": agora.customer_secret, "secret": True},
+                  "agora:endpoint": {"value": agora.url}, "agora:retryDelayScale": {"value": "0.01"}}
+        query = AgoraTaskQuery(_fake_cli(tmp_path, config), tmp_path, "dev", env={})
+        running = _record(sid=sid, resource_id=resource_id, app_id=agora.app_id)
+        unknown_task = _record(sid="0" * 32, resource_id=resource_id, app_id=agora.app_id)
+        no_id = _record(sid="s3", resource_id=None)
+        verdicts = query.states([running, unknown_task, no_id])
+    assert verdicts[sid].state is TaskState.RUNNING
+    assert verdicts["0" * 32].state is TaskState.GONE
+    assert verdicts["s3"].state is TaskState.UNKNOWN
+    assert agora.customer_secret not in " ".join(v.why for v in verdicts.values())
