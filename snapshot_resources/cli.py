@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
-from typing import Final, Protocol, cast
+from typing import Final, NoReturn, Protocol, cast
 
 # Subcommand name -> module under snapshot_resources.commands.
 COMMANDS: dict[str, str] = {
@@ -80,8 +81,21 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             sub.add_parser(name)
             continue
         command = _load(name)
-        command.add_arguments(sub.add_parser(name, help=command.HELP, description=command.HELP))
+        command_parser = sub.add_parser(name, help=command.HELP, description=command.HELP)
+        command.add_arguments(command_parser)
+        usage_exit = getattr(command, "USAGE_ERROR_EXIT", None)
+        if usage_exit is not None and only == name:
+            # A command whose exit 2 means something else (plan --detailed-exitcode: changes)
+            # says how its usage errors exit, at both levels of parsing.
+            for one in (parser, command_parser):
+                one.error = functools.partial(_usage_error, one, usage_exit)  # type: ignore[method-assign]
     return parser
+
+
+def _usage_error(parser: argparse.ArgumentParser, status: int, message: str) -> NoReturn:
+    """argparse's usage error (usage, then one line), exiting with ``status``."""
+    parser.print_usage(sys.stderr)
+    parser.exit(status, f"{parser.prog}: error: {message}\n")
 
 
 def _requested(argv: Sequence[str]) -> str | None:

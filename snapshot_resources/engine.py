@@ -46,6 +46,14 @@ BUILD_SCRIPT: Final = Path("tools") / "pulumi-cli" / "build.sh"
 MIN_CLI_VERSION: Final = (3, 181)
 """``--client`` (inline programs for refresh and destroy too) arrived in Pulumi 3.181."""
 
+PREVIEW_ENV: Final = {"PULUMI_SKIP_CHECKPOINTS": "true"}
+"""Variables for a ``pulumi preview`` (never for ``up``, ``refresh`` or ``destroy``). On the
+``file://`` backend, Pulumi 3.274 integrity-checks and rewrites the whole checkpoint after every
+step even in a preview, so a preview of N sessions costs N x the state's size (measured: 1,000
+sessions 48.0 s, 11.8 s with this; docs/engine.md). A preview persists nothing, so skipping its
+intermediate checkpoints loses nothing; an ``up`` or ``destroy`` that skipped them would leave a
+stale state behind a crash, which is why this is only ever set for previews."""
+
 PROJECT_FILES: Final = ("Pulumi.yaml", "__main__.py")
 """What makes up this repository's Pulumi project (the program imports the installed package)."""
 

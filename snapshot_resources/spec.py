@@ -265,9 +265,18 @@ class _Walk:
     vendor: rules.Vendor | None = None
 
 
+# Problems of one rule at the items of one list: the first few are reported one by one, the rest
+# as a count (a 1,000,000-item uid list made a million lines, and memory to match).
+REPEATS_SHOWN: Final = 3
+
+
 class _Checker:
     def __init__(self, is_unknown: UnknownPredicate | None, now: float | None = None) -> None:
-        self.problems: list[Problem] = []
+        self._problems: list[Problem] = []
+        # (list path, rule id) -> how many problems of that rule at that list's items were not
+        # kept beyond the first REPEATS_SHOWN (negative: still to be shown), and the path of the
+        # first one not kept.
+        self._repeats: dict[tuple[Path, str], tuple[int, Path]] = {}
         self._is_unknown = is_unknown
         # Unix seconds the token rules compare expiries with (rules.RTC_TOKEN_LIFETIME).
         self.now = time.time() if now is None else now
@@ -275,12 +284,34 @@ class _Checker:
 
     # ---- recording problems
 
+    @property
+    def problems(self) -> list[Problem]:
+        """Every problem, repeats at the items of a list collapsed: the first ``REPEATS_SHOWN``
+        of a rule, then one problem at the list saying how many more there are."""
+        more = [Problem(first, f"this and {count - 1:,} more item{'s' if count != 2 else ''} "
+                        f"from here on, like the {REPEATS_SHOWN} above; "
+                        f"{rules.RULES_BY_ID[rule_id].text}", rule_id)
+                for (_, rule_id), (count, first) in self._repeats.items() if count > 0]
+        return [*self._problems, *more]
+
     def add(self, path: Path, rule: Rule, detail: str | None = None) -> None:
+        if self._repeated(path, rule):
+            return
         message = rule.text if detail is None else f"{detail}; {rule.text}"
-        self.problems.append(Problem(path, message, rule.id))
+        self._problems.append(Problem(path, message, rule.id))
 
     def add_message(self, path: Path, rule: Rule, message: str) -> None:
-        self.problems.append(Problem(path, message, rule.id))
+        if not self._repeated(path, rule):
+            self._problems.append(Problem(path, message, rule.id))
+
+    def _repeated(self, path: Path, rule: Rule) -> bool:
+        """Count a problem at a list item; True when it is past the first ``REPEATS_SHOWN``."""
+        if not path or not isinstance(path[-1], int):
+            return False
+        key = (path[:-1], rule.id)
+        seen, first = self._repeats.get(key, (-REPEATS_SHOWN, path))
+        self._repeats[key] = (seen + 1, path if seen == 0 else first)
+        return seen >= 0
 
     def opaque(self, value: object) -> bool:
         return self._is_unknown is not None and self._is_unknown(value)

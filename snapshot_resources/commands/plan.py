@@ -25,10 +25,13 @@ captureInterval, an edited speaker list and a longer retention::
 "(rotated)" (a ``secure:`` value is compared as ciphertext, so re-encrypting the same value also
 shows as rotated).
 
-Exit status: 0 when the plan was made (with or without changes), 1 when either file has a problem
-(printed as ``validate`` prints it; no plan is made).  With ``--detailed-exitcode``, as
-``terraform plan -detailed-exitcode``: 0 no changes, 1 error, 2 changes.  A plain 0 is the default
-so that a review job fails only on a broken file, not on every pull request that changes something.
+Exit status: 0 when the plan was made (with or without changes), 1 on any error: a file with a
+problem (printed as ``validate`` prints it; no plan is made) or a usage error (a missing file
+argument, an unknown flag: one line on stderr).  With ``--detailed-exitcode``, as ``terraform
+plan -detailed-exitcode``: 0 no changes, 1 error, 2 changes.  So 2 never means a usage error here,
+unlike the other commands (argparse's 2): a job that takes 2 as "changes" cannot mistake a typo
+for them.  A plain 0 is the default so that a review job fails only on a broken file, not on
+every pull request that changes something.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ HELP = ("Say what `pulumi up` will do when a stack file changes from OLD to NEW 
         "update in place, replace), offline.")
 
 EXIT_OK: Final = 0
-EXIT_INVALID: Final = 1
+EXIT_INVALID: Final = 1  # a broken file, or a usage error
+USAGE_ERROR_EXIT: Final = EXIT_INVALID  # not argparse's 2, which means changes here (cli.py)
 EXIT_CHANGES: Final = 2  # only with --detailed-exitcode
 
 SYMBOLS: Final = {
@@ -78,7 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="text: one line per change and a summary (default); json: for bots")
     parser.add_argument("--detailed-exitcode", action="store_true",
-                        help="exit 2 when there are changes, 0 when there are none (1 = error)")
+                        help="exit 2 when there are changes, 0 when there are none (1 = any "
+                        "error, usage errors included)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -126,16 +126,20 @@ def run(args: argparse.Namespace) -> int:
         Controller,
         ControllerSettings,
         IdlePolicy,
-        StackOperationError,
     )
-    from snapshot_resources.reconcile.inventory import declared_sessions, project_name
+    from snapshot_resources.reconcile.confirm import AgoraTaskQuery
+    from snapshot_resources.reconcile.declared import ProgramSessions
+    from snapshot_resources.reconcile.inventory import program_problem, project_name
 
     _configure_logging(args.log_level, args.log_format)
     project_dir: Path = args.cwd.resolve()
     try:
         project = project_name(project_dir)
+        problem = program_problem(project_dir, project, args.stack)
     except (OSError, ValueError, yaml.YAMLError) as error:
-        print(f"snapshot-resources reconcile: {error}", file=sys.stderr)
+        problem = str(error)
+    if problem is not None:
+        print(f"snapshot-resources reconcile: {problem}", file=sys.stderr)
         return 2
     cli = engine.find_cli(project_dir)
     if cli is None:
@@ -149,15 +153,10 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
 
-    def declared() -> frozenset[str]:
-        try:
-            return declared_sessions(project_dir, args.stack)
-        except (OSError, ValueError, yaml.YAMLError) as error:
-            raise StackOperationError(f"cannot read the stack file: {error}") from None
-
     ops = AutomationStackOps(cli, project_dir, args.stack, project=project, env=env)
     controller = Controller(
-        ops, declared=declared,
+        ops, declared=ProgramSessions(ops.preview, project_dir, args.stack),
+        tasks=AgoraTaskQuery(cli, project_dir, args.stack, env=env),
         settings=ControllerSettings(interval=args.interval, rotate_before=args.rotate_before,
                                     token_grace=args.token_grace,
                                     idle_policy=IdlePolicy(args.idle_restart)))

@@ -9,8 +9,9 @@ Sources:
   not end up in shell history or in ``ps`` output.
 
 Each file is shown with the fields parsed from its name (S8): time (UTC), publisher uid, failover
-index (``bak<n>_``), sid, cname, and the object key.  Files whose names do not follow the rule are
-skipped and counted on stderr.
+index (``bak<n>_``), sid, cname, and the object key, with control and other invisible
+characters escaped (``printable``: ``\\x1b`` for ESC); ``--format json`` escapes them as JSON
+does.  Files whose names do not follow the rule are skipped and counted on stderr.
 
 Listing a large bucket takes one request per 1,000 keys (and a slow or unreachable endpoint up to
 three attempts of 10 s): when stderr is a terminal and the listing has run ``PROGRESS_SECONDS``,
@@ -26,6 +27,7 @@ import json
 import os
 import sys
 import threading
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Final
@@ -89,7 +91,7 @@ def _ls(args: argparse.Namespace) -> int:
         with _Progress(source, _describe(args)) as counted:
             listing = scan_snapshots(counted, sid=args.sid, cname=args.cname, prefix=prefix)
     except (SnapshotSourceError, _UsageError) as error:
-        print(f"{_PROG}: error: {error}", file=sys.stderr)
+        print(f"{_PROG}: error: {printable(str(error))}", file=sys.stderr)
         return 1
     if args.format == "json":
         print(json.dumps({"snapshots": [n.to_dict() for n in listing.snapshots],
@@ -180,15 +182,38 @@ def _prefix(text: str | None) -> tuple[str, ...]:
 _COLUMNS = ("TIME (UTC)", "UID", "FAILOVER", "SID", "CNAME", "KEY")
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: every character of Unicode's "other" categories
+    (controls such as ESC, BEL, CR and LF; format characters such as the right-to-left
+    override; surrogates) and the line and paragraph separators written as a Python escape
+    (``\\x1b``, ``\\u202e``), and a backslash doubled, so that an escape in the output always
+    stands for one character of the name.  Object keys and channel names come from whoever wrote
+    to the bucket: printed raw, they could move the cursor, rewrite earlier lines or split a
+    table row."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp"):
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else
+                       f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def _row(name: SnapshotName) -> tuple[str, ...]:
-    return (
+    return tuple(printable(cell) for cell in (
         name.taken_at.strftime("%Y-%m-%d %H:%M:%S.") + f"{name.taken_at.microsecond // 1000:03d}",
         name.uid,
         "-" if name.failover_index is None else str(name.failover_index),
         name.sid,
         name.cname,
         name.key,
-    )
+    ))
 
 
 def _print_table(listing: SnapshotListing) -> None:

@@ -65,6 +65,14 @@ _VALUE_TAG: Final = "tag:yaml.org,2002:value"  # "=": the constructor reads it a
 # what aliases expand to, not the values written out (those are bounded by MAX_FILE_BYTES).
 MAX_DEPTH: Final = 100
 MAX_VALUES: Final = 100_000
+# Values written out: a list longer than MAX_ITEMS (a stack file's longest lists hold 32 uids),
+# or more than MAX_NODES values in all (a 10,000-session stack file holds about 405,000), is
+# refused from the parser's events, before the document is built: a 1,000,000-item uid list
+# took 1.15 GB.  Files with fewer than _COUNT_BELOW commas and lines together are not counted
+# (they cannot reach either bound's memory).
+MAX_ITEMS: Final = 10_000
+MAX_NODES: Final = 2_000_000
+_COUNT_BELOW: Final = 300_000
 
 # The most a command reads of one file.  A 10,000-session stack file is about 5 MiB; the bound
 # keeps ``validate /dev/zero``-like mistakes and runaway generated files from eating memory.
@@ -302,7 +310,7 @@ def _load_text(text: str, name: str) -> StackFile:
         # Before the parser: PyYAML (since 6.0.4) stops deep flow nesting itself, with its own
         # wording; flow brackets are counted first so the message is this tool's, whatever the
         # version. Then parser events catch deep block nesting before the composer recurses.
-        deep = _too_deep_flow(text, name) or _too_deep(text, name)
+        deep = _too_deep_flow(text, name) or _too_deep(text, name) or _too_long(text, name)
         if deep is not None:
             return _unread(deep)
         loader = _Loader(text)
@@ -492,6 +500,43 @@ def _too_deep(text: str, name: str) -> Located | None:
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
     return None
+
+
+def _too_long(text: str, name: str) -> Located | None:
+    """A list of more than MAX_ITEMS entries, or more than MAX_NODES values, found from parser
+    events (constant memory) before anything is built; skipped for texts too short to hold
+    either (fewer than _COUNT_BELOW commas and line breaks)."""
+    if text.count(",") + text.count("\n") < _COUNT_BELOW:
+        return None
+    nodes = 0
+    # Per open collection: its start event and its entries so far (None: a mapping).
+    open_collections: list[tuple[yaml.Event, list[int] | None]] = []
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.ScalarEvent | yaml.AliasEvent | yaml.CollectionStartEvent):
+            nodes += 1
+            if nodes > MAX_NODES:
+                return _at(event, name, f"holds more than {MAX_NODES:,} values (nothing was "
+                           "read)")
+            if open_collections and open_collections[-1][1] is not None:
+                start, count = open_collections[-1]
+                assert count is not None
+                count[0] += 1
+                if count[0] > MAX_ITEMS:
+                    return _at(start, name, f"holds a list of more than {MAX_ITEMS:,} entries; "
+                               "no list of a stack file is that long (nothing else was read)")
+        if isinstance(event, yaml.SequenceStartEvent):
+            open_collections.append((event, [0]))
+        elif isinstance(event, yaml.MappingStartEvent):
+            open_collections.append((event, None))
+        elif isinstance(event, yaml.CollectionEndEvent) and open_collections:
+            open_collections.pop()
+    return None
+
+
+def _at(event: yaml.Event, name: str, message: str) -> Located:
+    mark = event.start_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    return Located(name, line, col, "", message, None)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -13,8 +13,9 @@ No request can make the server answer 500 with a traceback or stop answering; th
 * a body that is not JSON is 400 code 8 (S18); JSON that no Agora field can hold is 400 code 2
   (S7: out of range): nesting deeper than ``MAX_JSON_DEPTH``, an integer outside 64 bits (checked
   before Python converts it, so no int-string limit is hit), and any non-finite number (``NaN``,
-  ``Infinity``, ``1e999``; Python's ``json`` would accept them).  The admin API decodes its bodies
-  the same way and answers ``400 {"error": ...}``;
+  ``Infinity``, ``1e999``; Python's ``json`` would accept them), and a string holding a lone UTF-16
+  surrogate (``"\\ud800"``: ``json`` decodes it to a code point no UTF-8 text can hold).  The
+  admin API decodes its bodies the same way and answers ``400 {"error": ...}``;
 * any method on any path gets JSON: an unknown method is a wrong route, 404 ``{"message": "no Route
   matched with those values"}`` (S7), and what the standard library refuses itself (a malformed
   request line, headers too long) is answered ``{"message": ...}`` too.
@@ -25,11 +26,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import socket
 import struct
-import sys
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -58,6 +58,7 @@ MAX_JSON_INT: Final = 2**63 - 1  # no Agora field is wider (uids 32-bit, S2; Uni
 DRAIN_BYTES: Final = 16 << 20
 _INT_DIGITS: Final = len(str(MAX_JSON_INT))
 _log = logging.getLogger(__name__)
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,9 @@ def decode_json(body: bytes) -> Any:
         raise BodyError(8, "the body is not JSON (S18)") from None
     if _depth_exceeds(data, MAX_JSON_DEPTH):
         raise BodyError(2, f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+    if _holds_lone_surrogate(data):
+        raise BodyError(2, "a string holds a lone UTF-16 surrogate (an escape such as \\ud800 "
+                        "without its pair): not Unicode text")
     return data
 
 
@@ -119,6 +123,23 @@ def _finite_float(text: str) -> float:
 
 def _no_constant(name: str) -> Any:
     raise BodyError(2, f"{name} is not a number JSON allows; numbers must be finite")
+
+
+def _holds_lone_surrogate(data: Any) -> bool:
+    """Whether a string (value or key) holds a code point U+D800..U+DFFF, which ``json`` makes
+    of an unpaired ``\\ud800`` escape and which no UTF-8 text can hold; iteratively."""
+    stack: list[Any] = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if not node.isascii() and _SURROGATE.search(node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _depth_exceeds(data: Any, limit: int) -> bool:
@@ -181,8 +202,10 @@ class Responses:
                 reply = self._rest(operation, params, method, headers, body)
         except EmulatorError as error:
             reply = Reply(error.status, error.body())
-        except Exception:
-            traceback.print_exc(file=sys.stderr)
+        except Exception as error:
+            # A bug, not the caller's fault: one log line (type and place, never the message,
+            # which can quote the request), an answer, and the server keeps serving.
+            _log.error("emulator %s failed: %s", operation, describe_exception(error))
             reply = Reply(500, {"code": 500, "reason": "internal_error"})
         self.gateway.record(method=method, path=path, operation=operation,
                             status=None if reply.reset else reply.status, fault=fault)

@@ -7,12 +7,13 @@ server.  ``snapshot-resources emulator`` and the test fixtures both use it.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Final, TextIO
 
 from snapshot_resources.emulator.capture import CaptureWorker
 from snapshot_resources.emulator.clock import Clock, ScaledClock
@@ -28,6 +29,11 @@ from snapshot_resources.emulator.responses import Handler, Responses
 from snapshot_resources.emulator.uploads import SnapshotStore
 from snapshot_resources.emulator.webhooks import WebhookSender
 from snapshot_resources.http_server import ConnectionTrackingServer
+
+MAX_TIME_SCALE: Final = 10_000.0
+"""The fastest emulated clock: a day in under 9 s.  Faster, emulated dates leave what a date can
+hold (year 9999) within days, and every answer would fail."""
+MAX_LATENCY_MS: Final = 600_000  # ten minutes: longer than any client waits
 
 
 @dataclass
@@ -83,6 +89,17 @@ class EmulatorOptions:
     clock: Clock | None = None  # injected in tests; default ScaledClock(time_scale)
     channel_events: bool = False
     token_lifetime: float | None = None
+
+    def __post_init__(self) -> None:
+        # Out of these bounds every answer would fail later (an emulated date past year 9999, a
+        # negative sleep): refused here, at once.
+        if not (math.isfinite(self.time_scale) and 0 < self.time_scale <= MAX_TIME_SCALE):
+            raise ValueError(f"time_scale must be > 0 and <= {MAX_TIME_SCALE:g}, not "
+                             f"{self.time_scale}")
+        if not 0 <= self.latency_ms <= MAX_LATENCY_MS:
+            raise ValueError(f"latency_ms must be 0 to {MAX_LATENCY_MS}, not {self.latency_ms}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0 to 65535, not {self.port}")
 
 
 class EmulatorServer:

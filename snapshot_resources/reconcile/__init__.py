@@ -1,16 +1,19 @@
 """``snapshot-resources reconcile``: keep the declared snapshot sessions of a stack running.
 
 Sessions end on their own: idle channels (``maxIdleTime``, S3), RTC token expiry (S3), resource-ID
-expiry (S2), a failover that never came back (S7).  The stack file is the truth of intent; this
-package keeps reality close to it, driven by Agora's notifications (Cloud Recording events, S12,
-and RTC channel events), timers read from the state, and a periodic sweep, through the Automation
-API with targeted refresh and up.  It owns no state of its own (docs/reconcile.md).
+expiry (S2), a failover that never came back (S7).  The program (its stack file, or its Python
+code) is the truth of intent; this package keeps reality close to it, driven by Agora's
+notifications (Cloud Recording events, S12, and RTC channel events), timers read from the state,
+and a periodic sweep, through the Automation API with targeted refresh and up.  It owns no
+state of its own (docs/reconcile.md).
 
 Modules, each with one job:
 
 * ``notices``: parse a verified notification (Cloud Recording or RTC channel event);
 * ``presence``: which channels have a broadcaster, from RTC channel events;
-* ``inventory``: the sessions in the state (``pulumi stack export``) and in the stack file;
+* ``inventory``: the sessions in the state (``pulumi stack export``), URNs and stack names;
+* ``declared``: the sessions the program declares (a preview of it, kept until it may change);
+* ``confirm``: Agora's word (a query) before a session whose exit was notified is forgotten;
 * ``decisions``: pure rules: why a session ended, whether to wait for a host, timers, rotation
   windows;
 * ``stack_ops``: export / refresh / up (with ``--replace``) / forget through the Automation API;

@@ -23,7 +23,7 @@ One round (``step``), at most one of each stack operation:
    broadcaster, ``decisions.waits_for_broadcaster``), with ``--replace`` for the sessions being
    rotated (``decisions.rotation_window``).
 
-Only declared sessions (``Pulumi.<stack>.yaml``) are acted on, and nothing is done to a stack
+Only sessions the program declares (``declared.ProgramSessions``) are acted on, and nothing is done to a stack
 that holds no resources (never deployed, or destroyed): the reconciler does not undo a
 ``destroy``.  A stack locked by another update (``StackBusyError``) is waited for with its own
 backoff (``busy_delay`` doubling up to ``max_busy_delay``), not counted as a failure; a failed
@@ -42,12 +42,13 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 from snapshot_resources.events import NcsEvent, NotificationBodyError, snapshot_name
+from snapshot_resources.reconcile.confirm import TaskQuery, TaskState
 from snapshot_resources.reconcile.decisions import (
     TOKEN_EXPIRED_CODE,
     Cause,
@@ -58,6 +59,7 @@ from snapshot_resources.reconcile.decisions import (
     session_timers,
     waits_for_broadcaster,
 )
+from snapshot_resources.reconcile.declared import Invalidatable
 from snapshot_resources.reconcile.inventory import (
     SessionRecord,
     has_resources,
@@ -171,23 +173,30 @@ class _Successor:
 class Controller:
     """Keeps the declared sessions of one stack running (module docstring).
 
-    ``ops`` (``StackOps``): the stack.  ``declared`` (callable -> frozenset of str): the session
-    names the stack file declares, read at each round (``inventory.declared_sessions``).
+    ``ops`` (``StackOps``): the stack.  ``declared`` (callable -> mapping of session name to
+    URN, or a set of names): the sessions the program declares, read at each round
+    (``declared.ProgramSessions``; for a set of names the URNs are ``inventory.session_urn``'s).
+    When it has an ``invalidate()`` method (``declared.Invalidatable``), that is called at every
+    sweep and after a failed round.
     ``settings`` (``ControllerSettings``).  ``metrics`` (``ReconcileMetrics`` | None; None makes
     one).  ``clock`` (callable -> Unix seconds, default ``time.time``): for timers, which compare
-    with the state's ``tokenExpiresAt`` and ``resourceExpiresAt``.
+    with the state's ``tokenExpiresAt`` and ``resourceExpiresAt``.  ``tasks`` (``TaskQuery`` |
+    None): asks Agora whether a task is gone before its session is forgotten
+    (``confirm.AgoraTaskQuery``); None trusts the exit notifications (tests of other rules).
     """
 
     def __init__(
         self,
         ops: StackOps,
         *,
-        declared: Callable[[], frozenset[str]],
+        declared: Callable[[], Mapping[str, str] | Set[str]],
         settings: ControllerSettings | None = None,
         metrics: ReconcileMetrics | None = None,
         clock: Callable[[], float] = time.time,
+        tasks: TaskQuery | None = None,
     ) -> None:
         self.ops = ops
+        self._tasks = tasks
         self.settings = settings or ControllerSettings()
         self.metrics = metrics or ReconcileMetrics()
         self.presence = ChannelPresence()
@@ -201,6 +210,7 @@ class Controller:
         # session of a new task's snapshots before an export shows the task's sid.
         self._names_by_task: dict[tuple[str, str], str] = {}
         self._declared_names: frozenset[str] = frozenset()
+        self._declared_urns: dict[str, str] = {}
         self._leave_codes: OrderedDict[str, int] = OrderedDict()
         self._token_errors: OrderedDict[str, None] = OrderedDict()
         self._restart: dict[str, _Work] = {}
@@ -439,7 +449,7 @@ class Controller:
                      session=name, sid=notice.sid, cause=cause.value)
         elif name not in self._declared_names and self._declared_names:
             decision("ignore", f"task ended ({cause.value}), but the session is not declared in "
-                     "the stack file", session=name, sid=notice.sid, cause=cause.value)
+                     "the program", session=name, sid=notice.sid, cause=cause.value)
         elif cause is Cause.STOPPED:
             decision("check", "its task was stopped (leaveCode 16): refreshing before any "
                      "restart, in case someone is replacing or destroying it", session=name,
@@ -516,7 +526,7 @@ class Controller:
                 self._held = {n: dataclasses.replace(w, forgotten=True)
                               for n, w in self._held.items()}
             return
-        declared = self._read_declared()
+        declared = self._read_declared(sweep)
         restart = {n: w for n, w in restart.items() if n in declared}
         check = {n: w for n, w in check.items() if n in declared}
         records, check = self._refresh(sweep, records, declared, restart, check)
@@ -601,6 +611,7 @@ class Controller:
                         self._held.pop(name, None)
                 continue
             gone[name] = record
+        gone = self._confirmed(gone, restart, forget_held)
         if gone:
             seconds = self._timed("forget", lambda: self.ops.forget(
                 [gone[n].urn for n in sorted(gone)]))
@@ -615,11 +626,43 @@ class Controller:
                     self._held[name] = dataclasses.replace(self._held[name], forgotten=True)
         return records
 
+    def _confirmed(self, gone: dict[str, SessionRecord], restart: dict[str, _Work],
+                   forget_held: dict[str, _Work]) -> dict[str, SessionRecord]:
+        """The sessions of ``gone`` whose task Agora confirms is gone (``confirm``); the others
+        are kept (running) or refreshed at the next round (no answer)."""
+        if self._tasks is None or not gone:
+            return gone
+        verdicts = self._tasks.states([gone[n] for n in sorted(gone)])
+        confirmed: dict[str, SessionRecord] = {}
+        for name, record in sorted(gone.items()):
+            verdict = verdicts.get(record.sid)
+            state = verdict.state if verdict is not None else TaskState.UNKNOWN
+            why = verdict.why if verdict is not None else "no answer"
+            self.metrics.exit_checks.labels(state.value).inc()
+            if state is TaskState.GONE:
+                confirmed[name] = record
+                continue
+            work = restart.pop(name, None) or forget_held[name]
+            with self._lock:
+                self._held.pop(name, None)
+                if state is TaskState.UNKNOWN:
+                    self._check.setdefault(name, dataclasses.replace(work, forgotten=False))
+                    self._wake.set()
+            if state is TaskState.RUNNING:
+                decision("keep", f"Agora says its task still runs ({why}): the exit "
+                         "notification is not acted on", session=name, sid=record.sid,
+                         cause=work.cause.value)
+            else:
+                decision("check", f"the exit could not be confirmed with Agora ({why}): "
+                         "refreshing it instead of forgetting it", session=name,
+                         sid=record.sid, cause=work.cause.value)
+        return confirmed
+
     def _up(self, records: dict[str, SessionRecord], missing: list[str],
             rotating: dict[str, _Rotating], starting: dict[str, _Work],
             ) -> dict[str, SessionRecord]:
-        stack, project = self.ops.stack, self.ops.project
-        targets = [session_urn(stack, project, n) for n in missing]
+        with self._lock:
+            targets = [self._declared_urns[n] for n in missing]
         replace = [records[n].urn for n in rotating]
         began = self._clock()
         works = {n: starting.get(n) or _Work(Cause.MISSING, None, began) for n in missing}
@@ -655,7 +698,7 @@ class Controller:
                 self.metrics.restarts.labels(cause).inc()
                 self.metrics.restart_seconds.labels(cause).observe(max(0.0, done - work.since))
                 what = "created" if work.cause is Cause.MISSING else "restarted"
-                why = ("declared in the stack file but missing from the state"
+                why = ("declared by the program but missing from the state"
                        if work.cause is Cause.MISSING else
                        f"down for {done - work.since:.1f} s since the reconciler learned of "
                        "the end")
@@ -692,11 +735,23 @@ class Controller:
             self._set_records(records)
         return dict(records)
 
-    def _read_declared(self) -> frozenset[str]:
-        declared = self._declared()
+    def _read_declared(self, sweep: bool) -> frozenset[str]:
+        if sweep:
+            self._invalidate_declared()
+        found = self._declared()
+        if isinstance(found, Mapping):
+            urns = {str(name): str(urn) for name, urn in found.items()}
+        else:
+            urns = {name: session_urn(self.ops.stack, self.ops.project, name) for name in found}
+        declared = frozenset(urns)
         with self._lock:
             self._declared_names = declared
+            self._declared_urns = urns
         return declared
+
+    def _invalidate_declared(self) -> None:
+        if isinstance(self._declared, Invalidatable):
+            self._declared.invalidate()
 
     def _timed(self, operation: str, call: Callable[[], None]) -> float:
         started = time.monotonic()
@@ -741,6 +796,9 @@ class Controller:
                  "waiting for it, never breaking it", seconds=delay, attempt=waits)
 
     def _failed(self, error: StackOperationError) -> None:
+        # What the program declares may be what changed (a session removed: its targeted up
+        # fails): ask the program again at the next round.
+        self._invalidate_declared()
         with self._lock:
             self._failures += 1
             delay = _doubling(self.settings.retry_delay, self.settings.max_retry_delay,

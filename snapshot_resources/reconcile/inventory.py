@@ -4,9 +4,15 @@ The reconciler owns no state (docs/reconcile.md): each decision starts from
 
 * the stack's state, read as ``pulumi stack export`` prints it (secrets stay ciphertext: only
   plain outputs are read), parsed by ``sessions_from_export``; and
-* the stack file ``Pulumi.<stack>.yaml``: the names under ``<project>:sessions``
-  (``declared_sessions``), which ``__main__.py`` turns into ``SnapshotSession`` resources of the
-  same names.
+* the sessions the project's program declares: the resources of the session type it registers,
+  by URN, whatever the program (``reconcile.declared``, from a preview).  ``declared_sessions``
+  reads the names of this repository's stack-file program directly (``<project>:sessions`` of
+  ``Pulumi.<stack>.yaml``), for tools and tests.
+
+A session's name is the name part of its URN (``urn_name``: everything after the URN's third
+``::``, so a name may itself contain ``::``); a stack may be named fully qualified
+(``organization/<project>/dev``), its URNs and its stack file use the last part
+(``stack_short_name``).
 """
 
 from __future__ import annotations
@@ -26,12 +32,14 @@ __all__ = [
     "SessionRecord",
     "declared_sessions",
     "has_resources",
+    "program_problem",
     "project_name",
     "session_urn",
     "sessions_from_export",
+    "stack_short_name",
+    "urn_name",
 ]
 
-"""The type token of ``SnapshotSession`` resources in the state (permanent API, provider.py)."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,9 @@ class SessionRecord:
     ``app_id`` (str | None).  ``max_idle_time`` (int | None, s): from ``recordingConfig``.
     ``token_expires_at`` (float | None, Unix s): output ``tokenExpiresAt``; None without an RTC
     token of known expiry.  ``resource_expires_at`` (float | None, Unix s): output
-    ``resourceExpiresAt``.  ``resource_expired_hour`` (int | None, h).
+    ``resourceExpiresAt``.  ``resource_expired_hour`` (int | None, h).  ``given_token`` (bool):
+    the stack gave the RTC token.  ``resource_id`` (str | None): output ``resourceId``, for a
+    query of the task (S4).
     """
 
     name: str
@@ -57,12 +67,34 @@ class SessionRecord:
     resource_expires_at: float | None = None
     resource_expired_hour: int | None = None
     given_token: bool = False
+    resource_id: str | None = None
+
+
+_URN_PREFIX = "urn:pulumi:"
+_URN_DELIMITER = "::"
+
+
+def stack_short_name(stack: str) -> str:
+    """The stack's own name: ``dev`` for ``dev``, ``acme/dev`` and ``acme/agora-snapshots/dev``
+    (Pulumi's fully qualified forms); URNs and ``Pulumi.<stack>.yaml`` use it."""
+    return stack.rsplit("/", 1)[-1]
 
 
 def session_urn(stack: str, project: str, name: str) -> str:
     """The URN of session ``name`` of ``project``'s stack ``stack`` (a child of the stack, as
-    ``__main__.py`` registers it): ``urn:pulumi:<stack>::<project>::<SESSION_TYPE>::<name>``."""
-    return f"urn:pulumi:{stack}::{project}::{SESSION_TYPE}::{name}"
+    ``__main__.py`` registers it): ``urn:pulumi:<stack>::<project>::<SESSION_TYPE>::<name>``,
+    with the stack's short name (``stack_short_name``)."""
+    return f"{_URN_PREFIX}{stack_short_name(stack)}::{project}::{SESSION_TYPE}::{name}"
+
+
+def urn_name(urn: str) -> str:
+    """The resource name of ``urn`` (``urn:pulumi:<stack>::<project>::<type>::<name>``):
+    everything after the third ``::``, as Pulumi splits it (a name may contain ``::``, the stack,
+    project and type may not).  Raises ``ValueError`` for a string that is no URN."""
+    parts = urn.split(_URN_DELIMITER, 3)
+    if not urn.startswith(_URN_PREFIX) or len(parts) != 4:
+        raise ValueError(f"not a Pulumi URN: {urn!r}")
+    return parts[3]
 
 
 def sessions_from_export(document: Mapping[str, Any]) -> dict[str, SessionRecord]:
@@ -82,19 +114,23 @@ def sessions_from_export(document: Mapping[str, Any]) -> dict[str, SessionRecord
         sid, cname, uid = (outputs.get(k) for k in ("sid", "cname", "uid"))
         if not (isinstance(sid, str) and isinstance(cname, str) and isinstance(uid, str)):
             continue
-        name = urn.rsplit("::", 1)[1]
+        try:
+            name = urn_name(urn)
+        except ValueError:
+            continue
         recording = outputs.get("recordingConfig")
         idle = recording.get("maxIdleTime") if isinstance(recording, Mapping) else None
         hours = outputs.get("resourceExpiredHour")
         app_id = outputs.get("appId")
         found[name] = SessionRecord(
             name=name, urn=urn, sid=sid, cname=cname, uid=uid,
-            app_id=app_id if isinstance(app_id, str) else None,
+            app_id=_text(app_id),
             max_idle_time=_whole(idle),
             token_expires_at=_unix(outputs.get("tokenExpiresAt")),
             resource_expires_at=_unix(outputs.get("resourceExpiresAt")),
             resource_expired_hour=_whole(hours),
             given_token=outputs.get("token") not in (None, ""),
+            resource_id=_text(outputs.get("resourceId")),
         )
     return found
 
@@ -122,6 +158,32 @@ def project_name(project_dir: Path) -> str:
     return name
 
 
+def program_problem(project_dir: Path, project: str, stack: str) -> str | None:
+    """Why the reconciler cannot run ``project_dir``'s program for ``stack``, in one line, or
+    None.  It runs ``__main__.py`` as Pulumi's Python executor does (``engine``), so the project
+    must be a Python one without a ``main`` elsewhere; a fully qualified stack name
+    (``org/project/stack``) must name this project."""
+    document = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    runtime = document.get("runtime") if isinstance(document, Mapping) else None
+    runtime_name = runtime.get("name") if isinstance(runtime, Mapping) else runtime
+    main = document.get("main") if isinstance(document, Mapping) else None
+    parts = stack.split("/")
+    if runtime_name != "python":
+        return (f"{project_dir / 'Pulumi.yaml'}: runtime {runtime_name!r}: the reconciler runs "
+                "Python programs only (it reads the declared sessions from the program)")
+    if main not in (None, "", ".", "./"):
+        return (f"{project_dir / 'Pulumi.yaml'}: main {main!r}: the reconciler runs the "
+                "project's own __main__.py; move the program there")
+    if not (project_dir / "__main__.py").is_file():
+        return f"no __main__.py in {project_dir}: the reconciler runs the project's program"
+    if len(parts) > 3 or not all(parts):
+        return f"--stack {stack!r}: expected STACK, ORG/STACK or ORG/PROJECT/STACK"
+    if len(parts) == 3 and parts[1] != project:
+        return (f"--stack {stack!r} names project {parts[1]!r}, but {project_dir / 'Pulumi.yaml'} "
+                f"is project {project!r}")
+    return None
+
+
 def declared_sessions(project_dir: Path, stack: str) -> frozenset[str]:
     """The session names declared in ``project_dir/Pulumi.<stack>.yaml`` under
     ``<project>:sessions`` (only the keys are read: no secret is decrypted).  A stack file
@@ -129,7 +191,7 @@ def declared_sessions(project_dir: Path, stack: str) -> frozenset[str]:
     ``ValueError`` when it is empty (e.g. read while a deploy rewrites it: an empty file must not
     mean "nothing declared"), is not YAML (the message gives the position only, never the line:
     it may hold a plaintext secret), or ``sessions`` is not a mapping."""
-    path = project_dir / f"Pulumi.{stack}.yaml"
+    path = project_dir / f"Pulumi.{stack_short_name(stack)}.yaml"
     try:
         document = yaml.safe_load(path.read_text())
     except yaml.MarkedYAMLError as error:
@@ -148,6 +210,10 @@ def declared_sessions(project_dir: Path, stack: str) -> frozenset[str]:
     if not isinstance(sessions, Mapping):
         raise ValueError(f"{path}: sessions must be a mapping of names to sessions")
     return frozenset(str(name) for name in sessions)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _unix(text: object) -> float | None:

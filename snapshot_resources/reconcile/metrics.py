@@ -14,6 +14,7 @@ metric                                                 type       labels
 ``snapshot_reconcile_last_capture_timestamp_seconds``  gauge      ``session``
 ``snapshot_reconcile_notifications_total``             counter    ``product``, ``event``,
                                                                   ``outcome``
+``snapshot_reconcile_exit_checks_total``              counter    ``outcome``
 ``snapshot_reconcile_last_sweep_timestamp_seconds``    gauge
 =====================================================  =========  ===============================
 
@@ -34,10 +35,14 @@ declared session, the seconds between its two latest snapshots as the ``recorder
 notifications (45) report them (capture times from the file names, S8, S12), whichever task
 took them: a restart or rotation shows there as the gap it caused.  ``notifications`` by
 ``product`` (``cloud_recording``, ``rtc_channel``, ``other``, ``unknown``), ``event`` (the type,
-an integer, or ``-``) and ``outcome`` (``accepted``, ``duplicate``, ``unmatched``, ``ignored``,
-``bad_signature``, ``replayed``, ``bad_body``).
+an integer that the product's table in ``events`` names, ``other`` for any other type, or ``-``)
+and ``outcome`` (``accepted``, ``duplicate``, ``unmatched``, ``ignored``,
+``bad_signature``, ``replayed``, ``bad_body``).  ``exit_checks`` by ``outcome`` (``gone``,
+``running``, ``unknown``): Agora's answer to the query made before a session whose exit was
+notified is forgotten (``confirm``).
 
-Label values are bounded sets (session names come from the stack file).  Never a secret, a sid
+Label values are bounded sets (session names come from the state and the program's declared
+sessions; event types from the tables of ``events``).  Never a secret, a sid
 or a channel name in a label.
 """
 
@@ -96,6 +101,9 @@ class ReconcileMetrics:
         self.notifications = Counter(
             "snapshot_reconcile_notifications", "Agora notifications received, by outcome.",
             ("product", "event", "outcome"), registry=self.registry)
+        self.exit_checks = Counter(
+            "snapshot_reconcile_exit_checks", "Exits queried at Agora before a session is "
+            "forgotten, by what the query said.", ("outcome",), registry=self.registry)
         self.last_sweep = Gauge(
             "snapshot_reconcile_last_sweep_timestamp_seconds",
             "Unix time the last sweep (refresh + up) finished.", registry=self.registry)

@@ -25,6 +25,7 @@ from typing import Any, Final
 from snapshot_resources.events import (
     CHANNEL_EVENT_NAMES,
     CLOUD_RECORDING_PRODUCT_ID,
+    EVENT_NAMES,
     RTC_CHANNEL_PRODUCT_ID,
     NcsEvent,
     NotificationBodyError,
@@ -35,6 +36,7 @@ from snapshot_resources.rules import is_ascii_digits
 __all__ = [
     "LEAVE_CLIENT_LEFT",
     "LEAVE_NO_USERS",
+    "OTHER_EVENT",
     "RECORDER_LEAVE",
     "SESSION_EXIT",
     "ChannelNotice",
@@ -48,6 +50,7 @@ RECORDER_LEAVE: Final = 41  # recorder_leave: details.leaveCode (S12)
 SESSION_EXIT: Final = 11  # session_exit: the task is gone (S12)
 LEAVE_NO_USERS: Final = 4  # leaveCode bit: nobody in the channel for maxIdleTime (S12)
 LEAVE_CLIENT_LEFT: Final = 16  # leaveCode bit: the bot called leaveChannel, as on stop (S12)
+OTHER_EVENT: Final = "other"  # the metrics' event label of a type no table names
 
 
 class UnsupportedProductError(NotificationBodyError):
@@ -115,10 +118,15 @@ def parse_notice(body: bytes | str | Mapping[str, Any]) -> Notice:
 
 def event_label(notice: Notice) -> tuple[str, str]:
     """``(product, event)`` labels for metrics: ``("cloud_recording", "11")`` or
-    ``("rtc_channel", "103")``; bounded sets of values (event types are integers)."""
+    ``("rtc_channel", "103")``.  Bounded sets of values: an event type the product's table does
+    not name (``events.EVENT_NAMES``, ``events.CHANNEL_EVENT_NAMES``) is ``"other"``, so that
+    signed notifications cannot grow the number of series."""
     if isinstance(notice, ChannelNotice):
-        return ("rtc_channel", str(notice.event_type))
-    return ("cloud_recording", str(notice.event_type))
+        known: Mapping[int, str] = CHANNEL_EVENT_NAMES
+        product = "rtc_channel"
+    else:
+        known, product = EVENT_NAMES, "cloud_recording"
+    return (product, str(notice.event_type) if notice.event_type in known else OTHER_EVENT)
 
 
 def _decode(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:

@@ -19,7 +19,8 @@ Every decision the controller takes is logged once, through ``decision``, on the
 * more fields where they help (``sid``, ``cause``, ``operation``, ``failures`` ...).
 
 ``JsonLinesFormatter`` writes each record as one JSON object per line (``ts``, ``level``, then
-the decision's fields, or ``message`` for other records): what ``snapshot-resources reconcile``
+the decision's fields, or ``message`` for other records; ``exception``, when a record carries
+one, is its type only, never a traceback): what ``snapshot-resources reconcile``
 prints on stderr by default (``--log-format json``); ``--log-format text`` prints
 ``what session: why (seconds s)``.  No field holds a secret: decisions name sessions, sids,
 causes and durations only.
@@ -65,6 +66,8 @@ class JsonLinesFormatter(logging.Formatter):
             out.update(data)
         else:
             out["message"] = record.getMessage()
-        if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[0] is not None:
+            # The type only: a traceback would spread over many lines of text, and a message
+            # may carry what a request sent.
+            out["exception"] = record.exc_info[0].__name__
         return json.dumps(out, default=str)

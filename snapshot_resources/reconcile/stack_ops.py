@@ -143,6 +143,11 @@ class AutomationStackOps:
         of ``urns``), in a worker process."""
         self._worker("up", urns, replace)
 
+    def preview(self) -> list[str]:
+        """``pulumi preview`` of the whole program, in a worker process: the URNs of the
+        ``SnapshotSession`` resources it registers (``reconcile.declared``)."""
+        return [str(urn) for urn in self._worker("preview", (), ()).get("sessions", ())]
+
     def forget(self, urns: Sequence[str]) -> None:
         """One ``pulumi state delete`` of all ``urns``."""
         self._cli("state", "delete", *urns, "--stack", self._stack, "--yes")
@@ -205,7 +210,8 @@ class AutomationStackOps:
                                       "cancel`)") from None
         raise StackOperationError(f"{what}: no answer in {self._timeout:g} s: interrupted")
 
-    def _worker(self, operation: str, urns: Sequence[str], replace: Sequence[str]) -> None:
+    def _worker(self, operation: str, urns: Sequence[str], replace: Sequence[str]
+                ) -> dict[str, Any]:
         request = {"operation": operation, "cli": str(self._cli_info.bin_dir),
                    "cwd": str(self._project_dir), "stack": self._stack,
                    "targets": list(urns), "replace": list(replace), "env": self._env}
@@ -232,6 +238,7 @@ class AutomationStackOps:
             raise StackOperationError(
                 f"pulumi {operation} failed: {_tail(str(result.get('error', '')))}")
         log.debug("pulumi %s took %.2f s", operation, result.get("seconds", 0.0))
+        return dict(result)
 
 
 _BUSY_TEXTS: Final = ("the stack is currently locked by", "Another update is currently in progress")

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from snapshot_resources.events import NcsEvent
 from snapshot_resources.naming import format_snapshot_name
-from snapshot_resources.reconcile.inventory import SESSION_TYPE, session_urn
+from snapshot_resources.reconcile.inventory import SESSION_TYPE, session_urn, urn_name
 from snapshot_resources.reconcile.notices import ChannelNotice
 from snapshot_resources.reconcile.stack_ops import StackOperationError
 
@@ -85,19 +85,19 @@ class FakeStack:
         self.hold_up.wait(30)
         self.in_up.clear()
         self._maybe_fail("up", urns)
-        self.replaced.append(tuple(u.rsplit("::", 1)[1] for u in replace))
+        self.replaced.append(tuple(urn_name(u) for u in replace))
         for urn in urns:
-            name = urn.rsplit("::", 1)[1]
+            name = urn_name(urn)
             if name not in self.sids or urn in replace:
                 self.sids[name] = self.new_sid()
 
     def forget(self, urns: Sequence[str]) -> None:
         self._maybe_fail("forget", urns)
         for urn in urns:
-            del self.sids[urn.rsplit("::", 1)[1]]
+            del self.sids[urn_name(urn)]
 
     def _maybe_fail(self, name: str, urns: Sequence[str] = ()) -> None:
-        self.calls.append((name, tuple(u.rsplit("::", 1)[1] for u in urns)))
+        self.calls.append((name, tuple(urn_name(u) for u in urns)))
         if self.fail:
             raise self.fail.pop(0)
 
