@@ -714,13 +714,17 @@ class AgoraClient:
         failure: errors.AgoraError | None = None
         while True:
             attempt += 1
-            if not bucket.acquire(deadline):
+            if not bucket.acquire(deadline, confirming=operation == "query", held=True):
                 if failure is not None:
                     raise failure  # the real reason; the limiter only kept it from a retry
                 self._out_of_time(operation, index, attempt - 1, "waiting for the rate limiter")
             base = self._endpoints.urls[index]
             tries_here += 1
-            outcome = self._send(operation, method, base + path, data, deadline, redact, attempt)
+            try:
+                outcome = self._send(operation, method, base + path, data, deadline, redact,
+                                     attempt)
+            finally:
+                bucket.release()  # the token returns a window after the answer (ratelimit)
             if isinstance(outcome, errors.AgoraTransportError):
                 failure = outcome
                 row = retry.TRANSPORT

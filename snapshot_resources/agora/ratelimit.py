@@ -4,13 +4,23 @@ Agora allows 10 requests per second per App ID and answers 429 above it (S7, S8,
 6.2).  A deploy runs many resources in parallel threads of one provider process, so the budget is
 process-wide: ``limiter_for(app_id, ...)`` returns the same :class:`TokenBucket` to every client.
 
-The bucket holds ``rate`` tokens and a token taken returns to it exactly ``window`` seconds later.
-A classic token bucket that refills continuously admits ``capacity + rate * T`` requests in any
-span ``T``, so it can put almost twice the limit into one second; returning each token a full
-window later guarantees at most ``rate`` requests in *any* window, which is what a sliding-window
-or per-second limiter on Agora's side counts.  ``margin`` widens the window a little so that
-scheduling jitter between taking a token and the request reaching the server cannot squeeze
-``rate + 1`` arrivals into one second.
+Two kinds of caller share it: calls that do work (acquire, start, update, stop) and confirming
+queries. A query waits while work waits, so that every task is started before the budget is
+spent confirming ones started earlier: each task needs its readiness time after its start anyway
+(S10), and a task started late is what makes a deploy's tail (measured: ``pulumi up`` of 50
+sessions ended with 2.5 s of budget spent 3 queries a second on the last tasks).
+
+A token taken for a request is **held until the request's answer has come, then returned one
+window later** (``acquire(held=True)`` and ``release()``). That bounds what the server counts, not
+what the caller intends: a request reaches Agora at some moment between taking its token and
+getting its answer, so if every token returns ``window`` after its answer, all the requests that
+arrive within any ``window`` hold their tokens at once at its end, and there are at most ``rate``
+of them, however long a thread waited between taking its token and sending (a loaded machine, 64
+threads on the GIL). The older rule (a token returns ``window`` + a 0.1 s margin after it was
+taken) let such a delay squeeze 11 arrivals into one second: the emulator answered 429 once or
+twice per ``pulumi up`` of 50 sessions once the provider served 64 calls at once (measured
+2026-12-07). Tokens taken without ``held`` (and the ones of ``try_acquire``) still return
+``window`` + ``margin`` after they were taken.
 """
 
 from __future__ import annotations
@@ -25,17 +35,20 @@ from .. import rules
 
 __all__ = ["DEFAULT_MARGIN", "TokenBucket", "limiter_for", "reset_registry"]
 
-DEFAULT_MARGIN: Final = 0.1  # seconds added to the 1 s window: absorbs send and network jitter
+DEFAULT_MARGIN: Final = 0.1  # seconds added to a token taken without being held (see above)
+_YIELD_SECONDS: Final = 0.02  # a confirming caller looks again after work took its token
+_IN_FLIGHT_POLL: Final = 0.02  # every token is held by a request in flight: look again soon
 
 
 class TokenBucket:
-    """``rate`` tokens, each returned ``window`` seconds after it was taken. Thread-safe."""
+    """``rate`` tokens per ``window`` (Agora's 1 s), thread-safe (module docstring)."""
 
     def __init__(
         self,
         rate: float,
         *,
-        window: float = 1.0 + DEFAULT_MARGIN,
+        window: float = 1.0,
+        margin: float = DEFAULT_MARGIN,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -44,9 +57,12 @@ class TokenBucket:
         self._lock = threading.Lock()
         self._capacity = int(rate)
         self._window = window
+        self._margin = margin
         self._clock = clock
         self._sleep = sleep
-        self._taken: collections.deque[float] = collections.deque()  # times tokens were taken
+        self._returns: collections.deque[float] = collections.deque()  # when tokens come back
+        self._held = 0  # tokens held by requests still waiting for their answer
+        self._work_waiting = 0  # callers of acquire(confirming=False) that hold no token yet
 
     @property
     def rate(self) -> int:
@@ -61,28 +77,68 @@ class TokenBucket:
         with self._lock:
             self._capacity = max(1, min(self._capacity, int(rate)))
 
-    def try_acquire(self) -> float:
-        """Take a token and return 0, or return the seconds until one comes back."""
+    def try_acquire(self, *, confirming: bool = False, held: bool = False) -> float:
+        """Take a token and return 0, or return the seconds until one may be had. A confirming
+        caller takes none while work waits for one (module docstring); a ``held`` token stays
+        taken until ``release``."""
         with self._lock:
             now = self._clock()
-            while self._taken and now - self._taken[0] >= self._window:
-                self._taken.popleft()
-            if len(self._taken) < self._capacity:
-                self._taken.append(now)
+            while self._returns and self._returns[0] <= now:
+                self._returns.popleft()
+            free = self._held + len(self._returns) < self._capacity
+            if free and not (confirming and self._work_waiting):
+                if held:
+                    self._held += 1
+                else:
+                    self._add_return(now + self._window + self._margin)
                 return 0.0
-            # The (len - capacity + 1)-th oldest token is the one that frees a slot.
-            oldest = self._taken[len(self._taken) - self._capacity]
-            return max(oldest + self._window - now, 1e-4)
+            if free:  # only the waiting work holds this one back: look again soon
+                return _YIELD_SECONDS
+            if not self._returns:
+                return _IN_FLIGHT_POLL
+            # The oldest returning token frees a slot (tokens held by requests in flight aside).
+            return max(self._returns[0] - now, 1e-4)
 
-    def acquire(self, deadline: float | None = None) -> bool:
-        """Block until a token is taken; False if that cannot happen before ``deadline``."""
-        while True:
-            wait = self.try_acquire()
-            if wait == 0.0:
-                return True
-            if deadline is not None and self._clock() + wait > deadline:
-                return False
-            self._sleep(wait)
+    def _add_return(self, at: float) -> None:
+        # Kept in order: each return is added under the lock at a later clock reading, except
+        # the rare unheld token whose margin puts it after a held one's; insert it in place.
+        if not self._returns or self._returns[-1] <= at:
+            self._returns.append(at)
+        else:
+            items = sorted([*self._returns, at])
+            self._returns.clear()
+            self._returns.extend(items)
+
+    def release(self) -> None:
+        """The answer of a request whose token was ``held`` has come: the token returns one
+        window from now."""
+        with self._lock:
+            if self._held > 0:
+                self._held -= 1
+                self._add_return(self._clock() + self._window)
+
+    def acquire(self, deadline: float | None = None, *, confirming: bool = False,
+                held: bool = False) -> bool:
+        """Block until a token is taken; False if that cannot happen before ``deadline``.
+        ``confirming``: a query confirming a task, which yields to work; ``held``: the token is
+        the caller's until it calls ``release`` (module docstring)."""
+        waiting = False
+        try:
+            while True:
+                wait = self.try_acquire(confirming=confirming, held=held)
+                if wait == 0.0:
+                    return True
+                if deadline is not None and self._clock() + wait > deadline:
+                    return False
+                if not confirming and not waiting:
+                    waiting = True
+                    with self._lock:
+                        self._work_waiting += 1
+                self._sleep(wait)
+        finally:
+            if waiting:
+                with self._lock:
+                    self._work_waiting -= 1
 
 
 _registry: dict[tuple[Hashable, str], TokenBucket] = {}
