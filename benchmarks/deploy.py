@@ -210,7 +210,7 @@ def run_round(
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp, run_emulator(
         time_scale=time_scale, latency_ms=LATENCY_MS, storage_dir=Path(tmp),
         max_tasks=max(max_tasks, sessions)
-    ) as emulator, ProviderHost(cwd=repo) as host:
+    ) as emulator, ProviderHost(cwd=repo, task_journal=Path(tmp) / "task-journal.sqlite3") as host:
         host.configure(
             {
                 "agora:customerId": emulator.customer_id,

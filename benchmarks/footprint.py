@@ -237,7 +237,7 @@ def host_sessions(sessions: int, repo: Path) -> Hosted:
     rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-footprint-") as tmp, run_emulator(
         time_scale=TIME_SCALE, storage_dir=Path(tmp)
-    ) as emulator, ProviderHost(cwd=repo) as host:
+    ) as emulator, ProviderHost(cwd=repo, task_journal=Path(tmp) / "task-journal.sqlite3") as host:
         pid = host.process.pid
         host.configure(
             {

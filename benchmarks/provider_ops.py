@@ -24,6 +24,7 @@ import importlib
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -249,7 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     repo = Path(__file__).resolve().parents[1]
     started = time.perf_counter()
-    with ProviderHost(cwd=repo) as host:
+    with tempfile.TemporaryDirectory(prefix="bench-ops-") as tmp, \
+            ProviderHost(cwd=repo, task_journal=Path(tmp) / "task-journal.sqlite3") as host:
         host.configure({})
         cases = [cases[0], *(case for case in cases[1:] if _works(host, case))]
         stats = compare(host, cases, repeats=args.repeats, rounds=args.rounds)

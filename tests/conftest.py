@@ -16,6 +16,16 @@ from snapshot_resources.testing.emulator import EmulatorHandle, RawAgora, run_em
 from snapshot_resources.testing.provider_host import HostedResource, ProviderHost
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_user_pulumi_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Before any fixture of any scope runs (module-scoped soaks start providers too): never the
+    user's ``~/.pulumi`` for the provider's task journal."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PULUMI_HOME", str(tmp_path_factory.mktemp("pulumi-home")))
+        patch.delenv("AGORA_TASK_JOURNAL", raising=False)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _own_pulumi_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test its own Pulumi home, so the provider's task journal (kept there,

@@ -374,6 +374,8 @@ class ProviderHost:
     :param startup_timeout: bound on the wait for the port line and the channel.
     :param call_timeout: per-RPC deadline in seconds, so a hung provider fails a test instead of
         hanging it.  The engine sets none (section 3, Timeouts); ``None`` mirrors that.
+    :param task_journal: the provider's task journal file (``AGORA_TASK_JOURNAL``), so a test or
+        benchmark keeps its tasks out of the user's ``$PULUMI_HOME`` journal.
     """
 
     def __init__(
@@ -387,8 +389,10 @@ class ProviderHost:
         python: str | None = None,
         startup_timeout: float = 30.0,
         call_timeout: float | None = 60.0,
+        task_journal: Path | None = None,
     ) -> None:
         self.project = project
+        self.task_journal = task_journal
         self.stack = stack
         self.cwd = Path(cwd) if cwd is not None else Path.cwd()
         self._runtime_options = dict(runtime_options or {})
@@ -422,6 +426,8 @@ class ProviderHost:
         for option, value in self._runtime_options.items():
             env[f"PULUMI_RUNTIME_{option.upper()}"] = value
         env["PULUMI_PROJECT"] = self.project
+        if self.task_journal is not None:
+            env["AGORA_TASK_JOURNAL"] = str(self.task_journal)
         # PULUMI_CONFIG holds only config in the plugin's own namespace (pulumi-python), which is
         # empty in practice (section 1, "Where those variables come from").
         env["PULUMI_CONFIG"] = "{}"
