@@ -97,7 +97,7 @@ def valid_target() -> dict[str, Any]:
     """A wire StorageTarget (codes, keys required), as the provider checks ``storage``."""
     return {"vendor": 1, "region": 0, "bucket": "my-snapshots", "accessKey": "AK",
             "secretKey": "SK", "fileNamePrefix": ["a", "b"],
-            "extensionParams": {"sse": "aes256"}, "stsToken": "T", "stsExpiration": 1}
+            "extensionParams": {"sse": "aes256"}, "stsToken": "T", "stsExpiration": 1_900_000_000}
 
 
 def test_the_valid_documents_are_valid() -> None:
