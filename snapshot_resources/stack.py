@@ -125,8 +125,8 @@ def deploy(stack: StackConfig) -> DeployedStack:
         {
             name: {
                 "sid": s.sid,
-                "storageLocation": s.storageLocation,
-                "fileNamePattern": s.fileNamePattern,
+                "storageLocation": s.storage_location,
+                "fileNamePattern": s.file_name_pattern,
             }
             for name, s in sessions.items()
         },
