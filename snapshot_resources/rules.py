@@ -1,7 +1,7 @@
 """Agora's documented rules for video snapshot sessions, as data.
 
 This module is the single source of truth: the checker and models in ``spec.py``, the JSON Schemas
-in ``schemas/``, the request builders in ``agora/wire.py``, the change rule in ``changes.py`` and
+in ``snapshot_resources/schemas/``, the request builders in ``agora/wire.py``, the change rule in ``changes.py`` and
 the storage components all read their fields, bounds, enums, charsets and region tables from here.
 When Agora changes a bound, one line changes here (the lesson of Terraform's hard-coded IVS
 interval, docs/peers.md section 2.2); a rule's ``text`` states its bounds through placeholders

@@ -41,7 +41,7 @@ import pytest
 REPO: Final = Path(__file__).resolve().parent.parent
 README: Final = REPO / "README.md"
 # What the run blocks read from the repository; copied, so that nothing they do writes into it.
-WORKSPACE_FILES: Final = ("Pulumi.example.yaml", "schemas")
+WORKSPACE_FILES: Final = ("Pulumi.example.yaml", "Pulumi.yaml")
 SHELL_LANGUAGES: Final = frozenset({"sh", "bash", "shell", "console", "zsh"})
 GROUP_TIMEOUT: Final = 120.0  # seconds for one group; the walkthrough takes about 5
 MIN_REASON: Final = 10  # characters: a skip reason is a sentence, not "n/a"

@@ -4,6 +4,7 @@ When it is ready it prints exactly one line, ``listening on http://HOST:PORT``, 
 ``--log-requests`` every request follows on stderr as ``METHOD PATH STATUS`` (never a header or a
 body).  Credentials can come from the environment (``AGORA_CUSTOMER_ID``,
 ``AGORA_CUSTOMER_SECRET``, ``AGORA_NCS_SECRET``) so that they stay out of shell history and ``ps``.
+Without the ``emulator`` extra it exits at once with status 2 and the ``pip install`` to run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from snapshot_resources.emulator.defaults import (
     DEFAULT_CUSTOMER_ID,
     DEFAULT_CUSTOMER_SECRET,
 )
-from snapshot_resources.emulator.server import EmulatorOptions, EmulatorServer
+from snapshot_resources.emulator.server import EmulatorExtraError, EmulatorOptions, EmulatorServer
 
 HELP = "Run a local Agora Cloud Recording emulator (snapshot sessions) on loopback."
 
@@ -100,8 +101,13 @@ def run(args: argparse.Namespace) -> int:
     def _stop(signum: int, frame: FrameType | None) -> None:
         stopping.set()
 
+    try:
+        server = EmulatorServer(options)
+    except EmulatorExtraError as error:
+        print(f"snapshot-resources emulator: {error}", file=sys.stderr)
+        return 2
     previous = signal.signal(signal.SIGTERM, _stop)
-    server = EmulatorServer(options).start()
+    server.start()
     try:
         print(f"listening on {server.url}", flush=True)
         while not stopping.wait(0.5):

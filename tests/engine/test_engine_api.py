@@ -87,6 +87,13 @@ def test_python_names_in_resource_options_and_snake_case_outputs(
         assert "tokenExpiresAt" not in state
         assert result.outputs["token_expires_at_is_none"].value is True
 
+        # The offline environment lets previews of a refresh and a destroy run (it does not set
+        # PULUMI_SKIP_CONFIRMATIONS, which the CLI takes as --yes: "--yes and --preview-only
+        # cannot be used together").
+        stack.preview_refresh(color="never")
+        stack.preview_destroy(color="never")
+        assert offline.resources(stack, SESSION_TYPE)  # previews: nothing was destroyed
+
         # ignore_changes=["snapshot_config"]: an interval change is no change at all.
         assert _steps(stack, **{"media-infra:interval": "20"}) == [("same", "lobby")]
         # replace_on_changes=["recording_config.subscribe_video_uids"]: a list edit, an update
