@@ -30,8 +30,12 @@ from snapshot_resources.target import ExtensionParams, StorageTarget
 
 class RecordingConfigArgsDict(TypedDict, total=False):
     """``recording_config``: Agora's ``recordingConfig`` keys, each optional and each a value or
-    a ``pulumi.Input`` (``help(SnapshotSessionArgs)`` gives each rule).  The blacklists may also
-    be spelled ``unSubscribeVideoUids``/``unSubscribeAudioUids`` (not both spellings at once)."""
+    a ``pulumi.Input`` (``help(SnapshotSessionArgs)`` gives each rule): ``channelType``,
+    ``streamTypes``, ``maxIdleTime``, ``videoStreamType``, ``decryptionMode`` (int); ``secret``
+    and ``salt`` (str, secrets); the subscription lists ``subscribeVideoUids``,
+    ``unsubscribeVideoUids``, ``subscribeAudioUids`` and ``unsubscribeAudioUids`` (uids as digit
+    strings, or ``["#allstream#"]``), the blacklists also spelled ``unSubscribeVideoUids`` and
+    ``unSubscribeAudioUids`` (not both spellings at once); ``subscribeUidGroup`` (int)."""
 
     channelType: pulumi.Input[int]
     streamTypes: pulumi.Input[int]
@@ -61,7 +65,9 @@ class StorageTargetArgsDict(TypedDict, total=False):
     """``storage`` written out by hand: Agora's ``storageConfig`` (``target.StorageTarget``), each
     value a value or a ``pulumi.Input`` (e.g. a key from another resource).  ``vendor``,
     ``region``, ``bucket``, ``accessKey`` and ``secretKey`` are required (rule
-    storage_target); usually a storage component's ``target`` is passed instead."""
+    storage_target); ``fileNamePrefix``, ``extensionParams``, ``stsToken`` and
+    ``stsExpiration`` are optional.  Usually a storage component's ``target`` is passed
+    instead."""
 
     vendor: pulumi.Input[int]
     region: pulumi.Input[int]
