@@ -410,3 +410,18 @@ def test_the_program_refuses_sessions_without_an_app_id(mocks: PulumiMocks) -> N
     assert _program_problems(mocks, {"media-infra:sessions": _sessions(),
                                      "media-infra:storage": storage}) == [
         ("agora:appId", "app_id")]
+
+
+def test_plan_reads_the_project_as_validate_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = project(tmp_path, "media-infra", body("media-infra:"), stack="old")
+    new = tmp_path / "Pulumi.new.yaml"
+    new.write_text(body("media-infra:", interval="20"))
+    assert cli.main(["plan", str(old), str(new)]) == 0
+    assert "+- session lobby: replace" in capsys.readouterr().out
+    # The same files under another project's name: both refused, no plan.
+    assert cli.main(["plan", "--project", "camera-fleet", str(old), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "media-infra:sessions: is not read: this project is named 'camera-fleet' (--project)" \
+        in out

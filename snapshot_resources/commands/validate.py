@@ -554,6 +554,7 @@ class _NotPlainError(Exception):
 # First characters of a plain scalar that may be read as something else than its text (a number,
 # a boolean, null, a date), or that YAML 1.1 reads as a boolean (y, n, on, off ...).
 _MAYBE_NOT_TEXT: Final = frozenset("+-0123456789.tTfFnN~yYoO")
+_SHORT_DECIMAL: Final = 19  # digits: any such decimal integer fits int64, read as written
 
 
 def _construct(
@@ -576,6 +577,9 @@ def _construct(
             text = node.value
             if text and text[0] not in _MAYBE_NOT_TEXT:
                 return text
+            if text.isdigit() and text.isascii() and len(text) < _SHORT_DECIMAL and (
+                    text[0] != "0" or len(text) == 1):
+                return int(text)  # a decimal integer as written: the commonest number
             note = surprise(text)
             if note is not None:
                 notes[id(node)] = (node, note)
@@ -690,7 +694,7 @@ def _pulumi_file(
     problems += config_keys.app_id_problems(document.get("sessions"), app_id)
     problems += stack_problems(document, default_app_id=checked_app_id, is_unknown=is_secure_marker)
     base = replace(base, app_id=app_id)
-    unruled, warnings = _secret_checks(base, data, values, full, project, stack)
+    unruled, warnings = _secret_checks(base, data, values, project, stack)
     if not _count(document.get("sessions")) and not _count(document.get("storage")):
         warnings.append(_nothing(base, project))
     return _assemble(base, problems, duplicates, unruled, surprises, warnings)
@@ -717,7 +721,6 @@ def _secret_checks(
     file: StackFile,
     data: Mapping[str, Any],
     values: Mapping[str, Any],
-    full: Mapping[str, str],
     project: Project | None,
     stack: str | None,
 ) -> tuple[list[Located], list[Located]]:
@@ -727,55 +730,72 @@ def _secret_checks(
     salted = data.get("encryptionsalt") is not None
     problems: list[Located] = []
     warnings: list[Located] = []
-    secret_settings = {s.name for s in config_keys.PROVIDER_SETTINGS if s.secret}
-    for key, value in values.items():
-        namespace = key.partition(":")[0]
-        for path, leaf in _leaves(value):
-            command = config_keys.set_secret_command(
-                config_keys.config_path(namespace, [key.partition(":")[2], *path]) if path
-                else key, path=bool(path), stack=stack)
-            where = Problem(("config", key, *path), "", rules.MAPPING.id)
-            if is_secure_marker(leaf):
-                reason = _undecryptable(str(cast(Mapping[str, Any], leaf)["secure"]), provider,
-                                        salted)
-                if reason is not None:
-                    located = file.locate(where)
-                    problems.append(replace(located, rule_id=None, message=(
-                        f"is not a value Pulumi can decrypt ({reason}; a placeholder?): "
-                        f"set it with `{command}`")))
-            elif leaf is not None and project is not None and (
-                key in secret_settings or _is_secret_path(key, path, project.name)
-            ):
-                located = file.locate(where)
-                warnings.append(replace(located, rule_id=None, severity="warning", message=(
-                    "is a secret in plain text in the stack file (and so in your repository); "
-                    f"encrypt it: `{command}` (it asks for the value)")))
+
+    def command(key: str, path: tuple[str | int, ...]) -> str:
+        namespace, _, short = key.partition(":")
+        return config_keys.set_secret_command(
+            config_keys.config_path(namespace, [short, *path]) if path else key,
+            path=bool(path), stack=stack)
+
+    def located(key: str, path: tuple[str | int, ...]) -> Located:
+        return file.locate(Problem(("config", key, *path), "", rules.MAPPING.id))
+
+    for key, path, marker in _secure_markers(values):
+        reason = _undecryptable(marker, provider, salted)
+        if reason is not None:
+            problems.append(replace(located(key, path), rule_id=None, message=(
+                f"is not a value Pulumi can decrypt ({reason}; a placeholder?): set it with "
+                f"`{command(key, path)}`")))
+    for key, path in _plaintext_secrets(values, project):
+        warnings.append(replace(located(key, path), rule_id=None, severity="warning", message=(
+            "is a secret in plain text in the stack file (and so in your repository); encrypt "
+            f"it: `{command(key, path)}` (it asks for the value)")))
     return problems, warnings
 
 
-def _leaves(value: object) -> Iterator[tuple[tuple[str | int, ...], object]]:
-    """(path, value) of every leaf of a config value; a ``secure:`` marker is one leaf."""
-    stack: list[tuple[tuple[str | int, ...], object]] = [((), value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, Mapping) and not is_secure_marker(item):
-            stack.extend(((*path, str(k)), v) for k, v in item.items())
-        elif isinstance(item, list):
-            stack.extend(((*path, i), v) for i, v in enumerate(item))
-        else:
-            yield path, item
+def _secure_markers(
+    values: Mapping[str, Any],
+) -> Iterator[tuple[str, tuple[str | int, ...], str]]:
+    """(key, path, ciphertext) of every ``secure:`` value in the config; only containers are
+    walked (a large stack has hundreds of thousands of scalars)."""
+    for key, value in values.items():
+        stack: list[tuple[tuple[str | int, ...], object]] = [((), value)]
+        while stack:
+            path, item = stack.pop()
+            if isinstance(item, Mapping):
+                if is_secure_marker(item):
+                    yield key, path, str(item["secure"])
+                    continue
+                stack.extend(((*path, str(k)), v) for k, v in item.items()
+                             if isinstance(v, Mapping | list))
+            elif isinstance(item, list):
+                stack.extend(((*path, i), v) for i, v in enumerate(item)
+                             if isinstance(v, Mapping | list))
 
 
-def _is_secret_path(key: str, path: tuple[str | int, ...], project: str) -> bool:
-    """Whether ``key`` + ``path`` is a secret of the stack document (rules.SECRET_PATHS: a
-    storage entry's keys, a session's token and media decryption secret and salt)."""
-    namespace, _, short = key.partition(":")
-    if namespace != project or short not in STACK_KEYS or len(path) < 2:
-        return False
-    inner = tuple(str(p) for p in path[1:])
-    if short == "storage":
-        return ("storage", *inner) in rules.SECRET_PATHS
-    return inner in rules.SECRET_PATHS and inner[:1] != ("storage",)
+def _plaintext_secrets(
+    values: Mapping[str, Any], project: Project | None
+) -> Iterator[tuple[str, tuple[str | int, ...]]]:
+    """(key, path) of each secret written in plain text: a secret ``agora:`` setting, and the
+    secret fields of the project's storage entries and sessions (rules.SECRET_PATHS)."""
+    for setting in config_keys.PROVIDER_SETTINGS:
+        value = values.get(setting.name)
+        if setting.secret and value is not None and not is_secure_marker(value):
+            yield setting.name, ()
+    if project is None:
+        return
+    storage_paths = [p[1:] for p in rules.SECRET_PATHS if p[0] == "storage"]
+    session_paths = [p for p in rules.SECRET_PATHS if p[0] != "storage"]
+    for short, paths in (("storage", storage_paths), ("sessions", session_paths)):
+        key = f"{project.name}:{short}"
+        entries = values.get(key)
+        for name, entry in entries.items() if isinstance(entries, Mapping) else ():
+            for path in paths:
+                found: object = entry
+                for part in path:
+                    found = found.get(part) if isinstance(found, Mapping) else None
+                if found is not None and not is_secure_marker(found):
+                    yield key, (str(name), *path)
 
 
 _B64: Final = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
