@@ -38,11 +38,13 @@ def stack_file(sessions: int, *, broken: bool) -> dict[str, Any]:
         "aws": {"vendor": "aws", "region": "us-east-1", "bucket": "agora-snapshots-prod",
                 "provision": True, "retentionDays": 30, "fileNamePrefix": ["snapshots"]},
         "ali": {"vendor": "alibaba", "region": "cn-beijing", "bucket": "agora-snapshots-cn",
-                "accessKey": {"secure": "AAABAKEYAAAAAAAAAAAAAAAA"}, "secretKey": {"secure": "AAABSECRETAAAAAAAAAAAAAA"},
+                "accessKey": {"secure": "AAABAKEYAAAAAAAAAAAAAAAA"},
+                "secretKey": {"secure": "AAABSECRETAAAAAAAAAAAAAA"},
                 "extensionParams": {"tag": "team=video"}},
         "gcs": {"vendor": "gcp", "bucket": "agora-snapshots-eu", "provision": True},
         "minio": {"vendor": "s3-compatible", "bucket": "snapshots", "region": 0,
-                  "accessKey": {"secure": "AAABAKEYAAAAAAAAAAAAAAAA"}, "secretKey": {"secure": "AAABSECRETAAAAAAAAAAAAAA"},
+                  "accessKey": {"secure": "AAABAKEYAAAAAAAAAAAAAAAA"},
+                  "secretKey": {"secure": "AAABSECRETAAAAAAAAAAAAAA"},
                   "extensionParams": {"endpoint": "minio.internal.example:9000"}},
     }
     names = list(storage)
