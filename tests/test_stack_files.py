@@ -425,3 +425,11 @@ def test_plan_reads_the_project_as_validate_does(
     out = capsys.readouterr().out
     assert "media-infra:sessions: is not read: this project is named 'camera-fleet' (--project)" \
         in out
+
+
+def test_the_reconciler_reads_sessions_written_without_a_namespace(tmp_path: Path) -> None:
+    from snapshot_resources.reconcile.inventory import declared_sessions
+
+    project(tmp_path, "media-infra", (Path(__file__).resolve().parent.parent
+                                      / "Pulumi.example.yaml").read_text(), stack="prod")
+    assert declared_sessions(tmp_path, "prod") == {"lobby", "stage"}

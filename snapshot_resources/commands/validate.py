@@ -8,15 +8,23 @@ document they were found in (a ``StackFile``), for commands that go on to use a 
 ``read_limited(path)`` is that reader's first step (the bytes, or the one problem: not a regular
 file, larger than ``MAX_FILE_BYTES``, unreadable); ``size_text(n)`` spells a size for messages.
 
-A FILE is either a Pulumi stack file (``Pulumi.<stack>.yaml``: this project's keys under
-``config:`` as ``agora-snapshots:storage`` and ``agora-snapshots:sessions``, with ``agora:appId``
-as the default App ID) or a plain YAML/JSON document with ``storage`` and ``sessions``.  Every
-problem is printed as ``FILE:LINE:COL: dotted.path: message (rule <id>; <sources>)``, pointing at
-the offending key; a file without problems gets one line saying what was checked
-(``FILE: 2 sessions, 1 storage target: ok``); ``--format json`` prints the same for bots (per
-file its problems and the counts ``sessions`` and ``storageTargets``, null for a file that holds no
-stack).  Exit status 1 if there is any problem, else 0.  Pulumi secrets (``secure: ...``) are
-accepted as opaque values.
+A FILE is either a Pulumi stack file (``Pulumi.<stack>.yaml``: the project's keys under
+``config:`` as ``<project>:storage`` and ``<project>:sessions``, or ``storage`` and ``sessions``
+without a namespace, with ``agora:appId`` as the default App ID) or a plain YAML/JSON document
+with ``storage`` and ``sessions``.  The project is ``--project``, else the ``Pulumi.yaml`` the
+stack file belongs to (``find_project``), else the one namespace holding storage or sessions.
+The file is read as the Pulumi CLI reads it (``pulumi_yaml``: YAML 1.2, values as the program
+gets them), and the config keys are checked as the program checks them (``config_keys``: keys of
+another project, unknown ``agora:`` settings, no App ID), so that a file passes ``validate``
+exactly when it passes ``pulumi preview``.  Every problem is printed as ``FILE:LINE:COL:
+dotted.path: message (rule <id>; <sources>)``, pointing at the offending key, and every warning as
+``FILE:LINE:COL: warning: ...`` (a secret in plain text, with the command that encrypts it; a
+scalar Pulumi reads otherwise than it looks: "quote it"; nothing to deploy); a file without
+problems gets one line saying what was checked (``FILE: 2 sessions, 1 storage target: ok``, or
+``nothing to deploy``); ``--format json`` prints the same for bots (per file its problems,
+warnings, project and the counts ``sessions`` and ``storageTargets``, null for a file that holds
+no stack).  Exit status 1 if there is any problem, else 0.  Pulumi secrets (``secure: ...``) are
+accepted as opaque values when Pulumi could decrypt them; a placeholder is a problem.
 
 Only regular files of at most ``MAX_FILE_BYTES`` are read: a device (``/dev/zero``), a FIFO or a
 directory is refused without reading from it, and so is a larger file, each with one line.
