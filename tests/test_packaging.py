@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import tomllib
 import zipfile
 from pathlib import Path
@@ -171,15 +170,10 @@ def test_run_emulator_raises_before_anything_starts(monkeypatch: pytest.MonkeyPa
 # make test says what runs during long steps
 
 
-def test_a_probe_that_runs_long() -> None:
-    seconds = float(os.environ.get("PROBE_SLEEP", "0"))
-    if not seconds:
-        pytest.skip("a probe for the next test: runs only with PROBE_SLEEP set")
-    time.sleep(seconds)
-
-
 def test_a_test_running_longer_than_the_bound_is_named_while_it_runs() -> None:
-    probe = "tests/test_packaging.py::test_a_probe_that_runs_long"
+    # tests/support/long_probe.py is no test file of the suite (its name is not test_*.py): it
+    # runs only when named, here.
+    probe = "tests/support/long_probe.py::test_sleeps"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", probe],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,

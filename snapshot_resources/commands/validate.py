@@ -585,7 +585,7 @@ def _construct(
             text = node.value
             if text and text[0] not in _MAYBE_NOT_TEXT:
                 return text
-            if text.isdigit() and text.isascii() and len(text) < _SHORT_DECIMAL and (
+            if len(text) < _SHORT_DECIMAL and rules.is_ascii_digits(text) and (
                     text[0] != "0" or len(text) == 1):
                 return int(text)  # a decimal integer as written: the commonest number
             note = surprise(text)
