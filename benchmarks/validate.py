@@ -38,11 +38,13 @@ def stack_file(sessions: int, *, broken: bool) -> dict[str, Any]:
         "aws": {"vendor": "aws", "region": "us-east-1", "bucket": "agora-snapshots-prod",
                 "provision": True, "retentionDays": 30, "fileNamePrefix": ["snapshots"]},
         "ali": {"vendor": "alibaba", "region": "cn-beijing", "bucket": "agora-snapshots-cn",
-                "accessKey": {"secure": "AAABAKEY"}, "secretKey": {"secure": "AAABSECRET"},
+                "accessKey": {"secure": "AAABAKEYAAAAAAAAAAAAAAAA"},
+                "secretKey": {"secure": "AAABSECRETAAAAAAAAAAAAAA"},
                 "extensionParams": {"tag": "team=video"}},
         "gcs": {"vendor": "gcp", "bucket": "agora-snapshots-eu", "provision": True},
         "minio": {"vendor": "s3-compatible", "bucket": "snapshots", "region": 0,
-                  "accessKey": {"secure": "AAABAKEY"}, "secretKey": {"secure": "AAABSECRET"},
+                  "accessKey": {"secure": "AAABAKEYAAAAAAAAAAAAAAAA"},
+                  "secretKey": {"secure": "AAABSECRETAAAAAAAAAAAAAA"},
                   "extensionParams": {"endpoint": "minio.internal.example:9000"}},
     }
     names = list(storage)
@@ -54,7 +56,7 @@ def stack_file(sessions: int, *, broken: bool) -> dict[str, Any]:
             "storage": names[i % len(names)],
             "region": "NA",
             "fileNamePrefix": ["room", str(i)],
-            "token": {"secure": "AAABTOKEN"},
+            "token": {"secure": "AAABTOKENAAAAAAAAAAAAAAA"},
             "recordingConfig": {
                 "channelType": 1,
                 "maxIdleTime": 300,

@@ -33,6 +33,9 @@ _EXPORTS: dict[str, str] = {
     "storage_target_problems": "snapshot_resources.spec",
     "SnapshotSession": "snapshot_resources.session",
     "SnapshotSessionArgs": "snapshot_resources.session",
+    "RecordingConfigArgsDict": "snapshot_resources.session",
+    "SnapshotConfigArgsDict": "snapshot_resources.session",
+    "StorageTargetArgsDict": "snapshot_resources.session",
     "SnapshotSessionProvider": "snapshot_resources.provider",
     "ProviderSettings": "snapshot_resources.provider",
     "provision_storage": "snapshot_resources.storage",
@@ -92,6 +95,7 @@ __all__ = [
     "NotificationError",
     "Problem",
     "ProviderSettings",
+    "RecordingConfigArgsDict",
     "ReplayError",
     "S3Bucket",
     "SeenNotices",
@@ -99,6 +103,7 @@ __all__ = [
     "SignatureError",
     "SnapshotBucketArgs",
     "SnapshotBucketComponent",
+    "SnapshotConfigArgsDict",
     "SnapshotName",
     "SnapshotSession",
     "SnapshotSessionArgs",
@@ -111,6 +116,7 @@ __all__ = [
     "StorageConfigError",
     "StorageSpec",
     "StorageTarget",
+    "StorageTargetArgsDict",
     "TaskJournal",
     "bring_your_own",
     "build_event",
@@ -176,8 +182,11 @@ if TYPE_CHECKING:
     from snapshot_resources.naming import snapshot_pattern as snapshot_pattern
     from snapshot_resources.provider import ProviderSettings as ProviderSettings
     from snapshot_resources.provider import SnapshotSessionProvider as SnapshotSessionProvider
+    from snapshot_resources.session import RecordingConfigArgsDict as RecordingConfigArgsDict
+    from snapshot_resources.session import SnapshotConfigArgsDict as SnapshotConfigArgsDict
     from snapshot_resources.session import SnapshotSession as SnapshotSession
     from snapshot_resources.session import SnapshotSessionArgs as SnapshotSessionArgs
+    from snapshot_resources.session import StorageTargetArgsDict as StorageTargetArgsDict
     from snapshot_resources.spec import Problem as Problem
     from snapshot_resources.spec import SessionSpec as SessionSpec
     from snapshot_resources.spec import SpecError as SpecError

@@ -232,7 +232,8 @@ def engine_env(cli: PulumiCli, python: str | None = None) -> dict[str, str]:
         # Bundled plugins are never downloaded; anything else missing fails instead of reaching
         # out (engine/plugins.go). Pulumi's booleans accept only "1" or "true".
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-        "PULUMI_SKIP_CONFIRMATIONS": "true",
+        # Not PULUMI_SKIP_CONFIRMATIONS: the CLI takes it as --yes, which --preview-only refuses
+        # (preview_refresh, preview_destroy); the Automation API passes --yes where it belongs.
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     }
 

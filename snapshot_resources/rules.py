@@ -1,7 +1,7 @@
 """Agora's documented rules for video snapshot sessions, as data.
 
 This module is the single source of truth: the checker and models in ``spec.py``, the JSON Schemas
-in ``schemas/``, the request builders in ``agora/wire.py``, the change rule in ``changes.py`` and
+in ``snapshot_resources/schemas/``, the request builders in ``agora/wire.py``, the change rule in ``changes.py`` and
 the storage components all read their fields, bounds, enums, charsets and region tables from here.
 When Agora changes a bound, one line changes here (the lesson of Terraform's hard-coded IVS
 interval, docs/peers.md section 2.2); a rule's ``text`` states its bounds through placeholders
@@ -1099,6 +1099,28 @@ STS_EXPIRATION = IntRange(
     sources=STS_FIELDS.sources, minimum=0, maximum=2**64 - 1,
 )
 
+MIN_STS_REMAINING_SECONDS: Final = 600
+"""A given stsExpiration must be at least this far ahead when checked (validate, preview, create)."""
+
+STS_LIFETIME = Rule(
+    id="sts_lifetime",
+    path="stsExpiration",
+    text=(
+        f"stsExpiration must be at least {MIN_STS_REMAINING_SECONDS // 60} minutes ahead: Agora "
+        "uploads with the temporary key until it expires, and every upload after that fails"
+    ),
+    sources=("S2", "S5", "S14"),
+    decision=(
+        f"The minimum remaining life is {MIN_STS_REMAINING_SECONDS} s. Temporary keys are short: "
+        "an Alibaba STS token lives 15 min to 1 h by default (12 h at most), an AWS session token "
+        "15 min to 36 h. Ten minutes leaves room for `pulumi up` to start the task (up to "
+        "agora:startTimeout, 90 s) and take snapshots, yet accepts a one-hour token for its first "
+        "50 minutes and the shortest (15 min) one for its first 5. A key that expires is rotated "
+        "in place: a new stsToken and stsExpiration are an update (S5), not a replacement. "
+        "Checked in validate, in preview and again at create, because time passes in between."
+    ),
+)
+
 # Provisioned storage: rules of this tool's storage components, not of Agora's API.
 PROVISION_VENDORS: Final = frozenset(v.code for v in VENDORS.values() if v.provisioning)
 PROVISION = Rule(
@@ -1162,6 +1184,22 @@ STORAGE_REFERENCE = Rule(
     text="must name a storage target declared under storage",
     sources=(),
     decision="A rule of this tool's stack file, not of Agora's API.",
+)
+PROJECT_KEYS = Rule(
+    id="project_keys",
+    path="",
+    text=(
+        "a stack's storage and sessions are read from <project>:storage and <project>:sessions, "
+        "where <project> is the name in Pulumi.yaml (or storage: and sessions: without a "
+        "namespace); keys under another name are never read"
+    ),
+    sources=(),
+    decision=(
+        "The program reads pulumi.Config(), whose namespace is the current project's name. A "
+        "stack file whose sessions sit under another project's name (a copied example, a renamed "
+        "project, a typo) would deploy nothing while looking complete, so both validate and the "
+        "program refuse such keys instead of ignoring them."
+    ),
 )
 MAPPING = Rule(
     id="mapping",

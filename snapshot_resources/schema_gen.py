@@ -2,8 +2,9 @@
 
 Public API::
 
-    stack_schema() -> dict          # schemas/snapshot-stack.schema.json
-    start_schema() -> dict          # schemas/agora-snapshot-start.schema.json
+    stack_schema() -> dict          # snapshot_resources/schemas/snapshot-stack.schema.json
+    start_schema() -> dict          # snapshot_resources/schemas/agora-snapshot-start.schema.json
+    SCHEMA_DIR                      # that directory: the schemas ship in the wheel
     SCHEMAS: dict[str, Callable[[], dict]]   # file name -> generator
     render(schema) -> str           # the committed text (2-space JSON, trailing newline)
     write_schemas(directory) -> list[pathlib.Path]
@@ -42,7 +43,6 @@ from jsonschema.exceptions import ValidationError
 from snapshot_resources import rules
 from snapshot_resources.rules import Choice, IntRange, Kind, Pattern, Rule, Vendor
 from snapshot_resources.spec import (
-    PROJECT,
     SECRET_FIELDS,
     Problem,
     show_value,
@@ -478,7 +478,8 @@ _STACK_COMMENT: Final = (
 
 def stack_schema() -> Schema:
     """The stack config: a plain document with storage + sessions, or a Pulumi stack file whose
-    ``config`` holds ``agora-snapshots:storage`` and ``agora-snapshots:sessions``."""
+    ``config`` holds ``storage`` and ``sessions`` with or without a project's namespace
+    (``<project>:storage``; a JSON Schema cannot know the project's name, ``validate`` does)."""
     storage = ruled(rules.MAPPING, {"type": "object",
                                     "additionalProperties": {"$ref": "#/$defs/storage"}})
     sessions = ruled(rules.MAPPING, {"type": "object",
@@ -487,8 +488,8 @@ def stack_schema() -> Schema:
         "$schema": DIALECT,
         "title": "agora-snapshots stack config (storage targets and snapshot sessions)",
         "description": (
-            "A Pulumi.<stack>.yaml of project agora-snapshots (config: agora-snapshots:storage, "
-            "agora-snapshots:sessions) or a plain document with storage and sessions. In an "
+            "A Pulumi.<stack>.yaml (config: storage and sessions, or <project>:storage and "
+            "<project>:sessions) or a plain document with storage and sessions. In an "
             "editor: put '# yaml-language-server: $schema=<path>/snapshot-stack.schema.json' on "
             "the first line. In CI: snapshot-resources validate FILE (all rules) or "
             "check-jsonschema --schemafile <path>/snapshot-stack.schema.json FILE."
@@ -500,10 +501,14 @@ def stack_schema() -> Schema:
             "properties": {"config": {
                 "type": "object",
                 "properties": {
-                    f"{PROJECT}:storage": storage,
-                    f"{PROJECT}:sessions": sessions,
+                    "storage": storage,
+                    "sessions": sessions,
                     "agora:appId": {"anyOf": [pattern_schema(rules.APP_ID, rules.APP_ID),
                                               {"$ref": "#/$defs/secure"}]},
+                },
+                "patternProperties": {
+                    "^[^:]+:storage$": storage,
+                    "^[^:]+:sessions$": sessions,
                 },
             }},
         },
@@ -559,6 +564,10 @@ SCHEMAS: Final[Mapping[str, Callable[[], Schema]]] = {
 
 def render(schema: Schema) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+SCHEMA_DIR: Final = Path(__file__).resolve().parent / "schemas"
+"""Where the committed schemas live: inside the package, so that the wheel carries them."""
 
 
 def write_schemas(directory: Path) -> list[Path]:

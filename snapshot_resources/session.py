@@ -13,9 +13,11 @@ part of the URN: renaming either replaces the session unless an alias is given.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import re
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 import pulumi
 from pulumi import dynamic
@@ -23,7 +25,76 @@ from pulumi import dynamic
 from snapshot_resources import changes, rules
 from snapshot_resources.provider import OUTPUT_KEYS, SnapshotSessionProvider
 from snapshot_resources.spec import SessionSpec
-from snapshot_resources.target import StorageTarget
+from snapshot_resources.target import ExtensionParams, StorageTarget
+
+
+class RecordingConfigArgsDict(TypedDict, total=False):
+    """``recording_config``: Agora's ``recordingConfig`` keys, each optional and each a value or
+    a ``pulumi.Input`` (``help(SnapshotSessionArgs)`` gives each rule): ``channelType``,
+    ``streamTypes``, ``maxIdleTime``, ``videoStreamType``, ``decryptionMode`` (int); ``secret``
+    and ``salt`` (str, secrets); the subscription lists ``subscribeVideoUids``,
+    ``unsubscribeVideoUids``, ``subscribeAudioUids`` and ``unsubscribeAudioUids`` (uids as digit
+    strings, or ``["#allstream#"]``), the blacklists also spelled ``unSubscribeVideoUids`` and
+    ``unSubscribeAudioUids`` (not both spellings at once); ``subscribeUidGroup`` (int)."""
+
+    channelType: pulumi.Input[int]
+    streamTypes: pulumi.Input[int]
+    maxIdleTime: pulumi.Input[int]
+    videoStreamType: pulumi.Input[int]
+    decryptionMode: pulumi.Input[int]
+    secret: pulumi.Input[str]
+    salt: pulumi.Input[str]
+    subscribeVideoUids: pulumi.Input[Sequence[pulumi.Input[str | int]]]
+    unsubscribeVideoUids: pulumi.Input[Sequence[pulumi.Input[str | int]]]
+    subscribeAudioUids: pulumi.Input[Sequence[pulumi.Input[str | int]]]
+    unsubscribeAudioUids: pulumi.Input[Sequence[pulumi.Input[str | int]]]
+    unSubscribeVideoUids: pulumi.Input[Sequence[pulumi.Input[str | int]]]
+    unSubscribeAudioUids: pulumi.Input[Sequence[pulumi.Input[str | int]]]
+    subscribeUidGroup: pulumi.Input[int]
+
+
+class SnapshotConfigArgsDict(TypedDict, total=False):
+    """``snapshot_config``: Agora's ``snapshotConfig`` keys, each optional (``captureInterval``
+    5 to 3600, ``fileType`` ``["jpg"]``)."""
+
+    captureInterval: pulumi.Input[int]
+    fileType: pulumi.Input[Sequence[pulumi.Input[str]]]
+
+
+class StorageTargetArgsDict(TypedDict, total=False):
+    """``storage`` written out by hand: Agora's ``storageConfig`` (``target.StorageTarget``), each
+    value a value or a ``pulumi.Input`` (e.g. a key from another resource).  ``vendor``,
+    ``region``, ``bucket``, ``accessKey`` and ``secretKey`` are required (rule
+    storage_target); ``fileNamePrefix``, ``extensionParams``, ``stsToken`` and
+    ``stsExpiration`` are optional.  Usually a storage component's ``target`` is passed
+    instead."""
+
+    vendor: pulumi.Input[int]
+    region: pulumi.Input[int]
+    bucket: pulumi.Input[str]
+    accessKey: pulumi.Input[str]
+    secretKey: pulumi.Input[str]
+    fileNamePrefix: pulumi.Input[Sequence[pulumi.Input[str]]]
+    extensionParams: pulumi.Input[ExtensionParams]
+    stsToken: pulumi.Input[str]
+    stsExpiration: pulumi.Input[int]
+
+
+def snake_case(name: str) -> str:
+    """``resourceId`` -> ``resource_id``: Pulumi's Python name of a camelCase property."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+_PROPERTIES: Final = (*rules.INPUT_KEYS, *OUTPUT_KEYS)
+"""The resource's properties as the state keys them (camelCase, Agora's names)."""
+PYTHON_NAMES: Final = {name: snake_case(name) for name in dict.fromkeys(_PROPERTIES)}
+"""State key -> Python attribute (``resourceId`` -> ``resource_id``), Pulumi's convention."""
+_PROPERTY_OF: Final = {python: name for name, python in PYTHON_NAMES.items()}
+# Every key of every nested object, by its Python spelling: for paths in resource options
+# ("snapshot_config.capture_interval" -> "snapshotConfig.captureInterval").
+_NESTED_KEY_OF: Final = {snake_case(key): key for shape in rules.SHAPES
+                         for key in shape.accepted_keys()}
+_PATH_PART: Final = re.compile(r"(\[[^\]]*\]|[^.\[]+)")
 
 # Outputs secret as a whole (rules.SECRET_WHOLE_INPUTS): the provider echoes its inputs, and the
 # engine re-marks an output secret only where the input of the same path was (annotateSecrets;
@@ -57,7 +128,7 @@ class SnapshotSessionArgs:
             in the channel, so it may not appear in a subscription list (rule
             recorder_uid_subscribed; S2, S19); one task per channel and uid (rule unique_task; S7
             code 53).  Required.  Replaces.
-        storage (StorageTarget | Mapping) -> ``storage``: where the JPGs go, exactly Agora's
+        storage (StorageTarget | StorageTargetArgsDict) -> ``storage``: where the JPGs go, exactly Agora's
             ``storageConfig`` (``vendor`` and ``region`` codes, ``bucket``, ``accessKey``,
             ``secretKey``, optional ``fileNamePrefix``, ``extensionParams``, ``stsToken``,
             ``stsExpiration``); usually ``provision_storage(...).target`` or
@@ -70,7 +141,7 @@ class SnapshotSessionArgs:
         app_id (str | None) -> ``appId``: the App ID of the channel; letters, digits, ``_`` and
             ``-``, at most 64 characters (rule app_id; S2).  Default None: the stack config
             ``agora:appId``.  Replaces.
-        recording_config (Mapping | None) -> ``recordingConfig``: Agora's camelCase keys, each
+        recording_config (RecordingConfigArgsDict | None) -> ``recordingConfig``: Agora's camelCase keys, each
             optional (default None: every default below):
             ``channelType`` 0 (communication) or 1 (live broadcasting), default 0 (rule
             channel_type; S3);
@@ -94,7 +165,7 @@ class SnapshotSessionArgs:
             uids; default derived from the lists, 0 with ``#allstream#`` (rule
             subscribe_uid_group; S2, S3).
             Any key other than the four lists replaces.
-        snapshot_config (Mapping | None) -> ``snapshotConfig``: ``captureInterval`` seconds
+        snapshot_config (SnapshotConfigArgsDict | None) -> ``snapshotConfig``: ``captureInterval`` seconds
             between snapshots, an integer from 5 to 3600, default 10 (rule capture_interval; S2,
             S3, S17, G1, S8, S14); ``fileType`` must be ``["jpg"]``, the default (rule file_type;
             S3, S8).  Default None: both defaults.  Replaces.
@@ -116,10 +187,10 @@ class SnapshotSessionArgs:
 
     cname: pulumi.Input[str]
     uid: pulumi.Input[str]
-    storage: pulumi.Input[StorageTarget] | pulumi.Input[Mapping[str, Any]]
+    storage: pulumi.Input[StorageTarget] | pulumi.Input[StorageTargetArgsDict]
     app_id: pulumi.Input[str] | None = None
-    recording_config: pulumi.Input[Mapping[str, Any]] | None = None
-    snapshot_config: pulumi.Input[Mapping[str, Any]] | None = None
+    recording_config: pulumi.Input[RecordingConfigArgsDict] | None = None
+    snapshot_config: pulumi.Input[SnapshotConfigArgsDict] | None = None
     region: pulumi.Input[str] | None = None
     resource_expired_hour: pulumi.Input[int] | None = None
     token: pulumi.Input[str] | None = None
@@ -128,7 +199,7 @@ class SnapshotSessionArgs:
     def from_spec(
         cls,
         spec: SessionSpec,
-        storage: pulumi.Input[StorageTarget] | pulumi.Input[Mapping[str, Any]],
+        storage: pulumi.Input[StorageTarget] | pulumi.Input[StorageTargetArgsDict],
         *,
         app_id: pulumi.Input[str] | None = None,
         token: pulumi.Input[str] | None = None,
@@ -292,37 +363,43 @@ class SnapshotSession(dynamic.Resource, module=SESSION_MODULE, name="SnapshotSes
             expired the session is removed with a warning saying until when the task may still
             run.
 
-    Outputs (``pulumi.Output`` attributes; the inputs are echoed as outputs of the same names,
-    ``storage`` and ``token`` secret):
+    Outputs (``pulumi.Output`` attributes, named in Python's snake_case as in Pulumi's own
+    packages, ``session.resource_id``; the state keeps Agora's camelCase names,
+    ``resourceId``, so stacks deployed before are read unchanged; the inputs are echoed as
+    outputs, ``session.recording_config`` ..., ``storage`` and ``token`` secret; the camelCase
+    attributes of earlier versions still work, with a ``DeprecationWarning``):
         ``sid`` (str): Agora's recording id, returned by start (S3) and used as the resource's id.
             Kept by an update in place, new after a replacement.
-        ``resourceId`` (str): the resource ID acquire returned (S2); query, update and stop use it.
+        ``resource_id`` (``resourceId`` in the state; str): the resource ID acquire returned (S2);
+            query, update and stop use it.
         ``status`` (int | None): the query status (S4) at the last create or refresh: 0 not
             started, 1-3 starting, 4 all components ready, 5 in progress (4 and 5 mean running,
             S10), 6-8 stopping and exited, 20 exited abnormally.  None when it could not be read
             (create recorded the task with a warning, or its resource ID expired).
-        ``startedAt`` (str): ISO 8601 in UTC with milliseconds, e.g. ``2026-11-30T09:15:02.123Z``:
-            when the task started capturing (query's ``sliceStartTime``), else when create
-            recorded it.
-        ``fileNamePattern`` (str): an anchored regular expression that matches the object key of
-            every snapshot of this session, for any publisher uid, failover index (``bak<n>_``)
-            and time (S8); for channel ``lobby`` and prefix ``["snaps"]``:
-            ``^snaps/(bak[0-9]+_)?<sid>_lobby__uid_s_[0-9]+__uid_e_video_[0-9]{17}\.jpg$``.
-            Written without syntax specific to Python, so it also works in JavaScript or Go
+        ``started_at`` (``startedAt`` in the state; str): ISO 8601 in UTC with milliseconds, e.g.
+            ``2026-11-30T09:15:02.123Z``: when the task started capturing (query's
+            ``sliceStartTime``), else when create recorded it.
+        ``file_name_pattern`` (``fileNamePattern`` in the state; str): an anchored regular
+            expression that matches the object key of every snapshot of this session, for any
+            publisher uid, failover index (``bak<n>_``) and time (S8); for channel ``lobby`` and
+            prefix ``["snaps"]``:
+            ``^snaps/(bak[0-9]+_)?<sid>_lobby__uid_s_[0-9]+__uid_e_video_[0-9]{17}\.jpg$``. Written
+            without syntax specific to Python, so it also works in JavaScript or Go
             (``naming.snapshot_pattern``).
-        ``storageLocation`` (dict): ``{"vendor": int, "bucket": str, "prefix": str}``: Agora's
-            vendor code (rule storage_vendor; S9), the bucket, and ``fileNamePrefix`` joined with
-            ``/`` (``""`` for none).  Not secret.
-        ``tokenExpiresAt`` (str | None): ISO 8601 in UTC, whole seconds, e.g.
-            ``2026-12-01T09:15:02Z``: when the recorder's RTC token expires, and with it the
-            session, since Cloud Recording cannot renew tokens (rule rtc_token_lifetime; S3).
-            The given token's expiry, or 24 h after create for a token built from
-            ``agora:appCertificate``; None when no token is sent or a given token cannot be read.
-        ``resourceExpiresAt`` (str): ISO 8601 in UTC, whole seconds: ``resourceExpiredHour``
-            hours after start.  From then Agora answers query, update and stop for this task
-            with 433 (rule resource_expired_hour; S2), so ``pulumi up`` replaces the session
-            ahead of it (above).
-
+        ``storage_location`` (``storageLocation`` in the state; dict): ``{"vendor": int, "bucket":
+            str, "prefix": str}``: Agora's vendor code (rule storage_vendor; S9), the bucket, and
+            ``fileNamePrefix`` joined with ``/`` (``""`` for none).  Not secret.
+        ``token_expires_at`` (``tokenExpiresAt`` in the state; str | None): ISO 8601 in UTC, whole
+            seconds, e.g. ``2026-12-01T09:15:02Z``: when the recorder's RTC token expires, and with
+            it the session, since Cloud Recording cannot renew tokens (rule rtc_token_lifetime;
+            S3). The given token's expiry, or 24 h after create for a token built from
+            ``agora:appCertificate``.  When no token is sent (no App Certificate) or a given one
+            cannot be read, the state has no ``tokenExpiresAt`` (Pulumi drops a None output) and
+            the attribute resolves to None.
+        ``resource_expires_at`` (``resourceExpiresAt`` in the state; str): ISO 8601 in UTC, whole
+            seconds: ``resourceExpiredHour`` hours after start.  From then Agora answers query,
+            update and stop for this task with 433 (rule resource_expired_hour; S2), so ``pulumi
+            up`` replaces the session ahead of it (above).
     Errors:
         ``ValueError`` at construction, when ``args.app_id`` is None and the stack config
         ``agora:appId`` is not set.  Everything else is reported by the engine for this resource,
@@ -347,21 +424,51 @@ class SnapshotSession(dynamic.Resource, module=SESSION_MODULE, name="SnapshotSes
 
     sid: pulumi.Output[str]
     """Agora's recording id; also the resource id. A replacement gets a new one."""
-    resourceId: pulumi.Output[str]  # noqa: N815 - Agora's own name, as the property is called
-    """The resource ID from acquire (S2), used by query, update and stop."""
+    resource_id: pulumi.Output[str]
+    """The resource ID from acquire (S2), used by query, update and stop (state: resourceId)."""
     status: pulumi.Output[int]
     """Query status at the last create/refresh: 4 or 5 = running (S10); None if unread."""
-    startedAt: pulumi.Output[str]  # noqa: N815
-    """ISO 8601 UTC with milliseconds: when the task started capturing."""
-    fileNamePattern: pulumi.Output[str]  # noqa: N815
+    started_at: pulumi.Output[str]
+    """ISO 8601 UTC with milliseconds: when the task started capturing (state: startedAt)."""
+    file_name_pattern: pulumi.Output[str]
     """A regular expression matching the object keys of this session's snapshots."""
-    storageLocation: pulumi.Output[dict[str, Any]]  # noqa: N815
-    """``{"vendor": int, "bucket": str, "prefix": str}``; not secret."""
-    tokenExpiresAt: pulumi.Output[str | None]  # noqa: N815
-    """ISO 8601 UTC: when the recorder's RTC token, and so the session, ends; None without one."""
-    resourceExpiresAt: pulumi.Output[str]  # noqa: N815
+    storage_location: pulumi.Output[dict[str, Any]]
+    """``{"vendor": int, "bucket": str, "prefix": str}``; not secret (state: storageLocation)."""
+    token_expires_at: pulumi.Output[str | None]
+    """ISO 8601 UTC: when the recorder's RTC token, and so the session, ends; None without one
+    (then the state has no tokenExpiresAt)."""
+    resource_expires_at: pulumi.Output[str]
     """When Agora stops accepting query and stop for this task (``resourceExpiredHour`` after
     start, S2); `pulumi up` replaces the session ahead of it."""
+    app_id: pulumi.Output[str]
+    cname: pulumi.Output[str]
+    uid: pulumi.Output[str]
+    storage: pulumi.Output[dict[str, Any]]  # a StorageTarget (a TypedDict would be enforced by the SDK)
+    region: pulumi.Output[str | None]
+    resource_expired_hour: pulumi.Output[int | None]
+    recording_config: pulumi.Output[dict[str, Any] | None]
+    snapshot_config: pulumi.Output[dict[str, Any] | None]
+    token: pulumi.Output[str | None]
+
+    def translate_input_property(self, prop: str) -> str:
+        """Pulumi's hook from a Python name to the property's name in the state
+        (``snapshot_config`` -> ``snapshotConfig``), used for the props and for the names in
+        ``ignore_changes``, ``replace_on_changes`` and ``additional_secret_outputs``.  A path
+        (``recording_config.subscribe_video_uids``) is translated part by part; a name it does
+        not know, or one already in camelCase, is returned as it is."""
+        if "." not in prop and "[" not in prop:
+            return _PROPERTY_OF.get(prop, prop)
+        parts: list[str] = _PATH_PART.findall(prop)
+        out = _PROPERTY_OF.get(parts[0], parts[0])
+        for part in parts[1:]:
+            out += part if part.startswith("[") else "." + _NESTED_KEY_OF.get(part, part)
+        return out
+
+    def translate_output_property(self, prop: str) -> str:
+        """Pulumi's hook from a state key to the Python attribute (``resourceId`` ->
+        ``resource_id``).  Only the resource's own property names are translated: the keys
+        inside ``storage_location``, ``recording_config`` ... stay Agora's, as in the state."""
+        return PYTHON_NAMES.get(prop, prop)
 
     def __init__(
         self,
@@ -387,6 +494,23 @@ class SnapshotSession(dynamic.Resource, module=SESSION_MODULE, name="SnapshotSes
         super().__init__(
             SnapshotSessionProvider(),
             resource_name,
-            args.props(),
+            # Keyed by the Python names: the SDK names the attributes after the keys given here
+            # and sends each key through translate_input_property (Pulumi's convention).
+            {PYTHON_NAMES.get(key, key): value for key, value in args.props().items()},
             pulumi.ResourceOptions.merge(secret_opts, opts),
         )
+
+
+def _deprecated_alias(python: str, name: str) -> property:
+    def get(self: SnapshotSession) -> Any:
+        warnings.warn(f"SnapshotSession.{name} is deprecated: use .{python} (Python attributes "
+                      "are snake_case; the state keeps the camelCase key)", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(self, python)
+
+    return property(get, doc=f"Deprecated: the same as ``{python}``.")
+
+
+for _name, _python in PYTHON_NAMES.items():
+    if _name != _python:
+        setattr(SnapshotSession, _name, _deprecated_alias(_python, _name))

@@ -247,6 +247,17 @@ def _uid_value(value: object) -> str | None:
     return None
 
 
+def _quote_hint(value: object) -> str:
+    """What to do about a number where text belongs: ``pulumi config set --path`` writes a value
+    such as a channel ``12345`` or a prefix segment ``2024`` unquoted, so the program gets a
+    number.  It is refused rather than read as its digits, so that the stack file, the JSON
+    Schema and the resource inputs all say the same type; the message says how to keep it text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (" (a number: quote it in the stack file, or set it with `pulumi config set "
+                "--path --type string`)")
+    return ""
+
+
 @dataclass
 class _Walk:
     """One object being checked: its mapping, where it is, and what was read so far.
@@ -480,7 +491,8 @@ class _Checker:
             return value
         p = (*walk.path, key)
         if not isinstance(value, str) or not value:
-            self.add(p, rule, f"is {show_value(key, value)}, not a non-empty string")
+            self.add(p, rule, f"is {show_value(key, value)}, not a non-empty string"
+                     + _quote_hint(value))
             return _S.BAD
         if (isinstance(rule, Pattern) and not rule.matches(value)) or (
             isinstance(rule, Choice) and value not in rule.values
@@ -574,7 +586,8 @@ class _Checker:
             if self.opaque(segment):
                 return _S.OPAQUE
             if not isinstance(segment, str) or not rules.FILE_NAME_PREFIX.matches(segment):
-                self.add((*p, i), rules.FILE_NAME_PREFIX, f"is {show_value(key, segment)}")
+                self.add((*p, i), rules.FILE_NAME_PREFIX,
+                         f"is {show_value(key, segment)}" + _quote_hint(segment))
                 ok = False
         if ok and rules.file_name_prefix_length(value) > rules.FILE_NAME_PREFIX_MAX:
             length = rules.file_name_prefix_length(value)
@@ -828,8 +841,17 @@ class _Checker:
             self.add((*walk.path, item.name), item.rule, "is required")
 
     def sts_pair(self, walk: _Walk, _item: rules.Field | None) -> None:
-        """stsToken and stsExpiration go together, for the vendors that take them (S2, S5)."""
+        """stsToken and stsExpiration go together, for the vendors that take them (S2, S5), and
+        the expiry is far enough ahead (rules.STS_LIFETIME)."""
         token, expiration = walk.out["stsToken"], walk.out["stsExpiration"]
+        if type(expiration) is int:
+            left = expiration - self.now
+            p = (*walk.path, "stsExpiration")
+            if left <= 0:
+                self.add(p, rules.STS_LIFETIME, f"expired at {_utc(expiration)}")
+            elif left < rules.MIN_STS_REMAINING_SECONDS:
+                self.add(p, rules.STS_LIFETIME,
+                         f"expires at {_utc(expiration)}, in {int(left // 60)} min")
         if (token is _S.ABSENT) != (expiration is _S.ABSENT):
             missing = "stsExpiration" if expiration is _S.ABSENT else "stsToken"
             other = "stsToken" if missing == "stsExpiration" else "stsExpiration"

@@ -1,9 +1,13 @@
 """The declarative stack: ``storage`` and ``sessions`` from stack config -> Pulumi resources.
 
-``__main__.py`` calls :func:`main`, which reads ``agora-snapshots:storage`` and
-``agora-snapshots:sessions`` (and ``agora:appId``), validates them all at once with
-``spec.parse_stack`` and, only when nothing is wrong, calls :func:`deploy`.  A broken config
-registers nothing: every problem is listed and the program stops before the first resource.
+``__main__.py`` calls :func:`main`, which reads ``<project>:storage`` and ``<project>:sessions``
+(``<project>`` is the name in ``Pulumi.yaml``; a stack file may write them without the namespace)
+and ``agora:appId``, validates them all at once with ``spec.parse_stack`` and, only when nothing
+is wrong, calls :func:`deploy`.  A broken config registers nothing: every problem is listed and
+the program stops before the first resource.  The config keys are checked as
+``snapshot-resources validate`` checks them (``config_keys``): sessions under another project's
+name, an unknown ``agora:`` setting or a stack without an App ID stop the program too, so that a
+stack file passes both or neither.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from typing import Any
 
 import pulumi
 
+from snapshot_resources import config_keys
 from snapshot_resources.session import SnapshotSession, SnapshotSessionArgs
-from snapshot_resources.spec import SpecError, StackSpec, StorageSpec, parse_stack
+from snapshot_resources.spec import Problem, SpecError, StackSpec, StorageSpec, parse_stack
 from snapshot_resources.storage import (
     SnapshotBucketComponent,
     bring_your_own,
@@ -46,9 +51,10 @@ def read_stack_config(config: pulumi.Config | None = None) -> StackConfig:
     keys are wrapped as secrets again in :func:`deploy`.
 
     ``config`` (``pulumi.Config`` | None): the namespace holding ``storage`` and ``sessions``;
-    None for the project's own (``agora-snapshots:storage``, ``agora-snapshots:sessions``).  The
-    stack's ``agora:appId`` is read too, as the default App ID of sessions without ``appId``.
-    Must run inside a Pulumi program (it reads stack config).
+    None for the project's own (``<project>:storage``, ``<project>:sessions``), and then every
+    key of the stack's config is checked too (``config_keys.key_problems``).  The stack's
+    ``agora:appId`` is read too, as the default App ID of sessions without ``appId``; a session
+    without either is a problem.  Must run inside a Pulumi program (it reads stack config).
 
     Returns a ``StackConfig``: ``spec`` (``StackSpec``), ``raw`` (the mappings as written) and
     ``app_id`` (str | None).  Raises ``SpecError`` listing every broken rule (``parse_stack``).
@@ -58,8 +64,28 @@ def read_stack_config(config: pulumi.Config | None = None) -> StackConfig:
         "storage": cfg.get_object("storage") or {},
         "sessions": cfg.get_object("sessions") or {},
     }
-    app_id = pulumi.Config("agora").get("appId")
-    return StackConfig(parse_stack(raw, default_app_id=app_id), raw, app_id)
+    app_id = pulumi.Config(config_keys.NAMESPACE).get("appId") or None
+    problems: list[Problem] = []
+    if config is None:  # the project's own keys: then no key of the stack may be left unread
+        problems += config_keys.key_problems(stack_config_keys(), pulumi.get_project())
+    problems += config_keys.app_id_problems(raw["sessions"], app_id)
+    # Paths of the stack's config keys are shown as the key, as `validate` shows them.
+    problems = [Problem(p.path[1:], p.message, p.rule_id) for p in problems]
+    try:
+        checked = parse_stack(raw, default_app_id=app_id)
+    except SpecError as err:
+        raise SpecError([*problems, *err.problems]) from None
+    if problems:
+        raise SpecError(problems)
+    return StackConfig(checked, raw, app_id)
+
+
+def stack_config_keys() -> list[str]:
+    """Every key of the running stack's config (``namespace:key``), as the engine handed them
+    to the program."""
+    from pulumi.runtime import config as runtime_config
+
+    return sorted({*runtime_config.get_config_env(), *runtime_config.CONFIG.get()})
 
 
 def deploy(stack: StackConfig) -> DeployedStack:
@@ -99,8 +125,8 @@ def deploy(stack: StackConfig) -> DeployedStack:
         {
             name: {
                 "sid": s.sid,
-                "storageLocation": s.storageLocation,
-                "fileNamePattern": s.fileNamePattern,
+                "storageLocation": s.storage_location,
+                "fileNamePattern": s.file_name_pattern,
             }
             for name, s in sessions.items()
         },

@@ -4,6 +4,8 @@ plugin, ``snapshot_resources.testing.plugin``.)"""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -112,3 +114,47 @@ def agora(agora_emulator: EmulatorHandle) -> Iterator[RawAgora]:
     client = RawAgora(agora_emulator)
     yield client
     client.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# `make test` is never silent for minutes: while a test has run longer than LONG_TEST_SECONDS, the
+# run names it (on the controller, which pytest-xdist tells when each test starts and ends).
+
+LONG_TEST_SECONDS = float(os.environ.get("LONG_TEST_SECONDS", "60"))
+
+
+class _LongTests:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.started: dict[str, float] = {}
+        self.reported: set[str] = set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self.stop.wait(LONG_TEST_SECONDS / 4):
+            now = time.monotonic()
+            long = sorted((now - at, nodeid) for nodeid, at in list(self.started.items())
+                          if now - at >= LONG_TEST_SECONDS and nodeid not in self.reported)
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            for seconds, nodeid in long:
+                self.reported.add(nodeid)
+                if reporter is not None:
+                    reporter.write_line(f"\n... still running after {seconds:.0f} s: {nodeid}")
+
+    @pytest.hookimpl
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.started[nodeid] = time.monotonic()
+
+    @pytest.hookimpl
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self.started.pop(nodeid, None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controller reports
+    watcher = _LongTests(config)
+    config.pluginmanager.register(watcher, "long-tests")
+    watcher.thread.start()
+    config.add_cleanup(watcher.stop.set)

@@ -3,19 +3,26 @@ the official clients' spelling on the wire, and a spelling change is never a dif
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from snapshot_resources import changes, rules
 from snapshot_resources.agora import wire
 from snapshot_resources.provider import SnapshotSessionProvider
-from snapshot_resources.session import SnapshotSession, SnapshotSessionArgs, resource_inputs
+from snapshot_resources.session import (
+    RecordingConfigArgsDict,
+    SnapshotSession,
+    SnapshotSessionArgs,
+    resource_inputs,
+)
 from snapshot_resources.spec import parse_session, parse_stack, stack_problems
+from snapshot_resources.target import StorageTarget
 from snapshot_resources.testing.pulumi_mocks import PulumiMocks
 
 APP_ID = "0123456789abcdef0123456789abcdef"
-STORAGE = {"vendor": 2, "region": 3, "bucket": "snaps", "accessKey": "ak", "secretKey": "sk"}
+STORAGE: StorageTarget = {"vendor": 2, "region": 3, "bucket": "snaps", "accessKey": "ak",
+                          "secretKey": "sk"}
 ALIASES = sorted(rules.BLACKLIST_ALIASES.items())
 
 
@@ -54,7 +61,7 @@ def test_a_stack_file_in_either_spelling_stores_the_canonical_key(alias: str, ca
 def test_the_python_api_registers_the_canonical_key(alias: str, canonical: str) -> None:
     mocks = PulumiMocks.install()
     args = SnapshotSessionArgs(cname="lobby", uid="527841", storage=STORAGE, app_id=APP_ID,
-                               recording_config=_recording(alias))
+                               recording_config=cast(RecordingConfigArgsDict, _recording(alias)))
     mocks.run(lambda: SnapshotSession("lobby", args).sid)
     recorded = mocks.one("pulumi-python:dynamic/agora:SnapshotSession").inputs["recordingConfig"]
     assert recorded[canonical] == ["7"]
@@ -91,7 +98,7 @@ def test_agora_is_sent_the_official_clients_spelling(alias: str, canonical: str)
     for written in (alias, canonical):
         spec = parse_session({"cname": "lobby", "uid": "527841",
                               "recordingConfig": _recording(written)})
-        start = wire.start_body(spec, STORAGE)["clientRequest"]["recordingConfig"]  # type: ignore[arg-type]
+        start = wire.start_body(spec, STORAGE)["clientRequest"]["recordingConfig"]
         assert start[alias] == ["7"]
         assert canonical not in start
         lists = wire.update_body(spec)["clientRequest"]["streamSubscribe"]

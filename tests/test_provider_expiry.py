@@ -89,6 +89,9 @@ def test_past_the_expiry_refresh_keeps_and_destroy_removes_saying_what_still_run
 
         wait_for(lambda: _expired(fast_clock, sid), timeout=10)
         read = session.read()
+        # The host reads the provider's stderr as it comes (complete only after stop): wait for
+        # read's message rather than race it (seen failing under a loaded `make test`).
+        wait_for(lambda: "its resource ID expired at" in host.stderr_text(), timeout=10)
         said_by_read = host.stderr_text()
         session.delete()
 

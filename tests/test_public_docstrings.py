@@ -148,9 +148,12 @@ def test_snapshot_session_help_is_ours_not_pulumis() -> None:
 
 def test_snapshot_session_documents_every_output() -> None:
     from snapshot_resources.provider import OUTPUT_KEYS
+    from snapshot_resources.session import PYTHON_NAMES
 
     doc = _own_doc(snapshot_resources.SnapshotSession)
     assert [key for key in OUTPUT_KEYS if f"``{key}``" not in doc] == []
+    # ... and the Python attribute each is read by (snake_case, Pulumi's convention).
+    assert [key for key in OUTPUT_KEYS if f"``{PYTHON_NAMES[key]}``" not in doc] == []
 
 
 def test_snapshot_session_docs_cite_known_sources() -> None:

@@ -38,10 +38,12 @@ from typing import Final
 
 import pytest
 
+from snapshot_resources import engine
+
 REPO: Final = Path(__file__).resolve().parent.parent
 README: Final = REPO / "README.md"
 # What the run blocks read from the repository; copied, so that nothing they do writes into it.
-WORKSPACE_FILES: Final = ("Pulumi.example.yaml", "schemas")
+WORKSPACE_FILES: Final = ("Pulumi.example.yaml", "Pulumi.yaml")
 SHELL_LANGUAGES: Final = frozenset({"sh", "bash", "shell", "console", "zsh"})
 GROUP_TIMEOUT: Final = 120.0  # seconds for one group; the walkthrough takes about 5
 MIN_REASON: Final = 10  # characters: a skip reason is a sentence, not "n/a"
@@ -185,12 +187,31 @@ def build_script(blocks: Sequence[ShellBlock]) -> tuple[str, dict[int, tuple[int
     return "\n".join(script) + "\n", where
 
 
-def block_env(tmp: Path) -> dict[str, str]:
+def block_env(tmp: Path, cli: engine.PulumiCli | None = None) -> dict[str, str]:
+    """The blocks' environment: no proxies, ``TMPDIR`` and ``HOME`` in the scratch directory (so
+    a ``file://$HOME/...`` backend and ``~/.pulumi-passphrase`` stay there), and with ``cli`` the
+    Pulumi CLI first on ``PATH`` with its ``PULUMI_HOME`` there too, offline (no update check,
+    no plugin download)."""
     env = {name: value for name, value in os.environ.items()
-           if name.lower() not in _PROXY_VARIABLES and name not in {"BASH_ENV", "ENV", "CDPATH"}}
+           if name.lower() not in _PROXY_VARIABLES and name not in {"BASH_ENV", "ENV", "CDPATH"}
+           and not name.startswith("PULUMI_")}
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     env["TMPDIR"] = str(tmp)
+    home = tmp / "home"
+    home.mkdir(exist_ok=True)
+    env["HOME"] = str(home)
+    if cli is not None:
+        env["PATH"] = os.pathsep.join([str(cli.bin_dir), env.get("PATH", "")])
+        # The CLI finds its own home from the passwd entry, not $HOME: say it.
+        env["PULUMI_HOME"] = str(home / ".pulumi")
+        env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
+        env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
     return env
+
+
+def uses_pulumi(blocks: Sequence[ShellBlock]) -> bool:
+    """Whether a group runs the ``pulumi`` CLI (then it needs one, as the engine tests do)."""
+    return any(re.match(r"\s*pulumi\s", line) for block in blocks for line in block.lines)
 
 
 def make_workspace(root: Path) -> Path:
@@ -275,13 +296,13 @@ def check_promises(blocks: Sequence[ShellBlock], stdout: str) -> None:
 
 
 def run_blocks(blocks: Sequence[ShellBlock], *, cwd: Path, tmp: Path,
-               timeout: float = GROUP_TIMEOUT) -> str:
+               timeout: float = GROUP_TIMEOUT, cli: engine.PulumiCli | None = None) -> str:
     """Run the blocks in one bash session; return stdout, or raise ``ReadmeBlockError``."""
     script_text, where = build_script(blocks)
     script = tmp / "readme-blocks.sh"
     script.write_text(script_text, encoding="utf-8")
     process = subprocess.Popen(
-        ["bash", str(script)], cwd=cwd, env=block_env(tmp), stdin=subprocess.DEVNULL,
+        ["bash", str(script)], cwd=cwd, env=block_env(tmp, cli), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     timed_out = False
     try:
@@ -343,7 +364,26 @@ def test_the_emulator_walkthrough_and_the_commands_are_run_not_skipped() -> None
 def test_readme_blocks_run_as_written(group: str, tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    run_blocks(GROUPS[group], cwd=make_workspace(tmp_path), tmp=scratch)
+    cli = None
+    if uses_pulumi(GROUPS[group]):
+        cli = engine.find_cli(REPO)
+        if cli is None:
+            message = f"README group {group}: {engine.cli_missing_message()}"
+            if os.environ.get("CI"):
+                pytest.fail(f"{message} (CI is set: it may not skip)")
+            pytest.skip(message)
+    run_blocks(GROUPS[group], cwd=make_workspace(tmp_path), tmp=scratch, cli=cli)
+
+
+def test_the_project_block_is_run_and_uses_the_pulumi_cli() -> None:
+    # The block that used to fail pasted (no login, no stack init) is run, not skipped.
+    assert "your-project" in GROUPS
+    assert uses_pulumi(GROUPS["your-project"])
+    lines = [line.split("#")[0].split() for block in GROUPS["your-project"]
+             for line in block.lines]
+    commands = [" ".join(words[1:3]) for words in lines if words[:1] == ["pulumi"]]
+    assert commands[0].startswith("login ")
+    assert commands[1:3] == ["stack init", "config set"]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from snapshot_resources import rules
+from snapshot_resources import config_keys, rules
 from snapshot_resources.agora import token as rtc_token
 from snapshot_resources.schema_gen import stack_schema_problems
 from snapshot_resources.spec import (
@@ -73,6 +73,9 @@ class Example:
     # A rule of the provider's inputs, not of the stack file: the examples are whole StorageTarget
     # values for spec.storage_target_problems, and the stack schema does not apply.
     target: tuple[object, object] | None = None
+    # A rule of a Pulumi stack file's config keys (config_keys.key_problems, project
+    # "agora-snapshots"): the accepted and the rejected keys; the stack schema does not apply.
+    config: tuple[list[str], list[str]] | None = None
 
 
 EXAMPLES: dict[str, Example] = {
@@ -193,6 +196,14 @@ EXAMPLES: dict[str, Example] = {
                                  (*S, "storage"), schema=False),
     "mapping": Example({(*S, "recordingConfig"): {}}, {(*S, "recordingConfig"): []},
                        (*S, "recordingConfig")),
+    "sts_lifetime": Example(
+        {(*ST, "stsToken"): "STS", (*ST, "stsExpiration"): 1_900_000_000},
+        {(*ST, "stsToken"): "STS", (*ST, "stsExpiration"): int(time.time()) + 60},
+        (*ST, "stsExpiration"), schema=False),
+    "project_keys": Example(
+        {}, {}, ("config", "media-infra:sessions"), schema=False,
+        config=(["agora-snapshots:sessions", "sessions", "agora:appId"],
+                ["media-infra:sessions"])),
     "unknown_key": Example({(*SC, "captureInterval"): 5}, {(*SC, "captureIntervall"): 5},
                            (*SC, "captureIntervall")),
 }
@@ -214,6 +225,8 @@ def test_rule_has_a_known_source_or_a_decision(rule: rules.Rule) -> None:
 
 
 def _spec_problems(example: Example, accepted: bool) -> list[Problem]:
+    if example.config is not None:
+        return config_keys.key_problems(example.config[0 if accepted else 1], "agora-snapshots")
     if example.target is not None:
         value = example.target[0 if accepted else 1]
         return storage_target_problems(value, path=("storage",))
@@ -247,10 +260,10 @@ def test_rejected_example_fails_schema_with_the_rule(rule_id: str) -> None:
 def test_rules_json_schema_cannot_say_are_the_comparing_and_decoding_ones() -> None:
     # No JSON Schema keyword compares a value with its siblings (unique_task, storage_reference,
     # recorder_uid_subscribed) or decodes a token and reads the clock (the token rules).
-    stack_rules = {k for k, v in EXAMPLES.items() if v.target is None}
+    stack_rules = {k for k, v in EXAMPLES.items() if v.target is None and v.config is None}
     assert {k for k in stack_rules if not EXAMPLES[k].schema} == {
         "unique_task", "storage_reference", "recorder_uid_subscribed", "rtc_token_identity",
-        "rtc_token_lifetime"}
+        "rtc_token_lifetime", "sts_lifetime"}
 
 
 # --------------------------------------------------------------------------------------------------

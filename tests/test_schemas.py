@@ -257,14 +257,14 @@ def test_start_schema_problems_never_show_a_secret() -> None:
 
 @pytest.mark.parametrize("name", sorted(schema_gen.SCHEMAS))
 def test_committed_schema_equals_generated(name: str) -> None:
-    committed = (REPO / "schemas" / name).read_text(encoding="utf-8")
+    committed = (REPO / "snapshot_resources" / "schemas" / name).read_text(encoding="utf-8")
     assert committed == schema_gen.render(schema_gen.SCHEMAS[name]()), (
         "run `snapshot-resources schema --write`")
 
 
 @pytest.mark.parametrize("name", sorted(schema_gen.SCHEMAS))
 def test_schema_is_valid_draft_2020_12(name: str) -> None:
-    schema = json.loads((REPO / "schemas" / name).read_text(encoding="utf-8"))
+    schema = json.loads((REPO / "snapshot_resources" / "schemas" / name).read_text(encoding="utf-8"))
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     Draft202012Validator.check_schema(schema)
 

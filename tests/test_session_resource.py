@@ -9,10 +9,12 @@ import pulumi
 import pytest
 
 from snapshot_resources.session import SnapshotSession, SnapshotSessionArgs
+from snapshot_resources.target import StorageTarget
 from snapshot_resources.testing.pulumi_mocks import PulumiMocks
 
 APP_ID = "0123456789abcdef0123456789abcdef"
-STORAGE = {"vendor": 2, "region": 3, "bucket": "snaps", "accessKey": "ak", "secretKey": "sk"}
+STORAGE: StorageTarget = {"vendor": 2, "region": 3, "bucket": "snaps", "accessKey": "ak",
+                          "secretKey": "sk"}
 
 
 @pytest.fixture(autouse=True)

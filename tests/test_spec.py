@@ -250,7 +250,7 @@ def test_retention_days_without_provision_is_rejected() -> None:
 
 def test_sts_only_for_vendors_one_to_three() -> None:
     entry = {"vendor": "azure", "bucket": "snaps", "accessKey": "A", "secretKey": "S",
-             "stsToken": "T", "stsExpiration": 1}
+             "stsToken": "T", "stsExpiration": 1_900_000_000}
     problems = stack_problems({"storage": {"m": entry}})
     assert {p.path[-1] for p in problems} == {"stsToken", "stsExpiration"}
     assert set(rule_ids(problems)) == {"sts_fields"}

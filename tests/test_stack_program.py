@@ -35,8 +35,10 @@ def exports(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 
 def example_config() -> dict[str, Any]:
+    """The example's config with its keys as the engine hands them over: namespaced (the example
+    writes storage and sessions without a namespace, which means this project's)."""
     config: dict[str, Any] = yaml.safe_load((REPO / "Pulumi.example.yaml").read_text())["config"]
-    return config
+    return {key if ":" in key else f"agora-snapshots:{key}": value for key, value in config.items()}
 
 
 def set_config(config: dict[str, Any]) -> None:

@@ -17,23 +17,23 @@ STACK_FILE = """\
 config:
   agora:appId: 0123456789abcdef0123456789abcdef
   agora:customerSecret:
-    secure: AAABAJzsomething
+    secure: AAABAJzsomethingAAAAAAAA
   agora-snapshots:storage:
     main:
       vendor: aws
       region: us-east-1
       bucket: my-snapshots
       accessKey:
-        secure: AAABAAccess
+        secure: AAABAAccessAAAAAAAAAAAAA
       secretKey:
-        secure: AAABASecret
+        secure: AAABASecretAAAAAAAAAAAAA
   agora-snapshots:sessions:
     lobby:
       cname: lobby
       uid: 527841
       storage: main
       token:
-        secure: AAABAToken
+        secure: AAABATokenAAAAAAAAAAAAAA
       snapshotConfig:
         captureInterval: 5
 """
@@ -122,9 +122,9 @@ def test_valid_file_in_json_format(tmp_path: Path, capsys: pytest.CaptureFixture
     code, out, _err = run(capsys, "validate", "--format", "json", str(write(tmp_path, STACK_FILE)))
     assert code == 0
     assert json.loads(out) == {
-        "files": [{"file": str(tmp_path / "Pulumi.dev.yaml"), "problems": [], "sessions": 1,
-                   "storageTargets": 1}],
-        "problemCount": 0}
+        "files": [{"file": str(tmp_path / "Pulumi.dev.yaml"), "problems": [], "warnings": [],
+                   "project": "agora-snapshots", "sessions": 1, "storageTargets": 1}],
+        "problemCount": 0, "warningCount": 0}
 
 
 def test_json_format_for_bots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -211,7 +211,7 @@ def test_misspelt_project_key_is_flagged(
 ) -> None:
     text = STACK_FILE.replace("agora-snapshots:sessions:", "agora-snapshots:sesions:")
     _code, out, _err = run(capsys, "validate", str(write(tmp_path, text)))
-    assert "did you mean 'agora-snapshots:sessions'?" in out
+    assert "did you mean agora-snapshots:sessions?" in out
     assert ":15:3: " in out
 
 
@@ -224,7 +224,7 @@ def test_invalid_app_id_in_stack_config(
 
 
 def test_secret_values_are_not_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    text = STACK_FILE.replace("accessKey:\n        secure: AAABAAccess",
+    text = STACK_FILE.replace("accessKey:\n        secure: AAABAAccessAAAAAAAAAAAAA",
                               "accessKey: [AKIA-DISTINCT-5521]").replace(
         "bucket: my-snapshots", "bucket: my-snapshots\n      provision: true")
     code, out, _err = run(capsys, "validate", str(write(tmp_path, text)))
@@ -285,7 +285,7 @@ def large_stack(sessions: int) -> str:
     for i in range(sessions):
         lines += [f"    room-{i}:", f"      cname: room-{i}", f"      uid: {100000 + i}",
                   "      storage: main", f"      fileNamePrefix: [room, '{i}']",
-                  "      token: {secure: AAABTOKEN}",
+                  "      token: {secure: AAABTOKENAAAAAAAAAAAAAAA}",
                   "      recordingConfig:", "        channelType: 1",
                   "        subscribeVideoUids: ['1001', '1002', '1003']",
                   "      snapshotConfig: {captureInterval: 5, fileType: [jpg]}"]

@@ -136,7 +136,7 @@ BROKEN: dict[str, Callable[[Body], None]] = {
     "an STS token at Google (S14)": _all(
         _set("storageConfig.vendor", 6),
         _set("storageConfig.stsToken", "T"),
-        _set("storageConfig.stsExpiration", 1)),
+        _set("storageConfig.stsExpiration", 1_900_000_000)),
     "a prefix segment with '_'": _set("storageConfig.fileNamePrefix", ["a_b"]),
     "a prefix over 128 characters": _set("storageConfig.fileNamePrefix", ["x" * 64, "y" * 64]),
     "no secretKey": _set("storageConfig.secretKey", ...),

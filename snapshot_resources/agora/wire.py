@@ -13,7 +13,7 @@ The nested objects (``recordingConfig``, ``snapshotConfig``) are sent field by f
 tables in rules.py (``object_body``: every key under the name it is sent as); ``storageConfig`` is
 the target as built by ``target.build_target``.
 
-``start_body`` validates its result against ``schemas/agora-snapshot-start.schema.json`` (generated
+``start_body`` validates its result against ``snapshot_resources/schemas/agora-snapshot-start.schema.json`` (generated
 by ``schema_gen.start_schema``, equal to the committed file by test) and re-checks the storage target
 with ``spec.storage_target_problems`` (bucket naming, the joined prefix length: rules a schema
 cannot say).  A violation raises ``SpecError`` naming the wire path and the rule, never a secret.

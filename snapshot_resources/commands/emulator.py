@@ -5,6 +5,7 @@ When it is ready it prints exactly one line, ``listening on http://HOST:PORT``, 
 body).  A bad flag, an address it cannot listen on or a storage directory it cannot use is one
 line on stderr and exit 2.  Credentials can come from the environment (``AGORA_CUSTOMER_ID``,
 ``AGORA_CUSTOMER_SECRET``, ``AGORA_NCS_SECRET``) so that they stay out of shell history and ``ps``.
+Without the ``emulator`` extra it exits at once with status 2 and the ``pip install`` to run.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from snapshot_resources.emulator.defaults import (
 from snapshot_resources.emulator.server import (
     MAX_LATENCY_MS,
     MAX_TIME_SCALE,
+    EmulatorExtraError,
     EmulatorOptions,
     EmulatorServer,
 )
@@ -149,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         server = EmulatorServer(options)
+    except EmulatorExtraError as error:
+        print(f"snapshot-resources emulator: {error}", file=sys.stderr)
+        return 2
     except OSError as error:  # the address is taken or not ours, the directory unusable
         what = "not a directory" if isinstance(error, FileExistsError) \
             else error.strerror or type(error).__name__

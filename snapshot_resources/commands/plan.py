@@ -2,7 +2,9 @@
 
 Reviews a change without credentials, a Pulumi backend or the network: OLD and NEW are two versions
 of a stack file (``Pulumi.<stack>.yaml`` or a plain storage+sessions document, read exactly as
-``validate`` reads them, by the same reader: regular files of at most ``MAX_FILE_BYTES``), and the
+``validate`` reads them, by the same reader, as the Pulumi CLI reads them: the project's keys by
+the ``Pulumi.yaml`` beside each file or ``--project``; regular files of at most
+``MAX_FILE_BYTES``), and the
 output says per storage entry and session whether it is created,
 deleted, updated in place or replaced.  A session replacement is a new task with a new sid: its
 snapshots restart, with a gap in the series.  The decision is the provider's own
@@ -84,11 +86,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detailed-exitcode", action="store_true",
                         help="exit 2 when there are changes, 0 when there are none (1 = any "
                         "error, usage errors included)")
+    parser.add_argument("--project", metavar="NAME",
+                        help="the Pulumi project whose keys to read, as validate --project; "
+                             "default: the name in the Pulumi.yaml beside each file")
 
 
 def run(args: argparse.Namespace) -> int:
-    old, old_problems = _read(load_file(args.old))
-    new, new_problems = _read(load_file(args.new))
+    old, old_problems = _read(load_file(args.old, project=args.project))
+    new, new_problems = _read(load_file(args.new, project=args.project))
     problems = old_problems + new_problems
     if old is None or new is None or problems:
         _print_problems(problems, args.format)

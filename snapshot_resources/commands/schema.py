@@ -3,8 +3,10 @@
 Public API: ``HELP``, ``add_arguments(parser)``, ``run(args) -> int`` (the CLI contract), and
 ``stale_schemas(directory) -> list[str]`` (names whose committed text differs from the code).
 
-``--write`` regenerates ``schemas/`` (``make schemas``); ``--check`` exits 1 when a committed
-schema has drifted from ``rules.py`` (for CI); with neither, the named schema goes to stdout.
+``--write`` regenerates the package's ``schemas/`` (``make schemas``; ``schema_gen.SCHEMA_DIR``,
+which the wheel carries); ``--check`` exits 1 when a committed schema has drifted from
+``rules.py`` (for CI); with neither, the named schema goes to stdout (e.g. into a user's
+repository, for an editor's ``yaml-language-server`` modeline).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write every schema into --dir (default: %(default)s)")
     action.add_argument("--check", action="store_true",
                         help="exit 1 if a schema in --dir differs from the generated one")
-    parser.add_argument("--dir", type=Path, default=Path("schemas"), metavar="DIR",
-                        help="the schemas directory (default: schemas)")
+    parser.add_argument("--dir", type=Path, default=schema_gen.SCHEMA_DIR, metavar="DIR",
+                        help="the schemas directory (default: the package's own, "
+                             "snapshot_resources/schemas)")
     parser.add_argument("name", nargs="?", choices=sorted(_SHORT), default="stack",
                         help="schema to print: stack (the config) or start (the wire body)")
 

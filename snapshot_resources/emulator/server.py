@@ -7,6 +7,7 @@ server.  ``snapshot-resources emulator`` and the test fixtures both use it.
 
 from __future__ import annotations
 
+import importlib
 import math
 import tempfile
 import threading
@@ -102,6 +103,38 @@ class EmulatorOptions:
             raise ValueError(f"port must be 0 to 65535, not {self.port}")
 
 
+EXTRA: Final = "emulator"
+"""The extra (pyproject.toml) that brings what the emulator imports while it runs."""
+EXTRA_MODULES: Final = {"PIL": "Pillow", "boto3": "boto3", "botocore": "botocore"}
+"""Module -> the distribution of the ``emulator`` extra that provides it: Pillow draws the test
+cards, boto3 uploads them to S3-compatible storage."""
+
+
+class EmulatorExtraError(ImportError):
+    """The emulator's extra is not installed; the message names what is missing and the
+    ``pip install`` that adds it.  Raised before anything starts (no port, no thread)."""
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        self.missing = tuple(missing)
+        super().__init__(
+            f"the emulator needs {', '.join(self.missing)}, which "
+            f"{'is' if len(self.missing) == 1 else 'are'} not installed: add the extra, "
+            f"pip install 'snapshot-resources[{EXTRA}]'", name=self.missing[0])
+
+
+def require_extra() -> None:
+    """Raise ``EmulatorExtraError`` unless every module of the ``emulator`` extra imports: found
+    at start, not in the log of the first capture (which would leave tasks at status 4)."""
+    missing = []
+    for module, distribution in EXTRA_MODULES.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(distribution)
+    if missing:
+        raise EmulatorExtraError(missing)
+
+
 class EmulatorServer:
     """The local Agora Cloud Recording emulator: a loopback HTTP server answering acquire, start,
     query, update and stop for snapshot tasks with Agora's bodies, codes and statuses (S2-S7),
@@ -113,10 +146,12 @@ class EmulatorServer:
     server.  ``stop()`` stops and joins them all and removes a temporary storage directory.  As a
     context manager it starts on entry and stops on exit.  ``url`` (str) is the base URL, e.g.
     ``http://127.0.0.1:8765``; ``address`` the bound ``(host, port)``; ``backend`` the state
-    machine; ``storage_dir`` the directory in use.
+    machine; ``storage_dir`` the directory in use.  Raises ``EmulatorExtraError`` at once when
+    the ``emulator`` extra is not installed.
     """
 
     def __init__(self, options: EmulatorOptions | None = None) -> None:
+        require_extra()
         self.options = options or EmulatorOptions()
         opts = self.options
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None

@@ -186,7 +186,7 @@ def program_problem(project_dir: Path, project: str, stack: str) -> str | None:
 
 def declared_sessions(project_dir: Path, stack: str) -> frozenset[str]:
     """The session names declared in ``project_dir/Pulumi.<stack>.yaml`` under
-    ``<project>:sessions`` (only the keys are read: no secret is decrypted).  A stack file
+    ``<project>:sessions`` or ``sessions`` (only the keys are read: no secret is decrypted).  A stack file
     without sessions declares none.  Raises ``FileNotFoundError`` without the stack file, and
     ``ValueError`` when it is empty (e.g. read while a deploy rewrites it: an empty file must not
     mean "nothing declared"), is not YAML (the message gives the position only, never the line:
@@ -203,7 +203,9 @@ def declared_sessions(project_dir: Path, stack: str) -> frozenset[str]:
     if document is None:
         raise ValueError(f"{path}: the stack file is empty")
     config = document.get("config") if isinstance(document, Mapping) else None
-    sessions = (config or {}).get(f"{project_name(project_dir)}:sessions", {}) \
+    # A key without a namespace is the project's own (the CLI prefixes it with the project name).
+    sessions = (config or {}).get(f"{project_name(project_dir)}:sessions",
+                                  (config or {}).get("sessions", {})) \
         if isinstance(config, Mapping | None) else None
     if sessions is None:
         return frozenset()

@@ -109,7 +109,7 @@ def provision_storage(
     *,
     vendor: int | str,
     region: str | int,
-    bucket: str,
+    bucket: pulumi.Input[str],
     file_name_prefix: Sequence[str] = (),
     retention_days: int,
     extension_params: Mapping[str, str] | None = None,
@@ -125,8 +125,9 @@ def provision_storage(
     3 ``tencent``, 5 ``azure``, 6 ``gcp``, 7 ``huawei`` (rules storage_vendor, provision; S9).
     ``region`` (str | int): the vendor's region id (``us-east-1``), Agora's label
     (``US_EAST_1``) or Agora's code; for Azure and Google the location to create in
-    (``westeurope``, ``EU``) (rule storage_region; S9).  ``bucket`` (str): the exact bucket name
-    (the container for Azure), by the vendor's naming rules (rule bucket_name).
+    (``westeurope``, ``EU``) (rule storage_region; S9).  ``bucket`` (``pulumi.Input[str]``): the
+    exact bucket name (the container for Azure), by the vendor's naming rules (rule
+    bucket_name); a name from another resource (an ``Output``) is checked when it resolves.
     ``file_name_prefix`` (sequence of str, default empty): path segments of letters and digits, at
     most 128 characters joined (rule file_name_prefix; S3); the key may upload only under it.
     ``retention_days`` (int, at least 1): days before a snapshot is deleted by the bucket's

@@ -56,17 +56,18 @@ class AlicloudSnapshotBucket(base.ProvisionedSnapshotBucket):
         user = ram.User(
             f"{name}-uploader",
             name=f"agora-snapshots-{suffix}",
-            comments=f"Agora Cloud Recording uploads to oss://{resolved.bucket}",
+            comments=resolved.named(lambda bucket: f"Agora Cloud Recording uploads to oss://{bucket}"),
             opts=regional,
         )
-        self.policy_document = policies.alibaba_upload_policy(
-            resolved.bucket, resolved.object_prefix, tagging="tag" in resolved.extension_params
-        )
-        where = f"oss://{resolved.bucket}/{resolved.object_prefix}"
+        self.policy_document = resolved.named(lambda bucket: policies.alibaba_upload_policy(
+            bucket, resolved.object_prefix, tagging="tag" in resolved.extension_params
+        ))
         policy = ram.Policy(
             f"{name}-upload-policy", policy_name=f"AgoraSnapshotUpload-{suffix}",
-            policy_document=policies.to_json(self.policy_document),
-            description=f"Upload-only access to {where}", opts=regional,
+            policy_document=base.policy_json(self.policy_document),
+            description=resolved.named(
+                lambda bucket: f"Upload-only access to oss://{bucket}/{resolved.object_prefix}"),
+            opts=regional,
         )
         # A custom policy, attached to the uploader by name (RAM).
         attachment = ram.UserPolicyAttachment(

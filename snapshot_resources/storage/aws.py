@@ -102,7 +102,7 @@ class AwsSnapshotBucket(base.ProvisionedSnapshotBucket):
         policy = iam.UserPolicy(
             f"{name}-upload-policy",
             user=user.name,
-            policy=policies.to_json(self.policy_document),
+            policy=base.policy_json(self.policy_document),
             opts=self._child(),
         )
         key = iam.AccessKey(f"{name}-key", user=user.name, opts=self._child())
@@ -110,15 +110,18 @@ class AwsSnapshotBucket(base.ProvisionedSnapshotBucket):
         self._emit(bucket.bucket, key.id, key.secret, ready=ready)
 
 
-def upload_policy(resolved: base.ResolvedStorage, kms_key_arn: str | None) -> policies.PolicyDocument:
-    """The inline policy for ``resolved``: upload-only under its prefix (policies.py)."""
-    return policies.aws_upload_policy(
-        resolved.bucket,
+def upload_policy(
+    resolved: base.ResolvedStorage, kms_key_arn: str | None
+) -> policies.PolicyDocument | pulumi.Output[policies.PolicyDocument]:
+    """The inline policy for ``resolved``: upload-only under its prefix (policies.py); an
+    ``Output`` when the bucket name is one."""
+    return resolved.named(lambda bucket: policies.aws_upload_policy(
+        bucket,
         resolved.object_prefix,
         tagging="tag" in resolved.extension_params,
         kms_key_arn=kms_key_arn,
         partition=policies.aws_partition(resolved.region_id),
-    )
+    ))
 
 
 def _encryption_rule(

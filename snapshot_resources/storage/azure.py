@@ -111,7 +111,8 @@ def _lifecycle_rule(
             # prefixMatch starts with the container name (Azure lifecycle management docs).
             "filters": {
                 "blob_types": ["blockBlob"],
-                "prefix_match": [f"{resolved.bucket}/{resolved.object_prefix}"],
+                "prefix_match": [resolved.named(
+                    lambda bucket: f"{bucket}/{resolved.object_prefix}")],
             },
         },
     }

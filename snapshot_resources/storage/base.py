@@ -28,18 +28,21 @@ import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
-from typing import Any, Final, cast
+from typing import Any, Final, TypeVar, cast
 
 import pulumi
 
 from snapshot_resources import rules, spec
 from snapshot_resources.spec import SpecError
+from snapshot_resources.storage import policies
 from snapshot_resources.target import (
     StorageTarget,
     build_target,
     joined_prefix,
     with_session_prefix,
 )
+
+T = TypeVar("T")
 
 TYPE_PREFIX: Final = "agora-snapshots:storage:"
 """Type tokens are ``agora-snapshots:storage:<Class>`` (docs/pulumi-dynamic.md section 5)."""
@@ -157,7 +160,10 @@ class SnapshotBucketArgs:
     created in (``westeurope``, ``EU``), and Agora's code is 0 (rules.VENDORS, S9).
     ``bucket`` is the exact bucket name Agora uploads to (the container name for Azure).
 
-    Fields: ``bucket`` (str): the bucket name, by the vendor's naming rules (rule bucket_name).
+    Fields: ``bucket`` (``pulumi.Input[str]``): the bucket name, by the vendor's naming rules
+    (rule bucket_name); an ``Output`` (e.g. a name built from another resource's) is checked
+    when it resolves.  The other fields decide which resources, policies and Agora codes are
+    made, so they are plain values, checked before anything is registered.
     ``region`` (str | int): as above (rule storage_region; S9).  ``file_name_prefix`` (sequence of
     str, default empty): path segments of letters and digits, at most 128 characters joined (rule
     file_name_prefix; S3); the upload key and the lifecycle rule are scoped to it.
@@ -168,7 +174,7 @@ class SnapshotBucketArgs:
     component) raises ``StorageConfigError`` listing every invalid field.
     """
 
-    bucket: str
+    bucket: pulumi.Input[str]
     region: str | int
     file_name_prefix: Sequence[str] = ()
     retention_days: int = cast(int, rules.RETENTION_DAYS.default)
@@ -193,9 +199,19 @@ class ResolvedStorage:
     vendor: rules.Vendor
     region_code: int
     region_id: str
-    bucket: str
+    bucket: pulumi.Input[str]
     file_name_prefix: tuple[str, ...]
     extension_params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def named(self, build: Callable[[str], T]) -> T | pulumi.Output[T]:
+        """``build(bucket name)``: at once for a name given as text, else when the ``Output`` it
+        was given as resolves, the name checked then (``StorageConfigError`` fails the
+        deployment, as at construction; a name unknown in a preview is not checked).  For the
+        children whose arguments spell the name (policies, descriptions)."""
+        if isinstance(self.bucket, str):
+            return build(self.bucket)
+        name: pulumi.Output[str] = pulumi.Output.from_input(self.bucket)
+        return name.apply(functools.partial(_build_named, self, build))
 
     @property
     def object_prefix(self) -> str:
@@ -205,6 +221,32 @@ class ResolvedStorage:
         upload policy and the lifecycle rule scope to.  With no prefix they cover the whole bucket.
         """
         return "".join(f"{segment}/" for segment in self.file_name_prefix)
+
+
+def _build_named(resolved: ResolvedStorage, build: Callable[[str], T], name: str) -> T:
+    return build(checked_bucket(resolved, name))
+
+
+def checked_bucket(resolved: ResolvedStorage, name: object) -> str:
+    """``name``, a bucket name that arrived as an ``Output``, checked for ``resolved``'s vendor
+    as any other (rule bucket_name); raises ``StorageConfigError``."""
+    entry: dict[str, object] = {"vendor": resolved.vendor.code, "region": resolved.region_code,
+                                "bucket": name, "accessKey": _GIVEN, "secretKey": _GIVEN}
+    if resolved.extension_params:
+        entry["extensionParams"] = dict(resolved.extension_params)
+    try:
+        spec.checked_storage(entry, is_unknown=lambda value: value is _GIVEN)
+    except SpecError as error:
+        raise StorageConfigError(error.problems) from None
+    return cast(str, name)
+
+
+def policy_json(document: policies.PolicyDocument | pulumi.Output[policies.PolicyDocument]
+                ) -> pulumi.Input[str]:
+    """A policy document (``ResolvedStorage.named``'s) as the JSON text a policy resource takes."""
+    if isinstance(document, pulumi.Output):
+        return document.apply(policies.to_json)
+    return policies.to_json(document)
 
 
 def resolve_region(vendor: rules.Vendor, region: str | int) -> tuple[int, str] | None:
@@ -230,7 +272,7 @@ def validate_storage(
     vendor: int | str,
     *,
     region: str | int,
-    bucket: str,
+    bucket: pulumi.Input[str],
     file_name_prefix: Sequence[str] = (),
     extension_params: Mapping[str, str] | None = None,
     retention_days: int | None = None,
@@ -244,9 +286,12 @@ def validate_storage(
     have no lifecycle); then Azure and Google also need a real location, not Agora's code 0.
     ``sts_token`` and ``sts_expiration`` (any value, not read; None when not given): a
     bring-your-own target's temporary credentials, both or neither, for vendors 1, 2 and 3 only
-    (rule sts_fields).  No prefix (``()``) means none.
+    (rule sts_fields).  No prefix (``()``) means none.  ``bucket`` may be a ``pulumi.Output``
+    (the name of a bucket another resource makes): it is checked when it resolves
+    (``ResolvedStorage.named``, ``checked_bucket``).
     """
-    entry: dict[str, object] = {"vendor": vendor, "region": region, "bucket": bucket}
+    given_bucket = _GIVEN if isinstance(bucket, pulumi.Output) else bucket
+    entry: dict[str, object] = {"vendor": vendor, "region": region, "bucket": given_bucket}
     if isinstance(file_name_prefix, str) or file_name_prefix:
         # A bare string stays one, to be refused: Agora wants a list of segments (S3).
         entry["fileNamePrefix"] = (
@@ -347,8 +392,9 @@ class SnapshotBucketComponent(pulumi.ComponentResource):
         consumes it is created only after the key can really write.
         """
         gate = pulumi.Output.all(*ready)
+        resolved_storage = self.resolved
         self.bucket = pulumi.Output.all(pulumi.Output.from_input(bucket), gate).apply(
-            lambda values: str(values[0])
+            lambda values: checked_bucket(resolved_storage, values[0])
         )
         self.access_key = pulumi.Output.secret(access_key)
         self.secret_key = pulumi.Output.secret(secret_key)

@@ -26,7 +26,8 @@ class ExistingSnapshotBucket(SnapshotBucketComponent):
     codes or names, e.g. 0 ``qiniu``, 1 ``aws``, 8 ``baidu``, 11 ``s3-compatible`` (rule
     storage_vendor; S9).  ``region`` (int | str): Agora's code, Agora's label or the vendor's
     region id; 0 for Azure, Google and S3-compatible (rule storage_region; S9).  ``bucket``
-    (str): by the vendor's naming rules (rule bucket_name).  ``access_key``, ``secret_key``
+    (``pulumi.Input[str]``): by the vendor's naming rules (rule bucket_name); a name from
+    another resource (an ``Output``) is checked when it resolves.  ``access_key``, ``secret_key``
     (``pulumi.Input[str]``): the key Agora uploads with, ideally write-only (S19); emitted as
     secrets.  ``file_name_prefix`` (sequence of str, default empty): segments of letters and
     digits, at most 128 characters joined (rule file_name_prefix; S3).  ``extension_params``
@@ -47,7 +48,7 @@ class ExistingSnapshotBucket(SnapshotBucketComponent):
         *,
         vendor: int | str,
         region: int | str,
-        bucket: str,
+        bucket: pulumi.Input[str],
         access_key: pulumi.Input[str],
         secret_key: pulumi.Input[str],
         file_name_prefix: Sequence[str] = (),

@@ -54,7 +54,8 @@ class GcpSnapshotBucket(base.ProvisionedSnapshotBucket):
             f"{name}-uploader",
             account_id=service_account_id(name),
             display_name="Agora snapshot uploader",
-            description=f"Agora Cloud Recording uploads to gs://{resolved.bucket}",
+            description=resolved.named(
+                lambda bucket: f"Agora Cloud Recording uploads to gs://{bucket}"),
             opts=self._child(),
         )
         grant = storage.BucketIAMMember(

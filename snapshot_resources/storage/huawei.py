@@ -68,18 +68,18 @@ class HuaweiSnapshotBucket(base.ProvisionedSnapshotBucket):
             f"{name}-uploader",
             name=f"agora-snapshots-{suffix}",
             access_type="programmatic",
-            description=f"Agora Cloud Recording uploads to obs {resolved.bucket}",
+            description=resolved.named(lambda bucket: f"Agora Cloud Recording uploads to obs {bucket}"),
             opts=self._child(),
         )
-        self.policy_document = policies.huawei_upload_policy(
-            resolved.bucket, resolved.object_prefix
-        )
+        self.policy_document = resolved.named(
+            lambda bucket: policies.huawei_upload_policy(bucket, resolved.object_prefix))
         role = _iam.Role(
             f"{name}-upload-policy",
             name=f"AgoraSnapshotUpload-{suffix}",
             type="AX",  # account-level: OBS is a global service in Huawei IAM
-            description=f"Upload-only access to {resolved.bucket}/{resolved.object_prefix}",
-            policy=policies.to_json(self.policy_document),
+            description=resolved.named(
+                lambda bucket: f"Upload-only access to {bucket}/{resolved.object_prefix}"),
+            policy=base.policy_json(self.policy_document),
             opts=self._child(),
         )
         assignment = _iam.UserRoleAssignment(

@@ -52,17 +52,17 @@ class TencentSnapshotBucket(base.ProvisionedSnapshotBucket):
             name=f"agora-snapshots-{suffix}",
             console_login=False,
             use_api=False,
-            remark=f"Agora Cloud Recording uploads to cos {resolved.bucket}",
+            remark=resolved.named(lambda bucket: f"Agora Cloud Recording uploads to cos {bucket}"),
             opts=regional,
         )
-        self.policy_document = policies.tencent_upload_policy(
-            resolved.bucket, resolved.object_prefix, region=resolved.region_id
-        )
+        self.policy_document = resolved.named(lambda bucket: policies.tencent_upload_policy(
+            bucket, resolved.object_prefix, region=resolved.region_id))
         policy = _cam.Policy(
             f"{name}-upload-policy",
             name=f"AgoraSnapshotUpload-{suffix}",
-            document=policies.to_json(self.policy_document),
-            description=f"Upload-only access to {resolved.bucket}/{resolved.object_prefix}",
+            document=base.policy_json(self.policy_document),
+            description=resolved.named(
+                lambda bucket: f"Upload-only access to {bucket}/{resolved.object_prefix}"),
             opts=regional,
         )
         attachment = _cam.UserPolicyAttachment(

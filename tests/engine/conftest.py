@@ -144,8 +144,9 @@ class ExampleStack:
         self.stack = offline.stack(self.project_dir, name)
         example = yaml.safe_load((REPO / "Pulumi.example.yaml").read_text())["config"]
         self.example: Final = example
-        self.storage: dict[str, Any] = copy.deepcopy(example[f"{PROJECT}:storage"])
-        self.sessions: dict[str, Any] = copy.deepcopy(example[f"{PROJECT}:sessions"])
+        # The example writes storage and sessions without a namespace: the project's own keys.
+        self.storage: dict[str, Any] = copy.deepcopy(example["storage"])
+        self.sessions: dict[str, Any] = copy.deepcopy(example["sessions"])
         main = self.storage["main"]
         for key in ("provision", "retentionDays"):  # the aws plugin cannot be had offline
             main.pop(key, None)
