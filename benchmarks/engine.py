@@ -107,7 +107,7 @@ def stack_config(
 # final one. Both are measured.
 PREVIEW_SETTINGS: Final[dict[str, dict[str, str]]] = {
     "default settings": {},
-    "PULUMI_SKIP_CHECKPOINTS=true": {"PULUMI_SKIP_CHECKPOINTS": "true"},
+    " ".join(f"{k}={v}" for k, v in engine.PREVIEW_ENV.items()): dict(engine.PREVIEW_ENV),
 }
 
 STORAGE_SECRETS: Final = {

@@ -54,7 +54,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -64,6 +64,7 @@ import psutil
 __all__ = [
     "JOURNAL_FILE",
     "RETENTION_SECONDS",
+    "FallbackJournal",
     "JournalEntry",
     "Owner",
     "Phase",
@@ -475,3 +476,89 @@ class SqliteTaskJournal:
 
     def entries(self) -> list[JournalEntry]:
         return self._select("1 = 1", ())
+
+
+class FallbackJournal:
+    """A journal that never fails its caller: each call goes to ``primary``, and once that
+    raises (a disk full, a database locked past its timeout, a store out of reach) to
+    ``fallback`` from then on, said once through ``warn``. The journal is a safety net: its
+    failure must never turn a create whose task Agora started into an error (the engine would
+    record nothing, the very orphan it exists to prevent)."""
+
+    def __init__(self, primary: TaskJournal, fallback: TaskJournal,
+                 warn: Callable[[str], None]) -> None:
+        self._primary = primary
+        self._fallback = fallback
+        self._warn = warn
+        self._failed = False
+        self._lock = threading.Lock()
+
+    @property
+    def where(self) -> str:
+        return self._fallback.where if self._failed else self._primary.where
+
+    def _call(self, name: str, *args: Any) -> Any:
+        if not self._failed:
+            try:
+                return getattr(self._primary, name)(*args)
+            except Exception as exc:  # any failure of the store: degrade, never raise
+                with self._lock:
+                    first, self._failed = not self._failed, True
+                if first:
+                    self._warn(f"the task journal {self._primary.where} failed "
+                               f"({type(exc).__name__}: {exc}); this process keeps it in "
+                               f"{self._fallback.where} from now on")
+        return getattr(self._fallback, name)(*args)
+
+    def begin(self, key: TaskKey, resource_id: str, urn: str | None, digest: str) -> int:
+        return int(self._call("begin", key, resource_id, urn, digest))
+
+    def started(self, entry_id: int, sid: str) -> None:
+        self._call("started", entry_id, sid)
+
+    def returned(self, entry_id: int) -> None:
+        self._call("returned", entry_id)
+
+    def lost(self, entry_id: int) -> None:
+        self._call("lost", entry_id)
+
+    def adopt(self, entry_id: int, urn: str | None, digest: str) -> None:
+        self._call("adopt", entry_id, urn, digest)
+
+    def stopping(self, key: TaskKey, sid: str, resource_id: str = "") -> None:
+        self._call("stopping", key, sid, resource_id)
+
+    def stopped(self, key: TaskKey, sid: str | None, resource_id: str = "") -> None:
+        self._call("stopped", key, sid, resource_id)
+
+    def not_stopped(self, app_id: str, sid: str) -> None:
+        self._call("not_stopped", app_id, sid)
+
+    def forget(self, entry_id: int) -> None:
+        self._call("forget", entry_id)
+
+    def recorded(self, app_id: str, sid: str) -> None:
+        self._call("recorded", app_id, sid)
+
+    def holders(self, key: TaskKey) -> list[JournalEntry]:
+        return list(self._call("holders", key))
+
+    def last_stop(self, key: TaskKey) -> float | None:
+        found = self._call("last_stop", key)
+        return None if found is None else float(found)
+
+    def stop_of(self, app_id: str, sid: str) -> JournalEntry | None:
+        found = self._call("stop_of", app_id, sid)
+        return found if isinstance(found, JournalEntry) else None
+
+    def claim(self, entry_id: int, seen_owner: str | None) -> bool:
+        return bool(self._call("claim", entry_id, seen_owner))
+
+    def release(self, entry_id: int) -> None:
+        self._call("release", entry_id)
+
+    def orphans(self, stack: str) -> list[JournalEntry]:
+        return list(self._call("orphans", stack))
+
+    def entries(self) -> list[JournalEntry]:
+        return list(self._call("entries"))

@@ -45,6 +45,7 @@ from pulumi.dynamic.config import Config
 from snapshot_resources import changes, naming, provider_process, recovery, rules, spec
 from snapshot_resources.agora import errors
 from snapshot_resources.journal import (
+    FallbackJournal,
     Phase,
     SqliteTaskJournal,
     TaskJournal,
@@ -169,12 +170,13 @@ class _Journals:
             journal = self._open.get(path)
             if journal is None:
                 try:
-                    journal = SqliteTaskJournal(Path(path))
+                    primary: TaskJournal = SqliteTaskJournal(Path(path))
                 except (OSError, sqlite3.Error) as exc:
                     recovery.say(f"the task journal {path} cannot be used ({exc}); this run keeps "
                                  "it in memory, so a task a killed run leaves behind is found only "
                                  "by Agora's 53 at its next create")
-                    journal = SqliteTaskJournal(None)
+                    primary = SqliteTaskJournal(None)
+                journal = FallbackJournal(primary, SqliteTaskJournal(None), recovery.say)
                 self._open[path] = journal
             return journal
 

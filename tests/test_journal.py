@@ -15,6 +15,7 @@ import pytest
 
 from snapshot_resources.journal import (
     JOURNAL_FILE,
+    FallbackJournal,
     Owner,
     Phase,
     SqliteTaskJournal,
@@ -222,3 +223,20 @@ def test_old_finished_entries_are_pruned(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("UPDATE tasks SET updated_at = 0")
     assert SqliteTaskJournal(path).last_stop(KEY) is None
+
+
+def test_a_failing_journal_degrades_to_its_fallback_and_says_so_once(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    primary = SqliteTaskJournal(path)
+    said: list[str] = []
+    journal = FallbackJournal(primary, SqliteTaskJournal(None), said.append)
+    first = journal.begin(KEY, "rid-1", URN, "d1")
+    journal.started(first, "sid-1")
+    primary.close()  # the store goes away under the provider (any error of the store)
+    second = journal.begin(KEY, "rid-2", URN, "d2")  # never raises: the create goes on
+    journal.started(second, "sid-2")
+    journal.stopped(KEY, "sid-2", "rid-2")
+    assert journal.where == "this process's memory"
+    assert len(said) == 1
+    assert str(path) in said[0]
+    assert journal.last_stop(KEY) is not None

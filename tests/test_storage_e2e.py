@@ -73,6 +73,9 @@ def host(emulator: EmulatorHandle) -> Iterator[ProviderHost]:
                 "agora:customerSecret": emulator.customer_secret,
                 "agora:endpoint": emulator.url,
                 "agora:pollInterval": "0.1",
+                # A task stopped out of band may be gone (404) by the time delete stops it: a
+                # short failover grace keeps that case inside the host's call timeout.
+                "agora:failoverGrace": "3",
             },
             secret_keys=["agora:customerSecret"],
         )

@@ -74,3 +74,19 @@ def test_the_review_steps_run_as_written(tmp_path: Path) -> None:
     assert lines[0] == "Pulumi.prod.yaml: 2 sessions, 1 storage target: ok"
     assert lines[-1] == "Plan: 3 to create, 0 to update in place, 0 to replace, 0 to delete " \
                         "(0 unchanged)."
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_a_preview_skips_intermediate_checkpoints_and_nothing_else_does(path: Path) -> None:
+    """The variables the product sets for previews (engine.PREVIEW_ENV), and for previews only:
+    for `up` or `destroy` they would risk the state."""
+    from snapshot_resources.engine import PREVIEW_ENV
+
+    for step in steps(path):
+        if not str(step.get("uses", "")).startswith("pulumi/actions"):
+            continue
+        env = {str(k): str(v) for k, v in (step.get("env") or {}).items()}
+        if step["with"]["command"] == "preview":
+            assert PREVIEW_ENV.items() <= env.items()
+        else:
+            assert not PREVIEW_ENV.keys() & env.keys()
