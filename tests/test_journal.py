@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,29 +127,34 @@ def test_adoption_moves_the_entry_to_the_new_urn(journal: TaskJournal) -> None:
     assert not adopted.abandoned()
 
 
-def _claim_in_child(path: str, entry: int, results: multiprocessing.Queue[bool]) -> None:
-    results.put(SqliteTaskJournal(Path(path)).claim(entry, None))
+def _claim_in_child(path: str, entries: list[int], results: multiprocessing.Queue[list[int]],
+                    ready: Any) -> None:
+    journal = SqliteTaskJournal(Path(path))
+    ready.wait(30)  # all three race from the same moment
+    results.put([entry for entry in entries if journal.claim(entry, None)])
 
 
 def test_two_processes_never_both_claim_an_entry(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     journal = SqliteTaskJournal(path)
     entries = []
-    for n in range(20):
+    for n in range(200):
         entry = journal.begin(TaskKey("app-1", f"c{n}", "1"), f"rid-{n}", URN, "d")
         journal.lost(entry)
         entries.append(entry)
     context = multiprocessing.get_context("spawn")
-    results: multiprocessing.Queue[bool] = context.Queue()
-    for entry in entries:
-        children = [context.Process(target=_claim_in_child, args=(str(path), entry, results))
-                    for _ in range(3)]
-        for child in children:
-            child.start()
-        for child in children:
-            child.join(30)
-        wins = [results.get(timeout=10) for _ in children]
-        assert wins.count(True) == 1, wins
+    results: multiprocessing.Queue[list[int]] = context.Queue()
+    ready = context.Barrier(3)
+    children = [context.Process(target=_claim_in_child, args=(str(path), entries, results, ready))
+                for _ in range(3)]
+    for child in children:
+        child.start()
+    won = [results.get(timeout=60) for _ in children]
+    for child in children:
+        child.join(30)
+    claimed = [entry for each in won for entry in each]
+    assert sorted(claimed) == entries, "every entry taken, and none taken twice"
+    assert sum(bool(each) for each in won) > 1, "the processes did race for the entries"
 
 
 def test_an_entry_whose_owner_died_is_abandoned(tmp_path: Path) -> None:

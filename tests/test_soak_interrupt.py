@@ -131,6 +131,10 @@ def _converge(host: ProviderHost, emulator: EmulatorHandle, name: str, held: Hel
         _keep(resource, held)
 
 
+def _requests(emulator: EmulatorHandle) -> int:
+    return sum(int(n) for n in emulator.admin.counters()["requests"].values())
+
+
 def _interrupt(host: ProviderHost, kind: str) -> None:
     if kind == "engine-gone":
         host.drop_engine()
@@ -151,12 +155,20 @@ def _round(emulator: EmulatorHandle, plan: InterruptPlan, states: dict[str, Held
         with ThreadPoolExecutor(plan.workers, thread_name_prefix="engine-worker") as pool:
             futures = [pool.submit(_converge, host, emulator, name, states[name], desired[name],
                                    counts) for name in states]
+            worked = False
             if interrupt is not None:
+                # Once the provider works (its first call loaded this product's code: before
+                # that, the SDK alone cannot see its engine go, and nothing was started).
+                before = _requests(emulator)
+                deadline = time.monotonic() + 10
+                while not (worked := _requests(emulator) > before) \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.02)
                 time.sleep(rng.uniform(*plan.window))
                 _interrupt(host, interrupt)
             for future in futures:
                 future.result()
-        if interrupt is not None:
+        if interrupt is not None and worked:
             host.process.wait(30)  # what it was doing when interrupted ends first
     finally:
         host.stop()
