@@ -42,7 +42,15 @@ from pulumi.dynamic import (
 )
 from pulumi.dynamic.config import Config
 
-from snapshot_resources import changes, naming, provider_process, recovery, rules, spec
+from snapshot_resources import (
+    changes,
+    naming,
+    provider_process,
+    recovery,
+    rules,
+    shared_store,
+    spec,
+)
 from snapshot_resources.agora import errors
 from snapshot_resources.journal import (
     Phase,
@@ -113,6 +121,18 @@ def _number(raw: Any, name: str, default: float, problems: list[str]) -> float:
     return value
 
 
+def _store_url(raw: str | None, problems: list[str]) -> str | None:
+    """``agora:sharedStore``, checked (redis:// or rediss://); a problem names it redacted."""
+    if raw is None:
+        return None
+    try:
+        shared_store.SharedStore.check_url(raw)
+    except shared_store.SharedStoreConfigError as error:
+        problems.append(str(error))
+        return None
+    return raw
+
+
 DEFAULT_START_TIMEOUT: Final = 90.0  # S10: not at 4/5 after about 90 s: not started
 DEFAULT_POLL_INTERVAL: Final = 2.0
 DEFAULT_EXIT_TIMEOUT: Final = 30.0
@@ -179,7 +199,29 @@ class _Journals:
             return journal
 
 
+    def shared(self, store: shared_store.SharedStore, local: str) -> TaskJournal:
+        """The store's journal, with the file at ``local`` for when the store fails."""
+        from snapshot_resources.journal_redis import RedisTaskJournal, SharedTaskJournal
+
+        name = f"{store.where} {local}"
+        fallback = self.get(local)
+        with self._lock:
+            journal = self._open.get(name)
+            if journal is None:
+                journal = SharedTaskJournal(RedisTaskJournal(store), fallback)
+                self._open[name] = journal
+            return journal
+
+
 _JOURNALS: Final = _Journals()
+
+
+def _store(settings: ProviderSettings) -> shared_store.SharedStore | None:
+    """The process's store of ``agora:sharedStore`` (None without it); its one warning of a
+    failure goes to stderr, which the engine shows."""
+    if not settings.shared_store:
+        return None
+    return shared_store.connect(settings.shared_store, say=recovery.say)
 
 
 class _StartJournal:
@@ -231,7 +273,10 @@ class ProviderSettings:
     while the task it replaces, stopped moments before, still holds the channel and uid (53 task
     conflict, S7).  ``task_journal`` (str | None): ``agora:taskJournal`` / ``AGORA_TASK_JOURNAL``,
     the task journal's file (default ``$PULUMI_HOME/agora-snapshots/task-journal.sqlite3``,
-    ``journal``).  ``problems`` (tuple of str): what could not be read, e.g. a non-numeric
+    ``journal``).  ``shared_store`` (str | None): ``agora:sharedStore`` / ``AGORA_SHARED_STORE``,
+    a ``redis://`` or ``rediss://`` URL: one request budget per App ID and one task journal for
+    every process that uses it (docs/shared-store.md); never shown (``repr``), since it may hold
+    a password.  ``problems`` (tuple of str): what could not be read, e.g. a non-numeric
     ``agora:pollInterval``; any problem fails the first operation that needs the client with
     ``ProviderConfigError``.
     """
@@ -252,6 +297,7 @@ class ProviderSettings:
     # task conflict (S7) for a while; a synchronous stop already waited up to 20 s for uploads (S6).
     exit_timeout: float = DEFAULT_EXIT_TIMEOUT
     task_journal: str | None = None
+    shared_store: str | None = field(default=None, repr=False)
     problems: tuple[str, ...] = ()
 
     @classmethod
@@ -285,6 +331,7 @@ class ProviderSettings:
                 get("exitTimeout"), "agora:exitTimeout", DEFAULT_EXIT_TIMEOUT, problems
             ),
             task_journal=get("taskJournal", "AGORA_TASK_JOURNAL"),
+            shared_store=_store_url(get("sharedStore", shared_store.ENV), problems),
             problems=tuple(problems),
         )
 
@@ -293,7 +340,8 @@ class ProviderSettings:
             f"ProviderSettings(endpoint={self.endpoint!r}, "
             f"customer_id={'set' if self.customer_id else 'missing'}, "
             f"customer_secret={'set' if self.customer_secret else 'missing'}, "
-            f"app_certificate={'set' if self.app_certificate else 'missing'})"
+            f"app_certificate={'set' if self.app_certificate else 'missing'}, "
+            f"shared_store={shared_store.redact(self.shared_store) if self.shared_store else None})"
         )
 
 
@@ -385,6 +433,7 @@ class SnapshotSessionProvider(ResourceProvider):
             endpoint=settings.endpoint,
             qps=settings.qps,
             retry=RetryPolicy(scale=settings.retry_delay_scale, sleep=provider_process.sleep),
+            shared_store=_store(settings),
         )
 
     def _cleanup_client(self) -> AgoraClient:
@@ -397,11 +446,17 @@ class SnapshotSessionProvider(ResourceProvider):
         return AgoraClient(settings.customer_id or "", settings.customer_secret or "",
                            endpoint=settings.endpoint, qps=settings.qps,
                            retry=RetryPolicy(scale=settings.retry_delay_scale, max_attempts=2,
-                                             deadline=_CLEANUP_DEADLINE))
+                                             deadline=_CLEANUP_DEADLINE),
+                           shared_store=_store(settings))
 
     def journal(self) -> TaskJournal:
-        """The task journal (``journal``): ``agora:taskJournal``, else the Pulumi home's."""
-        return _JOURNALS.get(self.settings().task_journal or str(default_journal_path()))
+        """The task journal (``journal``): ``agora:taskJournal``, else the Pulumi home's; with
+        ``agora:sharedStore``, the store's, that file standing in while the store fails
+        (``journal_redis.SharedTaskJournal``)."""
+        settings = self.settings()
+        local = settings.task_journal or str(default_journal_path())
+        store = _store(settings)
+        return _JOURNALS.get(local) if store is None else _JOURNALS.shared(store, local)
 
     # -- check / diff -------------------------------------------------------------------------
 

@@ -1,0 +1,256 @@
+"""One request budget per App ID for every process that uses the shared store.
+
+The same rule as ``ratelimit.TokenBucket`` (read its docstring first), kept in Redis so that
+every process counts against one budget: a token is **held** from before a request is sent
+until its answer has come, then **returns one window later**; at most ``rate`` tokens are held
+or returning at any moment. Whatever the delays between taking a token and the request reaching
+Agora, every request that arrives within any window holds or returns its token at the end of that
+window, so at most ``rate`` arrive in it (S10: 10 per second per App ID, for all callers
+together).
+
+Each step is one Lua script (``ACQUIRE``, ``RELEASE``), which Redis runs atomically, with Redis's
+own clock (``TIME``): processes on machines whose clocks differ still agree. Why a script rather
+than a library (docs/shared-store.md, "Why a Lua script"): the rate-limit libraries with a Redis
+backend (``limits``' moving window, token and leaky buckets) count a request when it is taken and
+have no "held until the answer, returned a window after it", which is what makes the count
+exact whatever the delays (measured: 429s with take-time counting, ``ratelimit``).
+
+What the keys hold (all under one hash tag, so a cluster keeps them in one slot):
+
+* ``held``: token id -> lease end (ms). A lease is a little longer than the request's own
+  timeouts (``AgoraClient``), so a process killed mid-request loses its tokens: at the lease
+  end each returns one window later, as if answered then.
+* ``returns``: token id -> the moment it returns (ms).
+* ``work``: callers that do work (acquire, start, update, stop) waiting for a token -> the end of
+  their wait's lease (ms): while any waits, confirming queries in every process yield to them
+  (``ratelimit``: tasks are started before the budget is spent confirming earlier ones).
+* ``members``: the processes that used the budget lately -> the end of their lease: how many
+  share it, for the share each takes alone when the store fails.
+
+Each key expires once unused (a minute after its last lease), so nothing is left behind.
+
+When the store fails (``shared_store``), the process falls back to a ``TokenBucket`` of
+``rate // members`` (the members last seen; ``ASSUMED_MEMBERS`` when never seen), at least 1:
+slower, never over Agora's limit as long as that many processes share it. The store is tried
+again every ``shared_store.RETRY_AFTER`` seconds; a token taken from the fallback is returned to
+it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Hashable
+from typing import Final
+
+from .. import provider_process
+from ..journal import Owner
+from ..shared_store import SharedStore, StoreUnavailable
+from .ratelimit import DEFAULT_MARGIN, TokenBucket
+
+__all__ = ["ACQUIRE", "ASSUMED_MEMBERS", "DEFAULT_LEASE", "RELEASE", "SharedBudget"]
+
+DEFAULT_LEASE: Final = 45.0
+"""Seconds a held token lasts when the caller gives no lease (longer than any request's
+timeouts: 10 s to connect + 30 s to read a stop's answer)."""
+ASSUMED_MEMBERS: Final = 4
+"""Processes assumed to share an App ID's budget when the store failed before it said."""
+_MEMBER_LEASE_MS: Final = 30_000
+_WAITER_LEASE_MS: Final = 3_000  # a waiting worker counts this long after its last look
+_YIELD_MS: Final = 50  # a confirming query looks again after waiting work took the token
+
+ACQUIRE: Final = """
+local held, returns, work, members = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local capacity, token, lease = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local window, confirming, waiter = tonumber(ARGV[4]), ARGV[5] == '1', ARGV[6]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- a held token whose lease ended (its process died mid-request) returns a window after it
+local expired = redis.call('ZRANGEBYSCORE', held, '-inf', now, 'WITHSCORES')
+for i = 1, #expired, 2 do
+  redis.call('ZADD', returns, tonumber(expired[i + 1]) + window, expired[i])
+end
+redis.call('ZREMRANGEBYSCORE', held, '-inf', now)
+redis.call('ZREMRANGEBYSCORE', returns, '-inf', now)
+redis.call('ZREMRANGEBYSCORE', work, '-inf', now)
+redis.call('ZREMRANGEBYSCORE', members, '-inf', now)
+redis.call('ZADD', members, now + tonumber(ARGV[8]), ARGV[7])
+local sharing = redis.call('ZCARD', members)
+local keep = lease + window + 60000
+local function touch()
+  for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, keep) end
+end
+local used = redis.call('ZCARD', held) + redis.call('ZCARD', returns)
+if used < capacity then
+  local others = redis.call('ZCARD', work)
+  if redis.call('ZSCORE', work, waiter) then others = others - 1 end
+  if not confirming or others == 0 then
+    redis.call('ZADD', held, now + lease, token)
+    redis.call('ZREM', work, waiter)
+    touch()
+    return {0, sharing}
+  end
+  touch()
+  return {tonumber(ARGV[10]), sharing}
+end
+if not confirming then redis.call('ZADD', work, now + tonumber(ARGV[9]), waiter) end
+-- the next slot: the first returning token; a held one returns at least a window from now
+local wait = window
+local first = redis.call('ZRANGE', returns, 0, 0, 'WITHSCORES')
+if #first > 0 then wait = math.min(wait, tonumber(first[2]) - now) end
+touch()
+return {math.max(wait, 1), sharing}
+"""
+"""KEYS: held, returns, work, members. ARGV: capacity, token id, lease ms, window ms,
+confirming (1/0), waiter id, member id, member lease ms, waiter lease ms, yield ms. Returns
+{0, members} when the token is taken, else {ms to wait, members}."""
+
+RELEASE: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], 'GT', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + 60000)
+return 1
+"""
+"""KEYS: held, returns. ARGV: token id, window ms. The token returns a window from now (later,
+never earlier, if its lease already ended: ``GT``)."""
+
+
+class SharedBudget:
+    """``rate`` requests per ``window`` for ``app_id`` across every process on ``store``
+    (module docstring). The interface of ``TokenBucket`` that ``AgoraClient`` uses: ``acquire``
+    then ``release`` from the same thread, ``rate``, ``window``, ``lower_rate``."""
+
+    def __init__(self, store: SharedStore, app_id: str, scope: Hashable, rate: float, *,
+                 window: float = 1.0) -> None:
+        if rate < 1:
+            raise ValueError(f"rate must be at least 1 request per window, got {rate}")
+        self._store = store
+        self._capacity = int(rate)
+        self._window = window
+        # The scope (Agora's domains, or an emulator's URL) is hashed: keys stay short.
+        scope_id = hashlib.sha256(repr(scope).encode()).hexdigest()[:12]
+        tag = f"{{budget:{app_id}:{scope_id}}}"
+        self._keys = [store.key(tag, part) for part in ("held", "returns", "work", "members")]
+        self._member = str(Owner.this_process())
+        self._members: int | None = None
+        self._lock = threading.Lock()
+        self._fallback: TokenBucket | None = None
+        self._local = threading.local()
+        self._acquire = store.client.register_script(ACQUIRE)
+        self._release = store.client.register_script(RELEASE)
+        store.fallback("request budget", "a request budget of its own share per App ID")
+
+    @property
+    def rate(self) -> int:
+        return self._capacity
+
+    @property
+    def window(self) -> float:
+        return self._window
+
+    @property
+    def members(self) -> int | None:
+        """How many processes shared the budget at the last look (None: never looked)."""
+        return self._members
+
+    def lower_rate(self, rate: float) -> None:
+        """Shrink the budget (never grow it), as ``TokenBucket.lower_rate``."""
+        with self._lock:
+            self._capacity = max(1, min(self._capacity, int(rate)))
+
+    def fallback_rate(self) -> int:
+        """The rate this process keeps to while the store fails (module docstring)."""
+        sharing = self._members or ASSUMED_MEMBERS
+        return max(1, self._capacity // max(1, sharing))
+
+    def acquire(self, deadline: float | None = None, *, confirming: bool = False,
+                held: bool = False, lease: float | None = None) -> bool:
+        """Block until a token is taken (True), or False if that cannot happen before
+        ``deadline`` (``time.monotonic``). ``held``: returned by ``release`` (a token taken
+        without it returns a window + ``ratelimit.DEFAULT_MARGIN`` after it was taken);
+        ``lease``: seconds a held token lasts if this process dies before ``release``."""
+        token = uuid.uuid4().hex
+        waiter = token
+        lease_s = (lease or DEFAULT_LEASE) if held else self._window + DEFAULT_MARGIN
+        while True:
+            answer = self._ask(token, waiter, lease_s, confirming) if self._store.available() \
+                else None
+            if answer is None:  # the store failed: this process's share, until it may answer
+                alone = self._acquire_alone(deadline, confirming=confirming, held=held)
+                if alone is not None:
+                    return alone
+                continue
+            if answer == 0.0:
+                if held:
+                    self._stack().append(token)
+                return True
+            if deadline is not None and time.monotonic() + answer > deadline:
+                if not confirming:
+                    self._withdraw(waiter)
+                return False
+            provider_process.sleep(answer)
+
+    def _ask(self, token: str, waiter: str, lease: float, confirming: bool) -> float | None:
+        """One ``ACQUIRE``: 0.0 (taken), the seconds to wait, or None when the store failed."""
+        try:
+            wait_ms, sharing = self._store.run("request budget", lambda client: self._acquire(
+                keys=self._keys,
+                args=[self._capacity, token, int(lease * 1000), int(self._window * 1000),
+                      1 if confirming else 0, waiter, self._member, _MEMBER_LEASE_MS,
+                      _WAITER_LEASE_MS, _YIELD_MS]))
+        except StoreUnavailable:
+            return None
+        self._members = int(sharing)
+        return int(wait_ms) / 1000
+
+    def release(self) -> None:
+        """The answer of this thread's last held request has come (``TokenBucket.release``)."""
+        stack = self._stack()
+        if not stack:
+            return
+        token = stack.pop()
+        if token is None:
+            fallback = self._fallback
+            if fallback is not None:
+                fallback.release()
+            return
+        if not self._store.available():
+            return  # its lease ends it; the store is not waited for
+        with contextlib.suppress(StoreUnavailable):
+            self._store.run("request budget", lambda client: self._release(
+                keys=self._keys[:2], args=[token, int(self._window * 1000)]))
+
+    def _acquire_alone(self, deadline: float | None, *, confirming: bool,
+                       held: bool) -> bool | None:
+        """A token from this process's share (``fallback_rate``): True, False (``deadline``
+        passed), or None when the store may be tried again first."""
+        with self._lock:
+            rate = self.fallback_rate()
+            if self._fallback is None or self._fallback.rate != rate:
+                self._fallback = TokenBucket(rate, window=self._window)
+            fallback = self._fallback
+        retry_at = time.monotonic() + self._store.retry_after
+        cut = retry_at if deadline is None else min(deadline, retry_at)
+        if fallback.acquire(cut, confirming=confirming, held=held):
+            if held:
+                self._stack().append(None)
+            return True
+        if deadline is not None and time.monotonic() >= deadline - 1e-3:
+            return False
+        return None
+
+    def _withdraw(self, waiter: str) -> None:
+        with contextlib.suppress(StoreUnavailable):
+            self._store.run("request budget",
+                            lambda client: client.zrem(self._keys[2], waiter))
+
+    def _stack(self) -> list[str | None]:
+        stack: list[str | None] | None = getattr(self._local, "tokens", None)
+        if stack is None:
+            stack = self._local.tokens = []
+        return stack
