@@ -94,7 +94,8 @@ def test_a_slow_store_never_holds_a_caller_longer_than_its_timeout(
         began = time.monotonic()
         assert budget.acquire(time.monotonic() + 5, held=True), "the share of this process"
         budget.release()
-        assert time.monotonic() - began < 1.0
+        # The store's timeout, then one window: the store's last window may have been spent.
+        assert time.monotonic() - began < 0.3 + 1.0 + 0.5
         assert budget.fallback_rate() == 10, "one member was seen: the whole budget"
     finally:
         redis_server.thaw()

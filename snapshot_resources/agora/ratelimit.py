@@ -134,6 +134,23 @@ class TokenBucket:
             self._returns.clear()
             self._returns.extend(items)
 
+    def reserve(self, count: int, *, held: int = 0, until: float | None = None) -> None:
+        """Take ``count`` tokens that return at ``until`` (clock seconds; default one window
+        from now) and ``held`` tokens that return a window after a ``release`` each: a budget
+        taken over from another counter (``shared_budget``), whose recent requests count."""
+        with self._lock:
+            at = self._clock() + self._window if until is None else until
+            for _ in range(count):
+                self._add_return(at)
+            self._held += held
+
+    def returning(self) -> tuple[int, list[float]]:
+        """``(held, seconds until each other taken token returns)``, for handing the budget
+        over to another counter."""
+        with self._lock:
+            now = self._clock()
+            return self._held, [at - now for at in self._returns if at > now]
+
     def release(self) -> None:
         """The answer of a request whose token was ``held`` has come: the token returns one
         window from now."""

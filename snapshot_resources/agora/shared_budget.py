@@ -31,9 +31,11 @@ Each key expires once unused (a minute after its last lease), so nothing is left
 
 When the store fails (``shared_store``), the process falls back to a ``TokenBucket`` of
 ``rate // members`` (the members last seen; ``ASSUMED_MEMBERS`` when never seen), at least 1:
-slower, never over Agora's limit as long as that many processes share it. The store is tried
-again every ``shared_store.RETRY_AFTER`` seconds; a token taken from the fallback is returned to
-it.
+slower, never over Agora's limit as long as that many processes share it. The hand-over is exact
+both ways: the fallback starts with every slot taken for one window (the store's last window
+may have been spent) and with this process's requests in flight counted as held; when the store
+answers again (tried every ``shared_store.RETRY_AFTER`` seconds), what the fallback still counts
+(held tokens and tokens returning) is written into the store first (``IMPORT``).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from ..journal import Owner
 from ..shared_store import SharedStore, StoreUnavailable
 from .ratelimit import DEFAULT_MARGIN, TokenBucket
 
-__all__ = ["ACQUIRE", "ASSUMED_MEMBERS", "DEFAULT_LEASE", "RELEASE", "SharedBudget"]
+__all__ = ["ACQUIRE", "ASSUMED_MEMBERS", "DEFAULT_LEASE", "IMPORT", "RELEASE", "SharedBudget"]
 
 DEFAULT_LEASE: Final = 45.0
 """Seconds a held token lasts when the caller gives no lease (longer than any request's
@@ -61,6 +63,8 @@ ASSUMED_MEMBERS: Final = 4
 _MEMBER_LEASE_MS: Final = 30_000
 _WAITER_LEASE_MS: Final = 3_000  # a waiting worker counts this long after its last look
 _YIELD_MS: Final = 50  # a confirming query looks again after waiting work took the token
+_STORE: Final = "store"  # a held token taken from the store (thread stack entries)
+_ALONE: Final = "alone"  # one taken from this process's own share while the store failed
 
 ACQUIRE: Final = """
 local held, returns, work, members = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -120,6 +124,22 @@ return 1
 never earlier, if its lease already ended: ``GT``)."""
 
 
+IMPORT: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease, held = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 3, 2 + held do redis.call('ZADD', KEYS[1], now + lease, ARGV[i]) end
+for i = 3 + held, #ARGV do
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[i]), 'imported:' .. i .. ':' .. now)
+end
+for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, lease + 60000) end
+return 1
+"""
+"""KEYS: held, returns. ARGV: lease ms, the number of held tokens, their ids, then the ms until
+each returning token returns. What a process counted alone while the store failed, handed to
+the store when it answers again: those requests count there too."""
+
+
 class SharedBudget:
     """``rate`` requests per ``window`` for ``app_id`` across every process on ``store``
     (module docstring). The interface of ``TokenBucket`` that ``AgoraClient`` uses: ``acquire``
@@ -140,9 +160,14 @@ class SharedBudget:
         self._members: int | None = None
         self._lock = threading.Lock()
         self._fallback: TokenBucket | None = None
+        self._remote_held: set[str] = set()  # tokens of the store this process holds
+        self._alone_held: set[str] = set()  # tokens of its own share it holds
+        self._counted: set[str] = set()  # store tokens its own share counts as held
+        self._imported: set[str] = set()  # own-share tokens handed over to the store
         self._local = threading.local()
         self._acquire = store.client.register_script(ACQUIRE)
         self._release = store.client.register_script(RELEASE)
+        self._import = store.client.register_script(IMPORT)
         store.fallback("request budget", "a request budget of its own share per App ID")
 
     @property
@@ -178,16 +203,17 @@ class SharedBudget:
         waiter = token
         lease_s = (lease or DEFAULT_LEASE) if held else self._window + DEFAULT_MARGIN
         while True:
-            answer = self._ask(token, waiter, lease_s, confirming) if self._store.available() \
-                else None
+            answer = self._ask(token, waiter, lease_s, confirming) if self._back() else None
             if answer is None:  # the store failed: this process's share, until it may answer
-                alone = self._acquire_alone(deadline, confirming=confirming, held=held)
+                alone = self._acquire_alone(token, deadline, confirming=confirming, held=held)
                 if alone is not None:
                     return alone
                 continue
             if answer == 0.0:
                 if held:
-                    self._stack().append(token)
+                    with self._lock:
+                        self._remote_held.add(token)
+                    self._stack().append((_STORE, token))
                 return True
             if deadline is not None and time.monotonic() + answer > deadline:
                 if not confirming:
@@ -213,44 +239,81 @@ class SharedBudget:
         stack = self._stack()
         if not stack:
             return
-        token = stack.pop()
-        if token is None:
+        kind, token = stack.pop()
+        with self._lock:
             fallback = self._fallback
-            if fallback is not None:
-                fallback.release()
-            return
-        if not self._store.available():
-            return  # its lease ends it; the store is not waited for
-        with contextlib.suppress(StoreUnavailable):
-            self._store.run("request budget", lambda client: self._release(
-                keys=self._keys[:2], args=[token, int(self._window * 1000)]))
+            if kind == _ALONE:
+                self._alone_held.discard(token)
+                remote = token in self._imported
+                self._imported.discard(token)
+                local = fallback is not None
+            else:
+                self._remote_held.discard(token)
+                local = fallback is not None and token in self._counted
+                self._counted.discard(token)
+                remote = True
+        if local and fallback is not None:
+            fallback.release()
+        if remote and self._store.available():  # else its lease ends it: never waited for
+            with contextlib.suppress(StoreUnavailable):
+                self._store.run("request budget", lambda client: self._release(
+                    keys=self._keys[:2], args=[token, int(self._window * 1000)]))
 
-    def _acquire_alone(self, deadline: float | None, *, confirming: bool,
+    def _acquire_alone(self, token: str, deadline: float | None, *, confirming: bool,
                        held: bool) -> bool | None:
         """A token from this process's share (``fallback_rate``): True, False (``deadline``
         passed), or None when the store may be tried again first."""
         with self._lock:
-            rate = self.fallback_rate()
-            if self._fallback is None or self._fallback.rate != rate:
-                self._fallback = TokenBucket(rate, window=self._window)
+            if self._fallback is None:
+                # Taken over from the store: its last window's requests and the ones in flight
+                # count (every slot returns a window from now; in-flight ones when answered).
+                self._fallback = TokenBucket(self.fallback_rate(), window=self._window)
+                self._fallback.reserve(self._fallback.rate, held=len(self._remote_held))
+                self._counted = set(self._remote_held)
             fallback = self._fallback
         retry_at = time.monotonic() + self._store.retry_after
         cut = retry_at if deadline is None else min(deadline, retry_at)
         if fallback.acquire(cut, confirming=confirming, held=held):
             if held:
-                self._stack().append(None)
+                with self._lock:
+                    self._alone_held.add(token)
+                self._stack().append((_ALONE, token))
             return True
         if deadline is not None and time.monotonic() >= deadline - 1e-3:
             return False
         return None
+
+    def _back(self) -> bool:
+        """Whether to ask the store: it may answer, and what this process counted alone was
+        handed over to it (``IMPORT``: the tokens held and returning count there too)."""
+        if not self._store.available():
+            return False
+        with self._lock:
+            fallback = self._fallback
+            if fallback is None:
+                return True
+            held_ids = sorted(self._alone_held)
+            _, returning = fallback.returning()
+        try:
+            self._store.run("request budget", lambda client: self._import(
+                keys=self._keys[:2],
+                args=[int(DEFAULT_LEASE * 1000), len(held_ids), *held_ids,
+                      *(int(seconds * 1000) + 1 for seconds in returning)]))
+        except StoreUnavailable:
+            return False
+        with self._lock:
+            self._imported |= set(held_ids)
+            self._fallback = None
+            self._counted = set()
+        return True
 
     def _withdraw(self, waiter: str) -> None:
         with contextlib.suppress(StoreUnavailable):
             self._store.run("request budget",
                             lambda client: client.zrem(self._keys[2], waiter))
 
-    def _stack(self) -> list[str | None]:
-        stack: list[str | None] | None = getattr(self._local, "tokens", None)
+    def _stack(self) -> list[tuple[str, str]]:
+        stack: list[tuple[str, str]] | None = getattr(self._local, "tokens", None)
         if stack is None:
             stack = self._local.tokens = []
         return stack
