@@ -4,6 +4,7 @@ each does when the store fails and comes back."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
+from conftest import wait_for
 
 from snapshot_resources.agora.shared_budget import SharedBudget
 from snapshot_resources.journal import Phase, SqliteTaskJournal, TaskKey
@@ -181,18 +183,66 @@ def test_the_tokens_of_a_killed_process_return_after_their_lease(
 
 def test_confirming_queries_yield_to_work_waiting_in_another_process(
         redis_server: RedisServer) -> None:
-    store = SharedStore(redis_server.url)
-    budget = SharedBudget(store, "app-yield", "scope", 2)
-    for _ in range(2):
-        assert budget.acquire(time.monotonic() + 2, held=True)
-    # Work of another process waits: its registration, as ACQUIRE writes it.
-    store.client.zadd(budget._keys[2], {"other-process-worker": time.time() * 1000 + 60_000})
-    budget.release()
-    budget.release()
+    import threading
+
+    budget = SharedBudget(SharedStore(redis_server.url), "app-yield", "scope", 1)
+    other = SharedBudget(SharedStore(redis_server.url), "app-yield", "scope", 1)  # elsewhere
+    assert budget.acquire(time.monotonic() + 2, held=True)
+    got: list[bool] = []
+    finish = threading.Event()
+
+    def work() -> None:  # the other process's start: its token is held until its answer
+        got.append(other.acquire(time.monotonic() + 5, held=True))
+        finish.wait(10)
+        other.release()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    wait_for(functools.partial(_waiting, redis_server, budget, 1), timeout=5)
+    budget.release()  # the token returns in a second: the waiting work takes it
     assert not budget.acquire(time.monotonic() + 1.5, confirming=True, held=True), \
         "a query waits while work waits"
-    store.client.zrem(budget._keys[2], "other-process-worker")
-    assert budget.acquire(time.monotonic() + 1.5, confirming=True, held=True)
+    assert got == [True]
+    finish.set()
+    worker.join(5)
+    assert budget.acquire(time.monotonic() + 2.5, confirming=True, held=True)
+    budget.release()
+
+
+def test_callers_are_served_in_order_of_arrival_across_processes(
+        redis_server: RedisServer) -> None:
+    """First come, first served: with four tokens a second, twelve callers of two "processes"
+    get them four by four in the order they asked, none starving."""
+    import threading
+
+    budgets = [SharedBudget(SharedStore(redis_server.url), "app-fifo", "scope", 4)
+               for _ in range(2)]
+    for _ in range(4):
+        assert budgets[0].acquire(time.monotonic() + 2, held=True)
+    order: list[int] = []
+    threads = []
+    for index in range(12):
+        budget = budgets[index % 2]
+
+        def take(index: int = index, budget: SharedBudget = budget) -> None:
+            assert budget.acquire(time.monotonic() + 10, held=True)
+            order.append(index)
+            budget.release()
+
+        threads.append(threading.Thread(target=take))
+        threads[-1].start()
+        wait_for(functools.partial(_waiting, redis_server, budgets[0], index + 1), timeout=5)
+    for _ in range(4):
+        budgets[0].release()
+    for thread in threads:
+        thread.join(15)
+    assert [set(order[i:i + 4]) for i in (0, 4, 8)] == [{0, 1, 2, 3}, {4, 5, 6, 7},
+                                                         {8, 9, 10, 11}]
+
+
+def _waiting(server: RedisServer, budget: SharedBudget, count: int) -> bool:
+    with server.client() as client:
+        return int(client.zcard(budget._keys[2])) == count
 
 
 def test_an_owner_on_another_machine_lives_by_its_heartbeat(redis_server: RedisServer) -> None:

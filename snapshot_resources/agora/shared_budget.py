@@ -21,9 +21,12 @@ What the keys hold (all under one hash tag, so a cluster keeps them in one slot)
   timeouts (``AgoraClient``), so a process killed mid-request loses its tokens: at the lease
   end each returns one window later, as if answered then.
 * ``returns``: token id -> the moment it returns (ms).
-* ``work``: callers that do work (acquire, start, update, stop) waiting for a token -> the end of
-  their wait's lease (ms): while any waits, confirming queries in every process yield to them
-  (``ratelimit``: tasks are started before the budget is spent confirming earlier ones).
+* ``work`` and ``confirm``: the callers waiting for a token, in order of arrival (a counter,
+  ``seq``), work (acquire, start, update, stop) and confirming queries apart: tokens go first
+  come, first served, work before every query (``ratelimit``: tasks are started before the
+  budget is spent confirming earlier ones), so no caller in any process starves; ``alive``: each
+  waiter's lease (it asks again at least every window; one that stops asking leaves the queue).
+  A waiter sleeps until the token its turn needs returns, not in a loop.
 * ``members``: the processes that used the budget lately -> the end of their lease: how many
   share it, for the share each takes alone when the store fails.
 
@@ -46,7 +49,7 @@ import threading
 import time
 import uuid
 from collections.abc import Hashable
-from typing import Final
+from typing import Any, Final
 
 from .. import provider_process
 from ..journal import Owner
@@ -62,12 +65,12 @@ ASSUMED_MEMBERS: Final = 4
 """Processes assumed to share an App ID's budget when the store failed before it said."""
 _MEMBER_LEASE_MS: Final = 30_000
 _WAITER_LEASE_MS: Final = 3_000  # a waiting worker counts this long after its last look
-_YIELD_MS: Final = 50  # a confirming query looks again after waiting work took the token
 _STORE: Final = "store"  # a held token taken from the store (thread stack entries)
 _ALONE: Final = "alone"  # one taken from this process's own share while the store failed
 
 ACQUIRE: Final = """
-local held, returns, work, members = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local held, returns, work, confirm = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local alive, members, seq = KEYS[5], KEYS[6], KEYS[7]
 local capacity, token, lease = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local window, confirming, waiter = tonumber(ARGV[4]), ARGV[5] == '1', ARGV[6]
 local t = redis.call('TIME')
@@ -79,7 +82,12 @@ for i = 1, #expired, 2 do
 end
 redis.call('ZREMRANGEBYSCORE', held, '-inf', now)
 redis.call('ZREMRANGEBYSCORE', returns, '-inf', now)
-redis.call('ZREMRANGEBYSCORE', work, '-inf', now)
+-- a waiter that stopped asking (its process died, or it gave up) leaves the queues
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', alive, '-inf', now)) do
+  redis.call('ZREM', work, gone)
+  redis.call('ZREM', confirm, gone)
+end
+redis.call('ZREMRANGEBYSCORE', alive, '-inf', now)
 redis.call('ZREMRANGEBYSCORE', members, '-inf', now)
 redis.call('ZADD', members, now + tonumber(ARGV[8]), ARGV[7])
 local sharing = redis.call('ZCARD', members)
@@ -87,29 +95,34 @@ local keep = lease + window + 60000
 local function touch()
   for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, keep) end
 end
-local used = redis.call('ZCARD', held) + redis.call('ZCARD', returns)
-if used < capacity then
-  local others = redis.call('ZCARD', work)
-  if redis.call('ZSCORE', work, waiter) then others = others - 1 end
-  if not confirming or others == 0 then
-    redis.call('ZADD', held, now + lease, token)
-    redis.call('ZREM', work, waiter)
-    touch()
-    return {0, sharing}
-  end
-  touch()
-  return {tonumber(ARGV[10]), sharing}
+-- first come, first served: work (acquire, start, update, stop) before confirming queries
+local queue = work
+if confirming then queue = confirm end
+if not redis.call('ZSCORE', queue, waiter) then
+  redis.call('ZADD', queue, redis.call('INCR', seq), waiter)
 end
-if not confirming then redis.call('ZADD', work, now + tonumber(ARGV[9]), waiter) end
--- the next slot: the first returning token; a held one returns at least a window from now
+redis.call('ZADD', alive, now + tonumber(ARGV[9]), waiter)
+local position = redis.call('ZRANK', queue, waiter)
+if confirming then position = position + redis.call('ZCARD', work) end
+local free = capacity - redis.call('ZCARD', held) - redis.call('ZCARD', returns)
+if position < free then
+  redis.call('ZADD', held, now + lease, token)
+  redis.call('ZREM', queue, waiter)
+  redis.call('ZREM', alive, waiter)
+  touch()
+  return {0, sharing}
+end
+-- this caller's turn comes when the tokens ahead of it have returned; a held token returns at
+-- least a window from now
+local ahead = position - math.max(free, 0)
 local wait = window
-local first = redis.call('ZRANGE', returns, 0, 0, 'WITHSCORES')
-if #first > 0 then wait = math.min(wait, tonumber(first[2]) - now) end
+local turn = redis.call('ZRANGE', returns, ahead, ahead, 'WITHSCORES')
+if #turn > 0 then wait = math.min(wait, tonumber(turn[2]) - now) end
 touch()
 return {math.max(wait, 1), sharing}
 """
-"""KEYS: held, returns, work, members. ARGV: capacity, token id, lease ms, window ms,
-confirming (1/0), waiter id, member id, member lease ms, waiter lease ms, yield ms. Returns
+"""KEYS: held, returns, work, confirm, alive, members, seq. ARGV: capacity, token id, lease ms,
+window ms, confirming (1/0), waiter id, member id, member lease ms, waiter lease ms. Returns
 {0, members} when the token is taken, else {ms to wait, members}."""
 
 RELEASE: Final = """
@@ -155,7 +168,8 @@ class SharedBudget:
         # The scope (Agora's domains, or an emulator's URL) is hashed: keys stay short.
         scope_id = hashlib.sha256(repr(scope).encode()).hexdigest()[:12]
         tag = f"{{budget:{app_id}:{scope_id}}}"
-        self._keys = [store.key(tag, part) for part in ("held", "returns", "work", "members")]
+        self._keys = [store.key(tag, part) for part in
+                      ("held", "returns", "work", "confirm", "alive", "members", "seq")]
         self._member = str(Owner.this_process())
         self._members: int | None = None
         self._lock = threading.Lock()
@@ -216,8 +230,7 @@ class SharedBudget:
                     self._stack().append((_STORE, token))
                 return True
             if deadline is not None and time.monotonic() + answer > deadline:
-                if not confirming:
-                    self._withdraw(waiter)
+                self._withdraw(waiter)
                 return False
             provider_process.sleep(answer)
 
@@ -228,7 +241,7 @@ class SharedBudget:
                 keys=self._keys,
                 args=[self._capacity, token, int(lease * 1000), int(self._window * 1000),
                       1 if confirming else 0, waiter, self._member, _MEMBER_LEASE_MS,
-                      _WAITER_LEASE_MS, _YIELD_MS]))
+                      _WAITER_LEASE_MS]))
         except StoreUnavailable:
             return None
         self._members = int(sharing)
@@ -308,9 +321,17 @@ class SharedBudget:
         return True
 
     def _withdraw(self, waiter: str) -> None:
+        """A caller that gives up leaves the queues at once (else its lease ends it)."""
+        work, confirm, alive = self._keys[2:5]
+
+        def leave(client: Any) -> Any:
+            with client.pipeline(transaction=True) as pipe:
+                for key in (work, confirm, alive):
+                    pipe.zrem(key, waiter)
+                return pipe.execute()
+
         with contextlib.suppress(StoreUnavailable):
-            self._store.run("request budget",
-                            lambda client: client.zrem(self._keys[2], waiter))
+            self._store.run("request budget", leave)
 
     def _stack(self) -> list[tuple[str, str]]:
         stack: list[tuple[str, str]] | None = getattr(self._local, "tokens", None)

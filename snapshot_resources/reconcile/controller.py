@@ -393,7 +393,12 @@ class Controller:
     def _follow(self, now: float) -> float:
         """A replica that does not act: timers and notifications are kept as by the leader
         (its work stays queued for a takeover), and the state is read to match them."""
+        assert self.replicas is not None
+        last = self.replicas.last_sweep()  # the leader's: alerts on the last sweep hold here too
         with self._lock:
+            if last is not None and (self._last_sweep is None or last > self._last_sweep):
+                self._last_sweep = last
+                self.metrics.last_sweep.set(last)
             self._fire_timers(now)
             reread = bool(self._unknown) or now - self._exported_at >= self.settings.state_poll
         if reread:
