@@ -19,23 +19,26 @@ round, and nothing may be left running. Run: ``.venv/bin/python benchmarks/share
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
 import sys
-import threading
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Final
 
 import engine as engine_bench  # benchmarks/engine.py: the stack file and the environment
-from pulumi import automation as auto
 
 from snapshot_resources import engine, rules
 from snapshot_resources.testing.emulator import EmulatorHandle
 from snapshot_resources.testing.redis import run_redis
 
 TARGET: Final = 1.15
+RUNNER: Final = engine_bench.REPO / "tests" / "support" / "engine_run.py"  # one `up` per process
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Round:
     busiest: int
     failed: int
     why: str = ""
+    first_call: float = 0.0  # seconds after the start when Agora saw the first call
+    last_call: float = 0.0  # ... and the last
 
     @property
     def bound(self) -> float:
@@ -60,9 +65,10 @@ def _counters(emulator: EmulatorHandle) -> tuple[int, int]:
 def deploy_round(cli: engine.PulumiCli, stacks: int, sessions: int, parallel: int,
                  store_url: str | None) -> Round:
     """Deploy ``stacks`` stacks at once (module docstring), then destroy them."""
-    with engine_bench.bench_stack(cli, "bench-shared-", parallel=parallel,
-                                  max_tasks=stacks * sessions + 50,
-                                  stacks=stacks) as (emulator, offline, made):
+    with tempfile.TemporaryDirectory(prefix="bench-shared-runs-") as tmp, \
+            engine_bench.bench_stack(cli, "bench-shared-", parallel=parallel,
+                                     max_tasks=stacks * sessions + 50,
+                                     stacks=stacks) as (emulator, offline, made):
         for index, stack in enumerate(made):
             config = engine_bench.stack_config(emulator.url, emulator.app_id, sessions, None,
                                                first=index * sessions)
@@ -71,24 +77,33 @@ def deploy_round(cli: engine.PulumiCli, stacks: int, sessions: int, parallel: in
                 secrets["agora:sharedStore"] = store_url  # a secret: it holds the password
             offline.write_config(stack, config, secrets)
         calls_before, limited_before = _counters(emulator)
-        failures: list[BaseException] = []
-        go = threading.Event()
-
-        def up(stack: auto.Stack) -> None:
-            go.wait()
-            try:
-                stack.up(color="never")
-            except Exception as error:  # counted and reported
-                failures.append(error)
-
-        threads = [threading.Thread(target=up, args=(stack,)) for stack in made]
-        for thread in threads:
-            thread.start()
+        logs = [Path(tmp) / f"{stack.name}.log" for stack in made]
+        requests = []
+        for stack, log in zip(made, logs, strict=True):
+            request = Path(tmp) / f"{stack.name}.json"
+            request.write_text(json.dumps({
+                "operation": "up", "cli": str(cli.bin_dir), "cwd": str(stack.workspace.work_dir),
+                "stack": stack.name, "env": offline.env, "log": str(log)}))
+            requests.append(request)
+        # Each `pulumi up` in a process of its own, as CI jobs run them (inline programs share
+        # one process's Pulumi runtime otherwise).
         started = time.perf_counter()
-        go.set()
-        for thread in threads:
-            thread.join()
+        processes = [subprocess.Popen([sys.executable, str(RUNNER), str(request)],
+                                      env={**os.environ, **offline.env})
+                     for request in requests]
+        samples: list[tuple[float, int]] = []
+        while any(process.poll() is None for process in processes):
+            samples.append((time.perf_counter() - started, _counters(emulator)[0]))
+            time.sleep(0.25)
         seconds = time.perf_counter() - started
+        moving = [at for (at, count), (_, before) in zip(samples[1:], samples, strict=False)
+                  if count > before]
+        failures = []
+        for process, log in zip(processes, logs, strict=True):
+            if process.returncode != 0:
+                said = [line.strip() for line in log.read_text().splitlines()
+                        if "error" in line.lower()]
+                failures.append("\n".join(said[-3:]) or f"exit status {process.returncode}")
         calls, limited = _counters(emulator)
         busiest = int(emulator.admin.counters()["maxRequestsPerSecond"].get(emulator.app_id, 0))
         for stack in made:
@@ -96,9 +111,10 @@ def deploy_round(cli: engine.PulumiCli, stacks: int, sessions: int, parallel: in
         still = [t for t in emulator.admin.tasks() if t.get("state") in ("running", "failover")]
         if still:
             raise SystemExit(f"{len(still)} tasks still running after the destroys")
-    why = str(failures[0]).strip().splitlines()[-1][:300] if failures else ""
+    why = " / ".join(failures[0].splitlines())[:600] if failures else ""
     return Round(seconds, calls - calls_before, limited - limited_before, busiest,
-                 len(failures), why)
+                 len(failures), why, moving[0] if moving else 0.0,
+                 moving[-1] if moving else 0.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         ratio = run.seconds / run.bound if run.bound else float("nan")
         print(f"| {label} | {total} | {run.seconds:.1f} | {run.calls} | {run.bound:.1f} | "
               f"{ratio:.2f}x | {run.limited} | {run.busiest} | {run.failed} |")
+    print("\nWhere the time goes (s): before Agora saw the first call (the CLIs, programs and "
+          "providers starting), while calls flowed (beside the bound), after the last call:\n")
+    print("| run | before the first call | calls flowing | bound | after the last call |")
+    print("|---|---:|---:|---:|---:|")
+    for label, run in (("with the shared store", shared), ("without", alone)):
+        print(f"| {label} | {run.first_call:.1f} | {run.last_call - run.first_call:.1f} | "
+              f"{run.bound:.1f} | {run.seconds - run.last_call:.1f} |")
     for label, run in (("with the store", shared), ("without", alone)):
         if run.why:
             print(f"\n{label}: {run.failed} `pulumi up` runs failed; the first said: {run.why}")

@@ -25,8 +25,10 @@ while the store fails, so a task is never lost (module docstring of ``SharedTask
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -260,19 +262,8 @@ class RedisTaskJournal:
             if self._beating:
                 return
             self._beating = True
-        threading.Thread(target=self._beat, args=(key,), name="journal-heartbeat",
+        threading.Thread(target=_beat, args=(weakref.ref(self), key), name="journal-heartbeat",
                          daemon=True).start()
-
-    def _beat(self, key: str) -> None:
-        while True:
-            time.sleep(HEARTBEAT_EVERY)
-            if not self._store.available():
-                continue
-            try:
-                self._store.run("task journal heartbeat", lambda client: client.set(
-                    key, "1", px=int(HEARTBEAT_TTL * 1000)))
-            except StoreUnavailable:
-                continue
 
     # -- TaskJournal ---------------------------------------------------------------------------
 
@@ -354,6 +345,22 @@ class RedisTaskJournal:
         """One entry by id, or None."""
         found = self._read(f"id:{entry_id}")
         return found[0] if found else None
+
+
+def _beat(journal: weakref.ref[RedisTaskJournal], key: str) -> None:
+    """The heartbeat thread: while the journal is in use (a weak reference: it ends with it)."""
+    while True:
+        time.sleep(HEARTBEAT_EVERY)
+        alive = journal()
+        if alive is None:
+            return
+        store = alive._store
+        del alive
+        if not store.available():
+            continue
+        with contextlib.suppress(StoreUnavailable):
+            store.run("task journal heartbeat", lambda client: client.set(
+                key, "1", px=int(HEARTBEAT_TTL * 1000)))
 
 
 def _text(value: Any) -> str:

@@ -202,7 +202,7 @@ def test_confirming_queries_yield_to_work_waiting_in_another_process(
     budget.release()  # the token returns in a second: the waiting work takes it
     assert not budget.acquire(time.monotonic() + 1.5, confirming=True, held=True), \
         "a query waits while work waits"
-    assert got == [True]
+    wait_for(lambda: got == [True], timeout=5)  # the work took the token that returned
     finish.set()
     worker.join(5)
     assert budget.acquire(time.monotonic() + 2.5, confirming=True, held=True)

@@ -731,11 +731,14 @@ class AgoraClient:
                 self._out_of_time(operation, index, attempt - 1, "waiting for the rate limiter")
             base = self._endpoints.urls[index]
             tries_here += 1
+            self._local.answered = None
             try:
                 outcome = self._send(operation, method, base + path, data, deadline, redact,
                                      attempt)
             finally:
-                bucket.release()  # the token returns a window after the answer (ratelimit)
+                # The token returns a window after the answer (ratelimit), not after the
+                # parsing and logging that followed it.
+                bucket.release(answered=getattr(self._local, "answered", None))
             if isinstance(outcome, errors.AgoraTransportError):
                 failure = outcome
                 row = retry.TRANSPORT
@@ -803,7 +806,9 @@ class AgoraClient:
                 timeout=timeout,
                 allow_redirects=False,  # a redirect could carry the Authorization elsewhere
             )
+            self._local.answered = time.monotonic()  # the budget counts from here (_call)
         except requests.RequestException as exc:
+            self._local.answered = time.monotonic()
             elapsed = (time.perf_counter() - started) * 1000
             timed_out = isinstance(exc, requests.Timeout)
             kind = _fault_kind(exc)

@@ -62,7 +62,7 @@ class RequestBudget(Protocol):
     def acquire(self, deadline: float | None = None, *, confirming: bool = False,
                 held: bool = False, lease: float | None = None) -> bool: ...
 
-    def release(self) -> None: ...
+    def release(self, answered: float | None = None) -> None: ...
 
 
 class TokenBucket:
@@ -151,9 +151,10 @@ class TokenBucket:
             now = self._clock()
             return self._held, [at - now for at in self._returns if at > now]
 
-    def release(self) -> None:
+    def release(self, answered: float | None = None) -> None:
         """The answer of a request whose token was ``held`` has come: the token returns one
-        window from now."""
+        window from now. (``answered``, the ``time.monotonic`` of the answer, serves the
+        shared budget, whose store call may come later; here the release follows at once.)"""
         with self._lock:
             if self._held > 0:
                 self._held -= 1

@@ -129,12 +129,12 @@ RELEASE: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], 'GT', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZADD', KEYS[2], 'GT', now - tonumber(ARGV[3] or 0) + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + 60000)
 return 1
 """
-"""KEYS: held, returns. ARGV: token id, window ms. The token returns a window from now (later,
-never earlier, if its lease already ended: ``GT``)."""
+"""KEYS: held, returns. ARGV: token id, window ms, ms since the answer came. The token returns
+a window after the answer (later, never earlier, if its lease already ended: ``GT``)."""
 
 
 IMPORT: Final = """
@@ -247,8 +247,10 @@ class SharedBudget:
         self._members = int(sharing)
         return int(wait_ms) / 1000
 
-    def release(self) -> None:
-        """The answer of this thread's last held request has come (``TokenBucket.release``)."""
+    def release(self, answered: float | None = None) -> None:
+        """The answer of this thread's last held request has come (``TokenBucket.release``);
+        ``answered`` (``time.monotonic``), when given, is when: the token returns a window
+        after it rather than after this call."""
         stack = self._stack()
         if not stack:
             return
@@ -268,9 +270,10 @@ class SharedBudget:
         if local and fallback is not None:
             fallback.release()
         if remote and self._store.available():  # else its lease ends it: never waited for
+            ago = 0 if answered is None else max(0, int((time.monotonic() - answered) * 1000))
             with contextlib.suppress(StoreUnavailable):
                 self._store.run("request budget", lambda client: self._release(
-                    keys=self._keys[:2], args=[token, int(self._window * 1000)]))
+                    keys=self._keys[:2], args=[token, int(self._window * 1000), ago]))
 
     def _acquire_alone(self, token: str, deadline: float | None, *, confirming: bool,
                        held: bool) -> bool | None:
