@@ -8,7 +8,7 @@ LOCK := requirements-lock.txt
 STAMP := $(VENV)/.installed
 LOCK_VENV := .venv-lock
 
-.PHONY: test lint typecheck unit engine demo pulumi schemas docs bench lock clean
+.PHONY: test lint typecheck unit engine demo pulumi redis-server schemas docs bench lock clean
 
 $(STAMP): $(LOCK) pyproject.toml
 	@echo "==> $(VENV): installing exactly $(LOCK) (the first run downloads a few hundred MB)"
@@ -34,7 +34,23 @@ pulumi: $(STAMP)
 	       "(install Go >= 1.26, or the Pulumi CLI >= 3.181)"; \
 	fi
 
-test: $(STAMP) pulumi lint typecheck unit
+# The Redis server the shared-store tests start on a free loopback port (docs/shared-store.md):
+# Debian's package when none is on PATH (valkey-server, wire-compatible, is taken too). Without
+# root or apt-get it says how to get one; those tests then skip (and fail under CI).
+redis-server:
+	@if command -v redis-server >/dev/null || command -v valkey-server >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "==> installing Debian's redis-server (apt-get; the tests start their own on loopback)"; \
+	  install="apt-get install -y -qq --no-install-recommends redis-server"; \
+	  { DEBIAN_FRONTEND=noninteractive $$install >/dev/null 2>&1 \
+	    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$install >/dev/null; }; } && \
+	  echo "==> $$(redis-server --version | cut -d' ' -f1-3)"; \
+	else \
+	  echo "==> no redis-server and no root apt-get: install redis-server or valkey-server;" \
+	       "the shared-store tests skip without one (and fail under CI)"; \
+	fi
+
+test: $(STAMP) pulumi redis-server lint typecheck unit
 
 # ruff, then deptry: every module the code imports is a declared dependency, every declared one
 # is used (pyproject.toml [tool.deptry]).
@@ -53,12 +69,12 @@ typecheck: $(STAMP)
 # and the Pulumi CLI rather than compute (measured: 8 min 8 s serial, 5 min 23 s with -n 3).
 # While a test runs longer than a minute the suite names it (tests/conftest.py), and the ten
 # slowest are listed at the end.
-unit: $(STAMP)
+unit: $(STAMP) redis-server
 	@echo "==> pytest on 3 workers: the whole suite, the real-engine tests included (about 6 min warm)"
 	$(BIN)/pytest -q -n 3 --durations=10
 
 # Only the tests that run the real Pulumi engine (tests/engine/).
-engine: $(STAMP) pulumi
+engine: $(STAMP) pulumi redis-server
 	$(BIN)/pytest -q -m engine
 
 schemas: $(STAMP)
@@ -71,7 +87,7 @@ docs: $(STAMP)
 demo: $(STAMP) pulumi
 	$(BIN)/python -m snapshot_resources.demo
 
-bench: $(STAMP) pulumi
+bench: $(STAMP) pulumi redis-server
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 # Re-resolve every dependency with hashes: all extras, the dev dependency group and the build

@@ -3,7 +3,7 @@ program apply to them, so that a stack file either passes both or fails both.
 
 ``PROVIDER_SETTINGS`` declares the provider's ``agora:*`` settings once (which are secrets, which
 environment variable stands in); ``ProviderSettings.from_config`` reads exactly these
-(``tests/test_config_keys.py``).  ``key_problems`` finds keys that look like this product's but
+(``tests/test_stack_files.py``).  ``key_problems`` finds keys that look like this product's but
 that the program would never read (another project's namespace, a typo, an unknown ``agora:``
 setting, a mis-cased ``agora:appid``); ``app_id_problems`` a stack without any App ID for a
 session.  ``set_secret_command`` spells the ``pulumi config set --secret`` that encrypts a value.
@@ -17,11 +17,11 @@ from __future__ import annotations
 import difflib
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from snapshot_resources import rules
+from snapshot_resources import rules, shared_store
 from snapshot_resources.spec import STACK_KEYS, Problem
 
 NAMESPACE: Final = "agora"
@@ -36,10 +36,18 @@ class Setting:
     key: str
     secret: bool = False
     env: str | None = None
+    secret_when: Callable[[str], bool] | None = None
+    """For a setting secret only in some forms (a store URL with a password)."""
 
     @property
     def name(self) -> str:
         return f"{NAMESPACE}:{self.key}"
+
+    def holds_secret(self, value: object) -> bool:
+        """Whether ``value`` of this setting belongs encrypted in the stack file."""
+        if self.secret_when is not None:
+            return isinstance(value, str) and self.secret_when(value)
+        return self.secret
 
 
 PROVIDER_SETTINGS: Final = (
@@ -54,6 +62,8 @@ PROVIDER_SETTINGS: Final = (
     Setting("qps"),
     Setting("retryDelayScale"),
     Setting("exitTimeout"),
+    Setting("taskJournal", env="AGORA_TASK_JOURNAL"),
+    Setting("sharedStore", env=shared_store.ENV, secret_when=shared_store.holds_secret),
 )
 SETTINGS_BY_KEY: Final = {s.key: s for s in PROVIDER_SETTINGS}
 APP_ID_KEY: Final = SETTINGS_BY_KEY["appId"].name

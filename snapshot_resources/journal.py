@@ -167,13 +167,22 @@ class JournalEntry:
     owner: str | None
     started_at: float
     updated_at: float
+    owner_alive: bool | None = None
+    """Whether the owner's heartbeat is there (the shared store's journal); None: not known."""
 
     def abandoned(self, now: float | None = None) -> bool:
-        """Nobody is working on it: released, or its owner is gone."""
+        """Nobody is working on it: released, or its owner is gone (a process on this host
+        that no longer runs; elsewhere, a heartbeat that stopped, or without one the lease)."""
         if self.owner is None:
             return True
         owner = Owner.parse(self.owner)
-        return owner is None or not owner.alive(self.updated_at, time.time() if now is None else now)
+        if owner is None:
+            return True
+        at = time.time() if now is None else now
+        if self.owner_alive is None:
+            return not owner.alive(self.updated_at, at)
+        here = owner.host == socket.gethostname()
+        return not self.owner_alive or (here and not owner.alive(self.updated_at, at))
 
     def describe(self) -> str:
         """The entry in words, for messages (no secret: the digest is not shown)."""

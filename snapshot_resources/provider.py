@@ -42,7 +42,16 @@ from pulumi.dynamic import (
 )
 from pulumi.dynamic.config import Config
 
-from snapshot_resources import changes, naming, provider_process, recovery, rules, spec
+from snapshot_resources import (
+    changes,
+    config_keys,
+    naming,
+    provider_process,
+    recovery,
+    rules,
+    shared_store,
+    spec,
+)
 from snapshot_resources.agora import errors
 from snapshot_resources.journal import (
     FallbackJournal,
@@ -114,6 +123,18 @@ def _number(raw: Any, name: str, default: float, problems: list[str]) -> float:
     return value
 
 
+def _store_url(raw: str | None, problems: list[str]) -> str | None:
+    """``agora:sharedStore``, checked (redis:// or rediss://); a problem names it redacted."""
+    if raw is None:
+        return None
+    try:
+        shared_store.SharedStore.check_url(raw)
+    except shared_store.SharedStoreConfigError as error:
+        problems.append(str(error))
+        return None
+    return raw
+
+
 DEFAULT_START_TIMEOUT: Final = 90.0  # S10: not at 4/5 after about 90 s: not started
 DEFAULT_POLL_INTERVAL: Final = 2.0
 DEFAULT_EXIT_TIMEOUT: Final = 30.0
@@ -181,7 +202,29 @@ class _Journals:
             return journal
 
 
+    def shared(self, store: shared_store.SharedStore, local: str) -> TaskJournal:
+        """The store's journal, with the file at ``local`` for when the store fails."""
+        from snapshot_resources.journal_redis import RedisTaskJournal, SharedTaskJournal
+
+        name = f"{store.where} {local}"
+        fallback = self.get(local)
+        with self._lock:
+            journal = self._open.get(name)
+            if journal is None:
+                journal = SharedTaskJournal(RedisTaskJournal(store), fallback)
+                self._open[name] = journal
+            return journal
+
+
 _JOURNALS: Final = _Journals()
+
+
+def _store(settings: ProviderSettings) -> shared_store.SharedStore | None:
+    """The process's store of ``agora:sharedStore`` (None without it); its one warning of a
+    failure goes to stderr, which the engine shows."""
+    if not settings.shared_store:
+        return None
+    return shared_store.connect(settings.shared_store, say=recovery.say)
 
 
 class _StartJournal:
@@ -233,7 +276,10 @@ class ProviderSettings:
     while the task it replaces, stopped moments before, still holds the channel and uid (53 task
     conflict, S7).  ``task_journal`` (str | None): ``agora:taskJournal`` / ``AGORA_TASK_JOURNAL``,
     the task journal's file (default ``$PULUMI_HOME/agora-snapshots/task-journal.sqlite3``,
-    ``journal``).  ``problems`` (tuple of str): what could not be read, e.g. a non-numeric
+    ``journal``).  ``shared_store`` (str | None): ``agora:sharedStore`` / ``AGORA_SHARED_STORE``,
+    a ``redis://`` or ``rediss://`` URL: one request budget per App ID and one task journal for
+    every process that uses it (docs/shared-store.md); never shown (``repr``), since it may hold
+    a password.  ``problems`` (tuple of str): what could not be read, e.g. a non-numeric
     ``agora:pollInterval``; any problem fails the first operation that needs the client with
     ``ProviderConfigError``.
     """
@@ -254,39 +300,37 @@ class ProviderSettings:
     # task conflict (S7) for a while; a synchronous stop already waited up to 20 s for uploads (S6).
     exit_timeout: float = DEFAULT_EXIT_TIMEOUT
     task_journal: str | None = None
+    shared_store: str | None = field(default=None, repr=False)
     problems: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: Config | None) -> ProviderSettings:
-        def get(key: str, env: str | None = None) -> str | None:
-            value = config.get(f"agora:{key}") if config is not None else None
-            if (value is None or value == "") and env is not None:
-                value = os.environ.get(env)
+        def get(key: str) -> str | None:
+            # The setting's name and environment variable come from its one declaration.
+            setting = config_keys.SETTINGS_BY_KEY[key]
+            value = config.get(setting.name) if config is not None else None
+            if (value is None or value == "") and setting.env is not None:
+                value = os.environ.get(setting.env)
             return None if value is None or value == "" else str(value)
 
         problems: list[str] = []
+
+        def number(key: str, default: float) -> float:
+            return _number(get(key), config_keys.SETTINGS_BY_KEY[key].name, default, problems)
+
         return cls(
-            customer_id=get("customerId", "AGORA_CUSTOMER_ID"),
-            customer_secret=get("customerSecret", "AGORA_CUSTOMER_SECRET"),
-            app_certificate=get("appCertificate", "AGORA_APP_CERTIFICATE"),
-            endpoint=get("endpoint", "AGORA_ENDPOINT"),
-            start_timeout=_number(
-                get("startTimeout"), "agora:startTimeout", DEFAULT_START_TIMEOUT, problems
-            ),
-            poll_interval=_number(
-                get("pollInterval"), "agora:pollInterval", DEFAULT_POLL_INTERVAL, problems
-            ),
-            failover_grace=_number(
-                get("failoverGrace"), "agora:failoverGrace", float(rules.FAILOVER_SECONDS), problems
-            ),
-            qps=_number(get("qps"), "agora:qps", float(rules.QPS_PER_APP_ID), problems),
-            retry_delay_scale=_number(
-                get("retryDelayScale"), "agora:retryDelayScale", 1.0, problems
-            ),
-            exit_timeout=_number(
-                get("exitTimeout"), "agora:exitTimeout", DEFAULT_EXIT_TIMEOUT, problems
-            ),
-            task_journal=get("taskJournal", "AGORA_TASK_JOURNAL"),
+            customer_id=get("customerId"),
+            customer_secret=get("customerSecret"),
+            app_certificate=get("appCertificate"),
+            endpoint=get("endpoint"),
+            start_timeout=number("startTimeout", DEFAULT_START_TIMEOUT),
+            poll_interval=number("pollInterval", DEFAULT_POLL_INTERVAL),
+            failover_grace=number("failoverGrace", float(rules.FAILOVER_SECONDS)),
+            qps=number("qps", float(rules.QPS_PER_APP_ID)),
+            retry_delay_scale=number("retryDelayScale", 1.0),
+            exit_timeout=number("exitTimeout", DEFAULT_EXIT_TIMEOUT),
+            task_journal=get("taskJournal"),
+            shared_store=_store_url(get("sharedStore"), problems),
             problems=tuple(problems),
         )
 
@@ -295,7 +339,8 @@ class ProviderSettings:
             f"ProviderSettings(endpoint={self.endpoint!r}, "
             f"customer_id={'set' if self.customer_id else 'missing'}, "
             f"customer_secret={'set' if self.customer_secret else 'missing'}, "
-            f"app_certificate={'set' if self.app_certificate else 'missing'})"
+            f"app_certificate={'set' if self.app_certificate else 'missing'}, "
+            f"shared_store={shared_store.redact(self.shared_store) if self.shared_store else None})"
         )
 
 
@@ -387,6 +432,7 @@ class SnapshotSessionProvider(ResourceProvider):
             endpoint=settings.endpoint,
             qps=settings.qps,
             retry=RetryPolicy(scale=settings.retry_delay_scale, sleep=provider_process.sleep),
+            shared_store=_store(settings),
         )
 
     def _cleanup_client(self) -> AgoraClient:
@@ -399,11 +445,17 @@ class SnapshotSessionProvider(ResourceProvider):
         return AgoraClient(settings.customer_id or "", settings.customer_secret or "",
                            endpoint=settings.endpoint, qps=settings.qps,
                            retry=RetryPolicy(scale=settings.retry_delay_scale, max_attempts=2,
-                                             deadline=_CLEANUP_DEADLINE))
+                                             deadline=_CLEANUP_DEADLINE),
+                           shared_store=_store(settings))
 
     def journal(self) -> TaskJournal:
-        """The task journal (``journal``): ``agora:taskJournal``, else the Pulumi home's."""
-        return _JOURNALS.get(self.settings().task_journal or str(default_journal_path()))
+        """The task journal (``journal``): ``agora:taskJournal``, else the Pulumi home's; with
+        ``agora:sharedStore``, the store's, that file standing in while the store fails
+        (``journal_redis.SharedTaskJournal``)."""
+        settings = self.settings()
+        local = settings.task_journal or str(default_journal_path())
+        store = _store(settings)
+        return _JOURNALS.get(local) if store is None else _JOURNALS.shared(store, local)
 
     # -- check / diff -------------------------------------------------------------------------
 

@@ -95,6 +95,7 @@ class Operation:
     urn: str | None
     cancelled: threading.Event = field(default_factory=threading.Event)
     shield: int = 0
+    done: bool = False  # answered: a thread that still names it serves another call now
 
 
 _state = threading.local()
@@ -106,8 +107,10 @@ _ENGINE_GONE_WAIT: Final = 30.0  # seconds the cleanup of cancelled calls may ta
 
 def current() -> Operation | None:
     """The engine call this thread is serving, or None (not in the provider process, or the
-    adapter is off)."""
-    return getattr(_state, "operation", None)
+    adapter is off). A call that was answered is never returned: the first call's thread may
+    serve calls that reached the server before the interceptor did (``_adopt_current_call``)."""
+    operation: Operation | None = getattr(_state, "operation", None)
+    return None if operation is None or operation.done else operation
 
 
 def sleep(seconds: float) -> None:
@@ -117,14 +120,18 @@ def sleep(seconds: float) -> None:
     if operation is None or operation.shield:
         time.sleep(seconds)
         return
+    deadline = time.monotonic() + seconds
     if operation.cancelled.wait(seconds):
-        raise OperationCancelled(f"{operation.method} was cancelled")
+        if not operation.done:
+            raise OperationCancelled(f"{operation.method} was cancelled")
+        time.sleep(max(0.0, deadline - time.monotonic()))  # it was another call's end
 
 
 def check_cancelled() -> None:
     """Raise ``OperationCancelled`` if this thread's call was cancelled (and is not shielded)."""
     operation = current()
-    if operation is not None and not operation.shield and operation.cancelled.is_set():
+    if operation is not None and not operation.shield and operation.cancelled.is_set() \
+            and not operation.done:
         raise OperationCancelled(f"{operation.method} was cancelled")
 
 
@@ -242,13 +249,17 @@ def _sdk_server() -> Any:
 
 
 def _serve(name: str, request: Any, context: Any,
-           expected: tuple[type[BaseException], ...]) -> Operation:
+           expected: tuple[type[BaseException], ...], *, adopted: bool = False) -> Operation:
     """Start keeping one call: its ``Operation`` for this thread, cancelled when the call ends
     (gRPC runs the callback however it ends), and an ``abort`` that answers an expected error
     with its message: the SDK aborts the call from inside its ``except`` block, where the
     provider's exception is the one being handled."""
     urn = getattr(request, "urn", None) or None
     operation = Operation(name, str(urn) if urn else None)
+    if adopted:
+        # Its end is known only from gRPC's callback, in another thread: marked answered
+        # before it is marked cancelled, so that its thread's next call never sees it cancelled.
+        context.add_callback(functools.partial(_done, operation))
     context.add_callback(operation.cancelled.set)
     original = context.abort
 
@@ -267,6 +278,7 @@ def _serve(name: str, request: Any, context: Any,
 
 
 def _done(operation: Operation) -> None:
+    operation.done = True
     if current() is operation:
         _state.operation = None
     with _lock:
@@ -305,8 +317,8 @@ def _adopt_current_call(expected: tuple[type[BaseException], ...]) -> bool:
         local = frame.f_locals
         if (frame.f_globals.get("__name__") == "__main__" and "request" in local
                 and "context" in local and "self" in local):
-            operation = _serve(frame.f_code.co_name, local["request"], local["context"], expected)
-            local["context"].add_callback(functools.partial(_done, operation))
+            _serve(frame.f_code.co_name, local["request"], local["context"], expected,
+                   adopted=True)
             return True
         frame = frame.f_back
     return False

@@ -31,8 +31,19 @@ KEY = TaskKey("app-1", "lobby", "527841")
 URN = "urn:pulumi:dev::agora-snapshots::pulumi-python:dynamic/agora:SnapshotSession::lobby"
 
 
-@pytest.fixture(params=["file", "memory"])
+@pytest.fixture(params=["file", "memory", "redis", "shared"])
 def journal(request: pytest.FixtureRequest, tmp_path: Path) -> TaskJournal:
+    """Each journal honours the one protocol: the file, memory, the shared store's
+    (``journal_redis``, on a real redis-server) and the store's with the file beside it."""
+    if request.param in ("redis", "shared"):
+        from snapshot_resources.journal_redis import RedisTaskJournal, SharedTaskJournal
+        from snapshot_resources.shared_store import SharedStore
+
+        server = request.getfixturevalue("redis_server")
+        remote = RedisTaskJournal(SharedStore(server.url))
+        if request.param == "redis":
+            return remote
+        return SharedTaskJournal(remote, SqliteTaskJournal(tmp_path / "j.sqlite3"))
     return SqliteTaskJournal(tmp_path / "j.sqlite3" if request.param == "file" else None)
 
 

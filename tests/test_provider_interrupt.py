@@ -240,3 +240,28 @@ def test_refused_credentials_on_refresh_say_where_they_come_from(
     assert "--run-program" in message
     assert "rotated-away-secret" not in message
     assert "Traceback" not in message
+
+
+def test_a_thread_that_served_an_answered_call_is_not_cancelled_by_its_end() -> None:
+    """The first call's end is known only from gRPC's callback, in another thread; the thread
+    that served it may already serve a call that reached the server before the interceptor did
+    (measured: a destroy of 14 sessions with PULUMI_PARALLEL=24 failed two deletes with "Delete
+    was cancelled" while they waited for the request budget)."""
+    from snapshot_resources import provider_process
+
+    answered = provider_process.Operation("Delete", None)
+    provider_process._state.operation = answered
+    try:
+        provider_process._done(answered)  # as gRPC's callback runs it, marked answered first
+        answered.cancelled.set()
+        provider_process._state.operation = answered  # still named by the serving thread
+        assert provider_process.current() is None
+        provider_process.sleep(0.01)  # no OperationCancelled: that call has ended
+        provider_process.check_cancelled()
+        running = provider_process.Operation("Delete", None)
+        provider_process._state.operation = running
+        running.cancelled.set()
+        with pytest.raises(provider_process.OperationCancelled):
+            provider_process.sleep(0.01)
+    finally:
+        provider_process._state.operation = None

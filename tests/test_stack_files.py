@@ -273,6 +273,50 @@ def test_plaintext_secrets_are_warnings_with_the_exact_command(
     assert "Zq7" not in out  # the values themselves are not shown
 
 
+@pytest.mark.parametrize(("url", "warned"), [
+    ("redis://cache.internal:6379/0", False),
+    ("rediss://:Zq7store@cache.internal:6380/0", True),
+    ("redis://cache.internal:6379/0?password=Zq7store", True),
+])
+def test_every_provider_setting_is_a_known_key_and_a_store_password_is_a_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, warned: bool
+) -> None:
+    settings = "".join(f"  agora:{key}: {value}\n" for key, value in [
+        ("taskJournal", "/var/lib/agora/journal.sqlite3"), ("sharedStore", url),
+        ("exitTimeout", "30")])
+    path = project(tmp_path, "p", body().replace("config:\n", "config:\n" + settings, 1))
+    assert cli.main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert ("pulumi config set --secret agora:sharedStore" in out) is warned, out
+    assert "Zq7" not in out
+
+
+def test_the_provider_reads_exactly_the_declared_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pulumi.dynamic.config import Config
+
+    from snapshot_resources.provider import ProviderSettings
+
+    class Recording(Config):
+        def __init__(self) -> None:
+            super().__init__({}, "p")
+            self.keys: list[str] = []
+
+        def get(self, key: str) -> Any:
+            self.keys.append(key)
+            return None
+
+    for setting in config_keys.PROVIDER_SETTINGS:
+        if setting.env:
+            monkeypatch.delenv(setting.env, raising=False)
+    config = Recording()
+    ProviderSettings.from_config(config)
+    declared = {s.name for s in config_keys.PROVIDER_SETTINGS}
+    # agora:appId is the program's (sessions without their own appId), not the provider's.
+    assert set(config.keys) == declared - {config_keys.APP_ID_KEY}
+
+
 def test_a_secret_path_with_odd_names_is_quoted_for_the_shell() -> None:
     key = config_keys.config_path("p", ["sessions", "hall.1", "token"])
     assert key == 'p:sessions["hall.1"].token'

@@ -10,7 +10,8 @@ What it guarantees, and where each rule comes from (docs/agora-api.md):
 * Retries, and only those that ``retry.TABLE`` allows (docs/agora-api.md 6.1, 6.3).
 * Domain failover on transport faults in the order of ``endpoints`` (S11, G1).
 * At most ``qps`` requests per second per App ID across every thread of the process
-  (``ratelimit``; S8, S10), so the client never earns a 429 by itself.
+  (``ratelimit``; S8, S10), so the client never earns a 429 by itself; with a shared store,
+  across every process that uses it (``shared_budget``).
 * No secret in a URL, a log line or an exception: customer id/secret travel only in the
   ``Authorization`` header, request bodies are never logged, and every message built from a
   response or an exception is passed through a redactor that masks the credentials and every
@@ -31,7 +32,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol
 
 import requests
 import urllib3.exceptions
@@ -39,8 +40,11 @@ import urllib3.exceptions
 from .. import rules
 from . import errors, retry
 from .endpoints import EndpointList, FaultKind
-from .ratelimit import TokenBucket, limiter_for
+from .ratelimit import RequestBudget, limiter_for
 from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ..shared_store import SharedStore
 
 __all__ = [
     "FIRST_QUERY_DELAY_SECONDS",
@@ -82,6 +86,7 @@ SECRET_KEYS: Final = frozenset(key.lower() for key in rules.SECRET_LEAVES)
 # Calls begin on the endpoint that last worked; after this long they begin on the first one again
 # (G1 re-picks the best domain every 30 s).
 PRIMARY_RECHECK_SECONDS: Final = 30.0
+_LEASE_MARGIN_SECONDS: Final = 2.0  # a held budget token outlives its request by this much
 _MIN_SECRET_LEN: Final = 4  # masking a 1-3 character value would garble every message
 
 
@@ -338,7 +343,9 @@ class AgoraClient:
     (float, seconds, default 10, positive).  ``qps`` (float, default 10 per App ID, S10).
     ``retry`` (``RetryPolicy`` | None): attempts, deadline and delay scale; None for the
     documented defaults (S10).  ``session_factory`` (callable returning a
-    ``requests.Session``, or None for a plain one).
+    ``requests.Session``, or None for a plain one).  ``shared_store``
+    (``shared_store.SharedStore`` | None): draw from the one budget per App ID of every process
+    on that store (``agora.shared_budget``) instead of this process's.
 
     Operations: ``acquire`` (S2), ``start`` (S3), ``query`` (S4), ``update`` (S5), ``stop`` (S6),
     and for the provider ``acquire_and_start``, ``wait_until_running``, ``stop_quietly`` and
@@ -362,6 +369,7 @@ class AgoraClient:
         qps: float = rules.QPS_PER_APP_ID,
         retry: RetryPolicy | None = None,
         session_factory: Callable[[], requests.Session] | None = None,
+        shared_store: SharedStore | None = None,
     ) -> None:
         if not customer_id or not customer_secret:
             raise ValueError("customer id and customer secret are both required (S22)")
@@ -381,6 +389,7 @@ class AgoraClient:
             "agora" if self._endpoints.agora_defaults else self._endpoints.urls
         )
         self._session_factory = session_factory or self._default_session
+        self._store = shared_store
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -415,9 +424,10 @@ class AgoraClient:
     def endpoints(self) -> tuple[str, ...]:
         return self._endpoints.urls
 
-    def limiter(self, app_id: str) -> TokenBucket:
-        """The process-wide bucket this client draws from for ``app_id``."""
-        return limiter_for(app_id, self._scope, self._qps)
+    def limiter(self, app_id: str) -> RequestBudget:
+        """The process-wide budget this client draws from for ``app_id`` (shared with every
+        process on ``shared_store`` when one is given)."""
+        return limiter_for(app_id, self._scope, self._qps, self._store)
 
     # -- the five operations (docs/agora-api.md 1.3) -------------------------------------------------------
 
@@ -714,17 +724,21 @@ class AgoraClient:
         failure: errors.AgoraError | None = None
         while True:
             attempt += 1
-            if not bucket.acquire(deadline, confirming=operation == "query", held=True):
+            if not bucket.acquire(deadline, confirming=operation == "query", held=True,
+                                  lease=self._token_lease(operation)):
                 if failure is not None:
                     raise failure  # the real reason; the limiter only kept it from a retry
                 self._out_of_time(operation, index, attempt - 1, "waiting for the rate limiter")
             base = self._endpoints.urls[index]
             tries_here += 1
+            self._local.answered = None
             try:
                 outcome = self._send(operation, method, base + path, data, deadline, redact,
                                      attempt)
             finally:
-                bucket.release()  # the token returns a window after the answer (ratelimit)
+                # The token returns a window after the answer (ratelimit), not after the
+                # parsing and logging that followed it.
+                bucket.release(answered=getattr(self._local, "answered", None))
             if isinstance(outcome, errors.AgoraTransportError):
                 failure = outcome
                 row = retry.TRANSPORT
@@ -751,6 +765,12 @@ class AgoraClient:
             if nxt != index:
                 index, tries_here = nxt, 0
             policy.sleep(delay)
+
+    def _token_lease(self, operation: str) -> float:
+        """How long a request's budget token lasts if this process dies holding it: a little
+        longer than the request's own connect and read timeouts (``_send``)."""
+        read = STOP_READ_TIMEOUT_SECONDS if operation == "stop" else self._timeout
+        return self._timeout + max(self._timeout, read) + _LEASE_MARGIN_SECONDS
 
     def _send(
         self,
@@ -786,7 +806,9 @@ class AgoraClient:
                 timeout=timeout,
                 allow_redirects=False,  # a redirect could carry the Authorization elsewhere
             )
+            self._local.answered = time.monotonic()  # the budget counts from here (_call)
         except requests.RequestException as exc:
+            self._local.answered = time.monotonic()
             elapsed = (time.perf_counter() - started) * 1000
             timed_out = isinstance(exc, requests.Timeout)
             kind = _fault_kind(exc)

@@ -21,6 +21,10 @@ taken) let such a delay squeeze 11 arrivals into one second: the emulator answer
 twice per ``pulumi up`` of 50 sessions once the provider served 64 calls at once (measured
 2026-12-07). Tokens taken without ``held`` (and the ones of ``try_acquire``) still return
 ``window`` + ``margin`` after they were taken.
+
+With the shared store (``agora:sharedStore``), ``limiter_for(..., store=...)`` returns an
+``agora.shared_budget.SharedBudget`` instead: the same rule kept in Redis, one budget for every
+process on the store (docs/shared-store.md).
 """
 
 from __future__ import annotations
@@ -29,15 +33,36 @@ import collections
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from .. import rules
 
-__all__ = ["DEFAULT_MARGIN", "TokenBucket", "limiter_for", "reset_registry"]
+if TYPE_CHECKING:
+    from ..shared_store import SharedStore
+
+__all__ = ["DEFAULT_MARGIN", "RequestBudget", "TokenBucket", "limiter_for", "reset_registry"]
 
 DEFAULT_MARGIN: Final = 0.1  # seconds added to a token taken without being held (see above)
 _YIELD_SECONDS: Final = 0.02  # a confirming caller looks again after work took its token
 _IN_FLIGHT_POLL: Final = 0.02  # every token is held by a request in flight: look again soon
+
+
+class RequestBudget(Protocol):
+    """What ``AgoraClient`` needs of a budget: ``TokenBucket`` (this process) or
+    ``shared_budget.SharedBudget`` (every process on the shared store)."""
+
+    @property
+    def rate(self) -> int: ...
+
+    @property
+    def window(self) -> float: ...
+
+    def lower_rate(self, rate: float) -> None: ...
+
+    def acquire(self, deadline: float | None = None, *, confirming: bool = False,
+                held: bool = False, lease: float | None = None) -> bool: ...
+
+    def release(self, answered: float | None = None) -> None: ...
 
 
 class TokenBucket:
@@ -109,19 +134,38 @@ class TokenBucket:
             self._returns.clear()
             self._returns.extend(items)
 
-    def release(self) -> None:
+    def reserve(self, count: int, *, held: int = 0, until: float | None = None) -> None:
+        """Take ``count`` tokens that return at ``until`` (clock seconds; default one window
+        from now) and ``held`` tokens that return a window after a ``release`` each: a budget
+        taken over from another counter (``shared_budget``), whose recent requests count."""
+        with self._lock:
+            at = self._clock() + self._window if until is None else until
+            for _ in range(count):
+                self._add_return(at)
+            self._held += held
+
+    def returning(self) -> tuple[int, list[float]]:
+        """``(held, seconds until each other taken token returns)``, for handing the budget
+        over to another counter."""
+        with self._lock:
+            now = self._clock()
+            return self._held, [at - now for at in self._returns if at > now]
+
+    def release(self, answered: float | None = None) -> None:
         """The answer of a request whose token was ``held`` has come: the token returns one
-        window from now."""
+        window from now. (``answered``, the ``time.monotonic`` of the answer, serves the
+        shared budget, whose store call may come later; here the release follows at once.)"""
         with self._lock:
             if self._held > 0:
                 self._held -= 1
                 self._add_return(self._clock() + self._window)
 
     def acquire(self, deadline: float | None = None, *, confirming: bool = False,
-                held: bool = False) -> bool:
+                held: bool = False, lease: float | None = None) -> bool:
         """Block until a token is taken; False if that cannot happen before ``deadline``.
         ``confirming``: a query confirming a task, which yields to work; ``held``: the token is
-        the caller's until it calls ``release`` (module docstring)."""
+        the caller's until it calls ``release`` (module docstring). ``lease`` is for the shared
+        budget (a held token's life if the process dies); one process needs none."""
         waiting = False
         try:
             while True:
@@ -141,24 +185,32 @@ class TokenBucket:
                     self._work_waiting -= 1
 
 
-_registry: dict[tuple[Hashable, str], TokenBucket] = {}
+_registry: dict[tuple[Hashable, str, str | None], RequestBudget] = {}
 _registry_lock = threading.Lock()
 
 
 def limiter_for(
-    app_id: str, scope: Hashable = "agora", rate: float = rules.QPS_PER_APP_ID
-) -> TokenBucket:
-    """The process-wide bucket for ``app_id`` within ``scope``.
+    app_id: str, scope: Hashable = "agora", rate: float = rules.QPS_PER_APP_ID,
+    store: SharedStore | None = None,
+) -> RequestBudget:
+    """The process-wide budget for ``app_id`` within ``scope``: a ``TokenBucket``, or with
+    ``store`` a ``SharedBudget`` shared by every process on that store.
 
     ``scope`` separates services that count independently: Agora's domains all share one budget
     per App ID (``"agora"``), while each emulator is its own service.  When clients ask for
-    different rates, the bucket keeps the lowest, so no caller can push another over its limit.
+    different rates, the budget keeps the lowest, so no caller can push another over its limit.
     """
-    key = (scope, app_id)
+    key = (scope, app_id, None if store is None else store.where)
     with _registry_lock:
         bucket = _registry.get(key)
         if bucket is None:
-            bucket = _registry[key] = TokenBucket(rate)
+            if store is None:
+                bucket = TokenBucket(rate)
+            else:
+                from .shared_budget import SharedBudget
+
+                bucket = SharedBudget(store, app_id, scope, rate)
+            _registry[key] = bucket
         else:
             bucket.lower_rate(rate)
         return bucket

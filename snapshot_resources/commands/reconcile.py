@@ -17,8 +17,14 @@ The NCS secret is read from the environment variable named by ``--ncs-secret-env
 with different secrets), never from the command line; without one, notifications are refused and
 only timers and sweeps run.  The backend and its credentials come from the environment as for any
 ``pulumi`` command (``PULUMI_BACKEND_URL``, ``PULUMI_CONFIG_PASSPHRASE``, ``PULUMI_ACCESS_TOKEN``).
+``--shared-store URL`` (default ``$AGORA_SHARED_STORE``; a ``redis://`` or ``rediss://`` URL, its
+password in the URL or ``$AGORA_SHARED_STORE_PASSWORD``, never printed) makes this process one of
+any number of replicas of the stack behind one endpoint (``reconcile.replicas``: each
+notification taken once, every replica told, one acting at a time under a lease), and gives the
+provider runs it starts the shared request budget and task journal (it sets
+``AGORA_SHARED_STORE`` for them).
 Log: one JSON object per line on stderr, one per decision (``reconcile.report``; ``--log-format
-text`` for people).  Exit status 2: no Pulumi CLI, no such stack, or a bad ``--listen``.
+text`` for people).  Exit status 2: no Pulumi CLI, no such stack, a bad ``--listen`` or ``--shared-store``.
 """
 
 from __future__ import annotations
@@ -103,6 +109,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-timeout", type=_seconds, default=DEFAULT_STOP_TIMEOUT,
                         metavar="SECONDS", help="on SIGTERM, how long the stack operation in "
                         "progress may run on before it is interrupted (default: %(default)g)")
+    parser.add_argument("--shared-store", metavar="URL", default=None,
+                        help="redis:// or rediss:// URL of the shared store: run as one of "
+                        "several replicas of this stack, and share the request budget and task "
+                        "journal with every process on it (default: $AGORA_SHARED_STORE; the "
+                        "password may come from $AGORA_SHARED_STORE_PASSWORD)")
     parser.add_argument("--once", action="store_true",
                         help="one sweep (refresh, then up what is missing), then exit")
     parser.add_argument("--log-level", default="INFO",
@@ -153,9 +164,25 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
 
+    from snapshot_resources import shared_store
+
+    store_url = args.shared_store or os.environ.get(shared_store.ENV) or None
+    replicas = None
+    if store_url:
+        try:
+            store = shared_store.connect(store_url, say=_warn)
+        except shared_store.SharedStoreConfigError as error:
+            print(f"snapshot-resources reconcile: --shared-store: {error}", file=sys.stderr)
+            return 2
+        # The provider runs (and the task queries) use the same store.
+        os.environ[shared_store.ENV] = store_url
+        if not args.once:
+            from snapshot_resources.reconcile.replicas import ReplicaSet
+
+            replicas = ReplicaSet(store, f"{project}/{args.stack}")
     ops = AutomationStackOps(cli, project_dir, args.stack, project=project, env=env)
     controller = Controller(
-        ops, declared=ProgramSessions(ops.preview, project_dir, args.stack),
+        ops, declared=ProgramSessions(ops.preview, project_dir, args.stack), replicas=replicas,
         tasks=AgoraTaskQuery(cli, project_dir, args.stack, env=env),
         settings=ControllerSettings(interval=args.interval, rotate_before=args.rotate_before,
                                     token_grace=args.token_grace,
@@ -167,6 +194,10 @@ def run(args: argparse.Namespace) -> int:
               + ("" if ok else f"; failed: {status['lastError']}"))
         return 0 if ok else 1
     return _serve(controller, ops, args)
+
+
+def _warn(message: str) -> None:
+    logging.getLogger("snapshot_resources.reconcile").warning("%s", message)
 
 
 def _configure_logging(level: str, style: str) -> None:
@@ -193,7 +224,8 @@ def _serve(controller: Controller, ops: AutomationStackOps, args: argparse.Names
     secrets = [os.environ[name] for name in names if os.environ.get(name)]
     host, port = args.listen
     try:
-        receiver = NotificationReceiver(controller, secret=secrets, host=host, port=port).start()
+        receiver = NotificationReceiver(controller, secret=secrets, host=host, port=port,
+                                        replicas=controller.replicas).start()
     except OSError as error:
         print(f"snapshot-resources reconcile: cannot listen on {host}:{port}: {error}",
               file=sys.stderr)
@@ -212,6 +244,8 @@ def _serve(controller: Controller, ops: AutomationStackOps, args: argparse.Names
         signals.append(signum)
 
     worker = threading.Thread(target=controller.run, args=(stop,), name="reconcile")
+    if controller.replicas is not None:
+        controller.replicas.start()
     previous = {sig: signal.signal(sig, _record)
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     seen = 0
@@ -254,6 +288,8 @@ def _serve(controller: Controller, ops: AutomationStackOps, args: argparse.Names
                 announced = True
     finally:
         receiver.stop()
+        if controller.replicas is not None:
+            controller.replicas.stop()  # the lease is given up: another replica takes over
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print("reconcile stopped", file=sys.stderr, flush=True)

@@ -796,7 +796,7 @@ def _plaintext_secrets(
     secret fields of the project's storage entries and sessions (rules.SECRET_PATHS)."""
     for setting in config_keys.PROVIDER_SETTINGS:
         value = values.get(setting.name)
-        if setting.secret and value is not None and not is_secure_marker(value):
+        if value is not None and not is_secure_marker(value) and setting.holds_secret(value):
             yield setting.name, ()
     if project is None:
         return

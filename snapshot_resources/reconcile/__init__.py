@@ -19,6 +19,8 @@ Modules, each with one job:
 * ``stack_ops``: export / refresh / up (with ``--replace``) / forget through the Automation API;
 * ``controller``: the loop that turns all of it into stack operations, one at a time;
 * ``receiver``: ``POST /ncs`` (signature, replay window, duplicates), ``/metrics``, ``/healthz``;
+* ``replicas``: several reconcilers of one stack on the shared store (a notification taken once
+  and heard by all, one replica acting under a lease);
 * ``metrics``: the Prometheus metrics;
 * ``report``: one structured log line per decision.
 """

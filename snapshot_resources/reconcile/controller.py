@@ -74,6 +74,7 @@ from snapshot_resources.reconcile.notices import (
     Notice,
 )
 from snapshot_resources.reconcile.presence import ChannelPresence
+from snapshot_resources.reconcile.replicas import ReplicaSet, Role
 from snapshot_resources.reconcile.report import decision
 from snapshot_resources.reconcile.stack_ops import StackBusyError, StackOperationError, StackOps
 from snapshot_resources.rules import MIN_TOKEN_REMAINING_SECONDS
@@ -88,6 +89,7 @@ _MAX_WAIT: Final = 60.0  # the loop looks at its clock at least this often (seco
 _CLOUD_RECORDING_ERROR: Final = 1  # NCS 1 cloud_recording_error (S12)
 _SESSION_FAILOVER: Final = 12  # NCS 12 session_failover (S12)
 _SNAPSHOT_FILE: Final = 45  # NCS 45 recorder_snapshot_file (S12)
+_FOLLOWER_WAIT: Final = 1.0  # a replica that does not act looks at its lease this often
 _T = TypeVar("_T")
 
 
@@ -183,6 +185,10 @@ class Controller:
     with the state's ``tokenExpiresAt`` and ``resourceExpiresAt``.  ``tasks`` (``TaskQuery`` |
     None): asks Agora whether a task is gone before its session is forgotten
     (``confirm.AgoraTaskQuery``); None trusts the exit notifications (tests of other rules).
+    ``replicas`` (``replicas.ReplicaSet`` | None): one of several replicas of this stack on the
+    shared store: it keeps the same bookkeeping as the others and reads the state, but runs
+    refresh, forget and up only while it holds the stack's lease (or acts alone while the store
+    fails).
     """
 
     def __init__(
@@ -194,11 +200,18 @@ class Controller:
         metrics: ReconcileMetrics | None = None,
         clock: Callable[[], float] = time.time,
         tasks: TaskQuery | None = None,
+        replicas: ReplicaSet | None = None,
     ) -> None:
         self.ops = ops
         self._tasks = tasks
+        self.replicas = replicas
+        self.exported = threading.Event()  # set once the state was read (replicas.follow)
+        self._acting = replicas is None
         self.settings = settings or ControllerSettings()
         self.metrics = metrics or ReconcileMetrics()
+        if replicas is not None:
+            self.metrics.registry.register(replicas.collector())
+            replicas.on_change(lambda role: self._wake.set())
         self.presence = ChannelPresence()
         self._declared = declared
         self._clock = clock
@@ -265,9 +278,13 @@ class Controller:
         not read yet), ``sessions`` (names in the state), ``declared``, ``held``, ``pending``,
         ``rotating`` (session names), ``busy`` (a round runs), ``channelEventsSeen``,
         ``lastSweep`` (ISO 8601 | None), ``failures`` (rounds failed in a row), ``lockWaits``
-        (waits in a row for another update's lock), ``lastError`` (str | None)."""
+        (waits in a row for another update's lock), ``lastError`` (str | None), and with
+        replicas ``replica`` (``ReplicaSet.status``: this replica, its role, the lease's
+        holder, the store and whether it answers)."""
+        replica = self.replicas.status() if self.replicas is not None else None
         with self._lock:
             return {
+                **({"replica": replica} if replica is not None else {}),
                 "stack": self.ops.stack,
                 "deployed": self._deployed,
                 "sessions": sorted(self._records),
@@ -305,6 +322,8 @@ class Controller:
         """One round if anything is due (module docstring); returns the seconds until the next
         thing is due (0 after a round).  Stack errors are caught, logged and retried later."""
         now = self._clock()
+        if not self._may_act():
+            return self._follow(now)
         with self._lock:
             if now < self._retry_at:
                 return min(self._retry_at - now, _MAX_WAIT)
@@ -354,6 +373,40 @@ class Controller:
             self._last_error = None
             self.metrics.consecutive_failures.set(0)
         return 0.0
+
+    def _may_act(self) -> bool:
+        """Whether this process runs stack operations now (always, without replicas); on
+        becoming the leader, the sweep is timed from the last one any replica made."""
+        if self.replicas is None:
+            return True
+        acting = self.replicas.may_act()
+        if acting and not self._acting and self.replicas.role is Role.LEADER:
+            last = self.replicas.last_sweep()
+            with self._lock:
+                if last is not None:
+                    self._sweep_at = max(self._sweep_at, last + self.settings.interval)
+            decision("lead", "this replica holds the stack's lease: it runs the stack "
+                     "operations now", replica=self.replicas.replica)
+        self._acting = acting
+        return acting
+
+    def _follow(self, now: float) -> float:
+        """A replica that does not act: timers and notifications are kept as by the leader
+        (its work stays queued for a takeover), and the state is read to match them."""
+        assert self.replicas is not None
+        last = self.replicas.last_sweep()  # the leader's: alerts on the last sweep hold here too
+        with self._lock:
+            if last is not None and (self._last_sweep is None or last > self._last_sweep):
+                self._last_sweep = last
+                self.metrics.last_sweep.set(last)
+            self._fire_timers(now)
+            reread = bool(self._unknown) or now - self._exported_at >= self.settings.state_poll
+        if reread:
+            try:
+                self._rematch()
+            except StackOperationError as error:
+                log.info("replica: reading the state failed: %s", _first_line(error))
+        return _FOLLOWER_WAIT
 
     def sweep_once(self, *, lock_waits: int = 10) -> bool:
         """One sweep now (``--once``); True when it succeeded.  A stack locked by another
@@ -549,6 +602,8 @@ class Controller:
                 self._sweep_at = self._last_sweep + self.settings.interval
                 self.metrics.last_sweep.set(self._last_sweep)
             self._gauges()
+        if sweep and self.replicas is not None and self._last_sweep is not None:
+            self.replicas.note_sweep(self._last_sweep)
         if sweep:
             decision("sweep", "periodic safety net: refreshed every session, started what "
                      "was missing", seconds=self._clock() - started,
@@ -721,6 +776,7 @@ class Controller:
         deployed = has_resources(document)
         with self._lock:
             self._exported_at = self._clock()
+            self.exported.set()
             if deployed != self._deployed and not deployed:
                 decision("ignore", "the stack holds no resources (never deployed, or "
                          "destroyed): nothing to keep alive until someone runs `pulumi up`",

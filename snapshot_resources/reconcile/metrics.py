@@ -16,7 +16,16 @@ metric                                                 type       labels
                                                                   ``outcome``
 ``snapshot_reconcile_exit_checks_total``              counter    ``outcome``
 ``snapshot_reconcile_last_sweep_timestamp_seconds``    gauge
+``snapshot_reconcile_lease_holder``                    gauge      ``replica``
+``snapshot_reconcile_replica_role``                    gauge      ``replica``, ``role``
+``snapshot_reconcile_shared_store_up``                 gauge
+``snapshot_reconcile_shared_store_failed_calls_total`` counter
+``snapshot_reconcile_shared_store_outages_total``      counter
 =====================================================  =========  ===============================
+
+The last five exist with replicas on the shared store only (``replicas.ReplicaSet.collector``,
+docs/reconcile.md, "Replicas"): which replica holds the stack's lease, this replica's role
+(``leader``, ``follower``, ``alone`` while the store fails), and the store's health.
 
 ``sessions`` by ``state``: ``declared`` (in the stack file), ``in_state`` (in Pulumi's state),
 ``running`` (declared, in the state, and not known to have ended), ``held`` (ended on idle,

@@ -15,7 +15,10 @@ Routes (``NotificationReceiver.__call__``, the WSGI application):
   (``Agora-Signature-V2`` / ``Agora-Signature`` with the NCS secret, and the replay window, S13),
   parsed (``notices.parse_notice``), dropped if its ``noticeId`` was seen
   (``events.SeenNotices``), then handed to the controller, which only queues work: the answer
-  comes at once (Agora resends what is not answered 200 within 10 s, S13).
+  comes at once (Agora resends what is not answered 200 within 10 s, S13). With replicas on the
+  shared store (``replicas``), the ``noticeId`` is recorded in the store (a redelivery to any
+  replica is a duplicate) and the body goes to the stack's stream, from which every replica's
+  controller takes it (counted there); while the store fails, this replica decides alone.
   Answers: 200 ``{"ok": true}`` (also for duplicates, other products and sids of other stacks:
   a resend would not change anything); 401 for a missing or wrong signature or a replay; 400 for
   a body that is not a notification; 411 without a body length; 404 ``{"error": ...}`` when no
@@ -61,6 +64,7 @@ from snapshot_resources.events import (
 )
 from snapshot_resources.reconcile.controller import Controller
 from snapshot_resources.reconcile.notices import UnsupportedProductError, event_label, parse_notice
+from snapshot_resources.reconcile.replicas import ReplicaSet
 from snapshot_resources.rules import is_ascii_digits
 
 if TYPE_CHECKING:
@@ -137,7 +141,9 @@ class NotificationReceiver:
     picks a free one): where to listen; anything but loopback should sit behind TLS (Agora
     posts to an HTTPS URL, S13).  ``clock`` (callable -> Unix seconds, default ``time.time``): the
     replay window's clock (an emulator on scaled time passes its own).  ``seen`` (``SeenNotices``
-    | None).  ``limits`` (``ReceiverLimits``, default ``LIMITS``).
+    | None).  ``limits`` (``ReceiverLimits``, default ``LIMITS``).  ``replicas``
+    (``ReplicaSet`` | None): share notifications with the other replicas of the stack (module
+    docstring); ``start()`` then also follows the stack's stream.
 
     The instance is the WSGI application.  ``start()`` serves in a thread and returns self;
     ``stop()`` closes every connection and joins every thread.  ``url`` is the base URL
@@ -155,6 +161,7 @@ class NotificationReceiver:
         clock: Callable[[], float] = time.time,
         seen: SeenNotices | None = None,
         limits: ReceiverLimits = LIMITS,
+        replicas: ReplicaSet | None = None,
     ) -> None:
         secrets = (secret,) if isinstance(secret, str) else tuple(secret or ())
         if not all(isinstance(one, str) and one for one in secrets):
@@ -165,6 +172,7 @@ class NotificationReceiver:
         self._draining = threading.Event()
         self._clock = clock
         self._seen = seen or SeenNotices()
+        self._replicas = replicas
         self._metrics_app = make_wsgi_app(controller.metrics.registry)
         quiet_server_log()
         self._map: dict[int, Any] = {}
@@ -198,7 +206,16 @@ class NotificationReceiver:
 
     def start(self) -> NotificationReceiver:
         self._thread.start()
+        if self._replicas is not None:
+            self._replicas.follow(self._from_stream, self.controller.exported)
         return self
+
+    def _from_stream(self, body: bytes) -> None:
+        """A notification some replica took (``replicas.follow``): to this controller."""
+        notice = parse_notice(body)
+        product, event = event_label(notice)
+        outcome = self.controller.notify(notice)
+        self.controller.metrics.notifications.labels(product, event, outcome).inc()
 
     def drain(self) -> None:
         """Answer 503 to every notification from now on (``/metrics`` and ``/healthz`` still
@@ -315,15 +332,23 @@ class NotificationReceiver:
             metrics.labels("unknown", "-", "bad_body").inc()
             return 400, {"error": str(error)}
         product, event = event_label(notice)
-        if not self._seen.check_and_remember(notice):
+        first = None if self._replicas is None else self._replicas.first(
+            notice.notice_id, self._seen.ttl)
+        if not self._seen.check_and_remember(notice) or first is False:
             metrics.labels(product, event, "duplicate").inc()
             return 200, {"ok": True}
+        if first and self._replicas is not None:
+            if self._replicas.publish(body):
+                return 200, {"ok": True}  # every replica takes it from the stream
+            self._replicas.forget(notice.notice_id)
         try:
             outcome = self.controller.notify(notice)
         except Exception:
             # Not handled: the 500 makes Agora resend it (S13), and the resend must not be
             # dropped as a repeat.
             self._seen.forget(notice.notice_id)
+            if self._replicas is not None:
+                self._replicas.forget(notice.notice_id)
             raise
         metrics.labels(product, event, outcome).inc()
         return 200, {"ok": True}

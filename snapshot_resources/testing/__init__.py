@@ -5,6 +5,8 @@
   between the engine's steps;
 * ``run_emulator`` runs the local Agora emulator (pytest fixture ``agora_emulator``), and
   ``run_s3_server`` a moto S3+IAM server (fixture ``s3_server``);
+* ``run_redis`` runs a real ``redis-server`` on a free loopback port (fixture ``redis_server``),
+  for programs that use the shared store (``agora:sharedStore``);
 * ``PulumiMocks`` records what a program registers under ``pulumi.runtime.set_mocks``.
 
 The fixtures are registered by the pytest plugin ``snapshot_resources.testing.plugin``.  Names here
@@ -26,6 +28,8 @@ _EXPORTS: dict[str, str] = {
     "EmulatorAdmin": "snapshot_resources.testing.emulator",
     "run_s3_server": "snapshot_resources.testing.emulator",
     "PulumiMocks": "snapshot_resources.testing.pulumi_mocks",
+    "run_redis": "snapshot_resources.testing.redis",
+    "RedisServer": "snapshot_resources.testing.redis",
     "NoopProvider": "snapshot_resources.testing.noop_provider",
 }
 
@@ -37,8 +41,10 @@ __all__ = [
     "ProviderError",
     "ProviderHost",
     "PulumiMocks",
+    "RedisServer",
     "provider_property",
     "run_emulator",
+    "run_redis",
     "run_s3_server",
 ]
 
@@ -53,6 +59,8 @@ if TYPE_CHECKING:
     from snapshot_resources.testing.provider_host import ProviderHost as ProviderHost
     from snapshot_resources.testing.provider_host import provider_property as provider_property
     from snapshot_resources.testing.pulumi_mocks import PulumiMocks as PulumiMocks
+    from snapshot_resources.testing.redis import RedisServer as RedisServer
+    from snapshot_resources.testing.redis import run_redis as run_redis
 
 
 def __getattr__(name: str) -> Any:

@@ -3,3 +3,4 @@ suite that has ``snapshot-resources`` installed.  Imports stay light: heavy modu
 moto, grpc) are imported inside the fixtures, so loading the plugin costs nothing."""
 
 from snapshot_resources.testing.emulator import agora_emulator, s3_server  # noqa: F401
+from snapshot_resources.testing.redis import redis_server  # noqa: F401
