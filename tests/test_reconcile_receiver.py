@@ -12,7 +12,7 @@ import pytest
 import requests
 from support.fake_stack import FakeStack
 
-from snapshot_resources.events import build_event, sign_headers
+from snapshot_resources.events import RecordingEvent, build_event, sign_headers
 from snapshot_resources.reconcile import Controller, ControllerSettings, NotificationReceiver
 from snapshot_resources.reconcile.notices import Notice
 from snapshot_resources.reconcile.receiver import MAX_BODY_BYTES
@@ -61,7 +61,7 @@ def receiver(controller: Recording) -> Iterator[NotificationReceiver]:
 
 
 def _body(notice_id: str = "n1", *, notify_ms: int | None = None, product: int = 3) -> bytes:
-    event = build_event(11, {"cname": "lobby", "uid": "900001", "sid": "s1", "sequence": 0,
+    event = build_event(RecordingEvent.SESSION_EXIT, {"cname": "lobby", "uid": "900001", "sid": "s1", "sequence": 0,
                              "sendts": 1, "serviceType": 0, "details": {"exitStatus": 0}},
                         notice_id=notice_id,
                         notify_ms=notify_ms if notify_ms is not None else int(time.time() * 1000))
@@ -234,7 +234,7 @@ def test_bad_stale_or_repeated_notifications_change_nothing_in_the_stack() -> No
 
     def exit_body(sid: str, cname: str, notice_id: str, notify_ms: int | None = None) -> bytes:
         now = int(time.time() * 1000)
-        event = build_event(11, {"cname": cname, "uid": "900001", "sid": sid, "sequence": 3,
+        event = build_event(RecordingEvent.SESSION_EXIT, {"cname": cname, "uid": "900001", "sid": sid, "sequence": 3,
                                  "sendts": now, "serviceType": 0,
                                  "details": {"exitStatus": 0}},
                             notice_id=notice_id, notify_ms=now if notify_ms is None else notify_ms)

@@ -102,13 +102,13 @@ class Round:
         with self._lock:
             held = set(self._queue.held)
         missing = sorted(n for n in declared - set(records) if n not in held)
-        rotating = {n: r for n, r in sorted(batch.rotations.items())
+        replacing = {n: r for n, r in sorted(batch.rotations.items())
                     if n in declared and n in records and records[n].sid == r.sid}
-        for name in sorted(set(batch.rotations) - set(rotating)):
+        for name in sorted(set(batch.rotations) - set(replacing)):
             decision("ignore", "rotation no longer needed: the task was replaced or removed "
                      "meanwhile", session=name, sid=batch.rotations[name].sid)
-        if missing or rotating:
-            records = self._up(records, missing, rotating, starting)
+        if missing or replacing:
+            records = self._up(records, missing, replacing, starting)
         with self._lock:
             self._set_records(records)
             if batch.sweep:
@@ -279,11 +279,11 @@ class Round:
         return confirmed
 
     def _up(self, records: dict[str, SessionRecord], missing: list[str],
-            rotating: dict[str, PendingRotation], starting: dict[str, Work],
+            replacing: dict[str, PendingRotation], starting: dict[str, Work],
             ) -> dict[str, SessionRecord]:
         with self._lock:
             targets = [self._intake.declared_urns[n] for n in missing]
-        replace = [records[n].urn for n in rotating]
+        replace = [records[n].urn for n in replacing]
         began = self._clock()
         works = {n: starting.get(n) or Work(Cause.MISSING, None, began) for n in missing}
         successors = self._intake.successors
@@ -293,7 +293,7 @@ class Round:
             for name, work in works.items():
                 what = "create" if work.cause is Cause.MISSING else "restart"
                 successors[name] = Successor(what, work.cause.value, work.since, work.sid)
-            for name, rotation in rotating.items():
+            for name, rotation in replacing.items():
                 successors[name] = Successor("rotation", rotation.window.kind.value, began,
                                              rotation.sid)
                 self._intake.note_own_stop(rotation.sid)
@@ -301,10 +301,10 @@ class Round:
             seconds = self.timed("up", lambda: self.ops.up([*targets, *replace], replace))
         except StackOperationError:
             with self._lock:
-                for name in [*missing, *rotating]:
+                for name in [*missing, *replacing]:
                     successors.pop(name, None)
                 # Not stopped by us after all: a later exit of that task is a real end.
-                for rotation in rotating.values():
+                for rotation in replacing.values():
                     self._intake.drop_own_stop(rotation.sid)
             raise
         after = self.export() or {}
@@ -325,7 +325,7 @@ class Round:
                 decision(what, f"a new task runs ({cause}): {why}", session=name,
                          seconds=seconds, sid=after[name].sid, cause=cause,
                          down=round(max(0.0, done - work.since), 3))
-            for name, rotation in rotating.items():
+            for name, rotation in replacing.items():
                 if name not in after or after[name].sid == rotation.sid:
                     successors.pop(name, None)
                     continue
