@@ -334,9 +334,8 @@ class Controller:
         self._gauges()
 
     def _on_recording(self, notice: NcsEvent, received: float) -> str:
-        meaning, matched = self.intake.correlate(notice, received)
-        if not matched and (self.intake.has_orphans()
-                            or self.intake.needs_reread(self._clock(), self.settings.state_poll)):
+        meaning, matched, read_now = self.intake.correlate(notice, received)
+        if read_now:
             self._wake.set()
         if isinstance(meaning, Exit):
             self._on_exit(meaning)

@@ -140,13 +140,16 @@ class Intake:
     # -- notifications ---------------------------------------------------------------------------
 
     def correlate(self, notice: NcsEvent, received: float,
-                  ) -> tuple[Exit | Capture | Failover | None, bool]:
+                  ) -> tuple[Exit | Capture | Failover | None, bool, bool]:
         """Match a Cloud Recording notification with the state.  Returns what it means (an
-        ``Exit``, a ``Capture``, a ``Failover``, or None: nothing to act on) and whether it is
-        about this stack (False: ``unmatched``, a sid the state does not hold).  A sid the state
-        does not hold is read again (``needs_reread``), an exit of it kept until then."""
+        ``Exit``, a ``Capture``, a ``Failover``, or None: nothing to act on), whether it is
+        about this stack (False: ``unmatched``, a sid the state does not hold), and whether the
+        state should be read now (a sid not heard of before, or an exit kept until that read:
+        ``needs_reread``, ``has_orphans``)."""
         record = self.by_sid.get(notice.sid)
-        if record is None and notice.sid not in self._foreign:
+        read_now = record is None and notice.sid not in self._foreign \
+            and notice.sid not in self._unknown
+        if read_now:
             self._unknown.add(notice.sid)
         if notice.event_type == RecordingEvent.RECORDER_LEAVE:
             code = notice.details.get("leaveCode")
@@ -161,22 +164,23 @@ class Intake:
             owner = record.name if record is not None \
                 else self.names_by_task.get((notice.cname, notice.uid))
             if owner is not None:
-                return Capture(owner, notice, received), True
+                return Capture(owner, notice, received), True, read_now
         if record is None:
             if notice.event_type == RecordingEvent.SESSION_EXIT:
                 self._orphans[notice.sid] = (notice, received)
                 while len(self._orphans) > ORPHANS_KEPT:
                     self._orphans.popitem(last=False)
-            return None, False
+                read_now = True
+            return None, False, read_now
         if notice.event_type == RecordingEvent.SESSION_EXIT:
             cause = exit_cause(self._leave_codes.pop(notice.sid, None), notice.sendts / 1000,
                                record.token_expires_at,
                                token_error=self._token_errors.pop(notice.sid, 0) is None)
             ours = self._own_stops.pop(notice.sid, 0) is None
-            return Exit(record, notice, received, cause, ours), True
+            return Exit(record, notice, received, cause, ours), True, False
         if notice.event_type == RecordingEvent.SESSION_FAILOVER:
-            return Failover(record, notice), True
-        return None, True
+            return Failover(record, notice), True, False
+        return None, True, False
 
     def note_own_stop(self, sid: str) -> None:
         """Task ``sid`` is being replaced by this reconciler's rotation: its exit is ours."""
