@@ -145,8 +145,8 @@ def _claim_in_child(path: str, entries: list[int], results: multiprocessing.Queu
     results.put([entry for entry in entries if journal.claim(entry, None)])
 
 
-def test_two_processes_never_both_claim_an_entry(tmp_path: Path) -> None:
-    path = tmp_path / "j.sqlite3"
+def _claim_race(path: Path) -> list[list[int]]:
+    """Three processes claim the same 200 lost entries from one barrier; what each won."""
     journal = SqliteTaskJournal(path)
     entries = []
     for n in range(200):
@@ -165,7 +165,17 @@ def test_two_processes_never_both_claim_an_entry(tmp_path: Path) -> None:
         child.join(30)
     claimed = [entry for each in won for entry in each]
     assert sorted(claimed) == entries, "every entry taken, and none taken twice"
-    assert sum(bool(each) for each in won) > 1, "the processes did race for the entries"
+    return won
+
+
+def test_two_processes_never_both_claim_an_entry(tmp_path: Path) -> None:
+    # On a busy machine one process may run through all 200 before the others are scheduled;
+    # that round proves nothing about the race, so it is run again (at most five rounds).
+    for attempt in range(5):
+        won = _claim_race(tmp_path / f"j{attempt}.sqlite3")
+        if sum(bool(each) for each in won) > 1:
+            return
+    pytest.fail("in five rounds the processes never raced for the entries")
 
 
 def test_an_entry_whose_owner_died_is_abandoned(tmp_path: Path) -> None:

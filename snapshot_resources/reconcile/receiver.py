@@ -235,9 +235,14 @@ class NotificationReceiver:
             # Closed from the serving thread itself (a waitress trigger runs the function
             # there): its poll wakes at once and the loop ends with the emptied map.
             trigger: Any = self._servers[0].trigger
-            trigger.pull_trigger(close_all)
-            self._thread.join()
-        else:
+            try:
+                trigger.pull_trigger(close_all)
+            except OSError:
+                # The trigger is one of the map's sockets: closed means the loop is already
+                # closing everything (seen once under load as EBADF), so only the join remains.
+                log.debug("the receiver's trigger was already closed")
+            self._thread.join(10)
+        if self._thread.is_alive() or self._map:
             close_all()
 
     def __enter__(self) -> NotificationReceiver:

@@ -85,7 +85,7 @@ def _no_password_anywhere(example: ExampleStack, *texts: str) -> None:
 def _rooms(example: ExampleStack, count: int, first: int = 0) -> dict[str, Any]:
     """``count`` sessions like the example's lobby, each on a channel of its own with a user
     publishing video."""
-    template = example.example[f"{PROJECT}:sessions"]["lobby"]
+    template = example.example["sessions"]["lobby"]
     rooms = {}
     for n in range(first, first + count):
         session = copy.deepcopy(template)
