@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import session_inputs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pulumi.dynamic import CheckResult
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
+from support.sessions import session_inputs
 from test_fuzz_spec import PathT, json_values, paths, replace
 
 from snapshot_resources import changes, rules

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import provider_config, session_inputs
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
+from support.provider_settings import provider_config
+from support.sessions import session_inputs
 
 from snapshot_resources import cli, rules, spec
 from snapshot_resources.agora import token as rtc_token

@@ -7,9 +7,9 @@ import base64
 from typing import Any
 
 import pytest
-from conftest import session_inputs
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
+from support.sessions import session_inputs
 
 from snapshot_resources.provider import SnapshotSessionProvider
 from snapshot_resources.testing.provider_host import ProviderHost, provider_property

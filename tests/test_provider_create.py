@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import provider_config, session_inputs, wait_for
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 from support.agora_stub import Reply, StubAgora, run_stub
+from support.provider_settings import provider_config
+from support.sessions import session_inputs
+from support.waiting import wait_for
 
 from snapshot_resources.agora.ratelimit import reset_registry
 from snapshot_resources.provider import CreateFailedError, SnapshotSessionProvider

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import provider_config, session_inputs, wait_for
+from support.provider_settings import provider_config
+from support.sessions import session_inputs
+from support.waiting import wait_for
 
 from snapshot_resources import rules
 from snapshot_resources.provider import SnapshotSessionProvider

@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from conftest import SESSION_TYPE
+from support.sessions import SESSION_TYPE
 
 from snapshot_resources import cli, rules
 from snapshot_resources.provider import SnapshotSessionProvider

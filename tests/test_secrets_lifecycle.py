@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIME_SCALE, provider_config
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
+from support.provider_settings import TIME_SCALE, provider_config
 
 from snapshot_resources.provider import SnapshotSessionProvider
 from snapshot_resources.spec import PROJECT

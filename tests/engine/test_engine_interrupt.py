@@ -27,9 +27,9 @@ from typing import Final
 
 import psutil
 import pytest
-from conftest import wait_for
+from support.engine_stack import REPO, ExampleStack, running_tasks
+from support.waiting import wait_for
 
-from engine.conftest import REPO, ExampleStack, running_tasks
 from snapshot_resources.testing.offline import OfflinePulumi, processes_with_home
 
 SLOW_MS: Final = 4000  # the slowed operation's latency: the interruption lands inside it

@@ -29,9 +29,7 @@ import psutil
 import pytest
 import requests
 import yaml
-from conftest import wait_for
-
-from engine.conftest import (
+from support.engine_stack import (
     APP_CERTIFICATE,
     CUSTOMER_ID,
     CUSTOMER_SECRET,
@@ -45,6 +43,8 @@ from engine.conftest import (
     Run,
     running_tasks,
 )
+from support.waiting import wait_for
+
 from snapshot_resources.emulator.clock import ScaledClock
 from snapshot_resources.events import sign_headers
 from snapshot_resources.reconcile import (

@@ -34,15 +34,15 @@ from typing import Any, Final
 
 import pytest
 import requests
-from conftest import wait_for
-
-from engine.conftest import (
+from support.engine_stack import (
     PROJECT,
     REPO,
     ExampleStack,
     Run,
     running_tasks,
 )
+from support.waiting import wait_for
+
 from engine.test_engine_interrupt import (
     RUNNER,
     SLOW_MS,
@@ -351,7 +351,8 @@ def _starts(example: ExampleStack, cname: str) -> int:
 def test_two_replicas_restart_every_ended_session_once_when_one_is_killed_mid_round(
     offline: OfflinePulumi, s3: Any, store: RedisServer, tmp_path: Path
 ) -> None:
-    from engine.conftest import CUSTOMER_ID, CUSTOMER_SECRET
+    from support.engine_stack import CUSTOMER_ID, CUSTOMER_SECRET
+
     from engine.test_engine_reconcile import NCS_SECRET
     from snapshot_resources.testing.emulator import run_emulator
 
