@@ -14,14 +14,13 @@ from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 from support.agora_stub import Reply, StubAgora, run_stub
 from support.provider_settings import provider_config
-from support.sessions import session_inputs
+from support.sessions import APP_ID, session_inputs
 from support.waiting import wait_for
 
 from snapshot_resources.agora.ratelimit import reset_registry
 from snapshot_resources.provider import CreateFailedError, SnapshotSessionProvider
 from snapshot_resources.testing.emulator import EmulatorHandle
 
-APP_ID = "0123456789abcdef0123456789abcdef"
 FAST = {
     "agora:pollInterval": "0.01", "agora:startTimeout": "0.3", "agora:failoverGrace": "0.2",
     "agora:retryDelayScale": "0.001",
