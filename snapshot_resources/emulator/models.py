@@ -299,7 +299,7 @@ class Backend:
         kept it: ``body`` is the start body it was started with (``cname``, ``uid``,
         ``clientRequest``), checked as start checks it. From now on query, update and stop of
         ``resource_id`` and ``sid`` reach it. For a state written against an earlier emulator
-        (tests/engine/test_engine_upgrade.py); ``ValueError`` when the sid or the channel and
+        (tests/engine/test_engine_state_upgrade.py); ``ValueError`` when the sid or the channel and
         uid are already taken here."""
         with self._lock:
             now = self._advance()

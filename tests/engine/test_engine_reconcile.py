@@ -34,6 +34,7 @@ from support.engine_stack import (
     CUSTOMER_ID,
     CUSTOMER_SECRET,
     LOBBY_USER,
+    NCS_SECRET,
     PROJECT,
     REPO,
     SESSION_TYPE,
@@ -58,7 +59,6 @@ from snapshot_resources.reconcile.inventory import declared_sessions
 from snapshot_resources.testing.emulator import EmulatorHandle, S3Server, run_emulator
 from snapshot_resources.testing.offline import OfflinePulumi
 
-NCS_SECRET = "engine-ncs-secret-7c1d"
 TOKEN_LIFETIME = 24 * 3600  # the provider builds 24-hour tokens from the App Certificate
 STACK = "test"
 

@@ -38,6 +38,7 @@ APP_CERTIFICATE: Final = "c0ffee00d15ea5e5ba5eba11deadbeef"
 DECRYPTION_SECRET: Final = "engine-decryption-secret-51aa"
 DECRYPTION_SALT: Final = base64.b64encode(b"engine-decryption-salt-0123456789"[:32]).decode()
 RECORDER_TOKEN_LIFETIME: Final = 24 * 3600
+NCS_SECRET: Final = "engine-ncs-secret-7c1d"  # signs the emulator's notifications
 
 # Users who publish video in the example's channels.
 STAGE_USERS: Final = ("1001", "1002")
