@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -87,8 +88,8 @@ def _fixture_state(fixture: Path, old_endpoint: str, new_endpoint: str) -> dict[
     return rebased
 
 
-def _sessions(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {r["urn"].rsplit("::", 1)[1]: r for r in deployment.get("resources") or []
+def _sessions(deployment: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    return {r["urn"].rsplit("::", 1)[1]: r for r in (deployment or {}).get("resources") or []
             if r["type"] == SESSION_TYPE}
 
 
