@@ -88,7 +88,8 @@ def _no_password_anywhere(example: ExampleStack, *texts: str) -> None:
 def _rooms(example: ExampleStack, count: int, first: int = 0) -> dict[str, Any]:
     """``count`` sessions like the example's lobby, each on a channel of its own with a user
     publishing video."""
-    template = example.example[f"{PROJECT}:sessions"]["lobby"]
+    # Pulumi.example.yaml writes its sessions without a namespace (the project's own keys).
+    template = example.example["sessions"]["lobby"]
     rooms = {}
     for n in range(first, first + count):
         session = copy.deepcopy(template)
