@@ -293,6 +293,47 @@ class Backend:
             self._wake()
             return {"cname": task.cname, "uid": task.uid, "resourceId": resource_id, "sid": sid}
 
+    def restore_task(self, app_id: str, resource_id: str, sid: str, body: object, *,
+                     resource_expired_hour: int = 720) -> dict[str, Any]:
+        """Take over a running task with the ids another server gave it, as if this service had
+        kept it: ``body`` is the start body it was started with (``cname``, ``uid``,
+        ``clientRequest``), checked as start checks it. From now on query, update and stop of
+        ``resource_id`` and ``sid`` reach it. For a state written against an earlier emulator
+        (tests/engine/test_engine_state_upgrade.py); ``ValueError`` when the sid or the channel and
+        uid are already taken here."""
+        with self._lock:
+            now = self._advance()
+            if app_id not in self.app_ids:
+                raise ValueError(f"appId: not an App ID of this emulator: {app_id!r}")
+            if not (isinstance(resource_id, str) and resource_id
+                    and isinstance(sid, str) and sid):
+                raise ValueError("resourceId and sid: non-empty strings")
+            try:
+                request = validation.check_start("individual", body)
+            except EmulatorError as error:  # the admin API's 400, with start's reason
+                raise ValueError(f"not a valid start body: {error}") from None
+            key = (app_id, request.cname, request.uid)
+            if sid in self._tasks or key in self._by_key:
+                raise ValueError(f"sid {sid} or channel {request.cname!r} uid {request.uid} "
+                                 "already has a task here")
+            self._codec.restore(resource_id, ResourceToken(app_id, request.cname, request.uid,
+                                                           now))
+            self._resources[resource_id] = Resource(resource_id, self._codec.parse(resource_id),
+                                                    None, resource_expired_hour, sid=sid)
+            task = Task(sid=sid, resource_id=resource_id, app_id=app_id, cname=request.cname,
+                        uid=request.uid, request=request, subscription=request.subscription,
+                        storage=request.storage, started_at=now,
+                        calls_until=now + resource_expired_hour * 3600.0,
+                        token_expires_at=_token_expiry(request.client_request.get("token"), now,
+                                                       self.token_lifetime))
+            self._tasks[sid] = task
+            self._by_key[key] = sid
+            self._channel(app_id, request.cname, now)
+            self.counters["tasksStarted"] += 1
+            self._guarded(task, now, self._refresh_series)
+            self._wake()
+            return self._describe(task, now)
+
     def query(self, app_id: str, resource_id: str, sid: str, mode: str) -> dict[str, Any]:
         with self._lock:
             now = self._advance()

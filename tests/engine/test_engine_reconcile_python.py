@@ -21,9 +21,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import wait_for
-
-from engine.conftest import (
+from support.engine_stack import (
     BUCKET,
     CUSTOMER_ID,
     CUSTOMER_SECRET,
@@ -32,6 +30,8 @@ from engine.conftest import (
     TIME_SCALE,
     running_tasks,
 )
+from support.waiting import wait_for
+
 from snapshot_resources.emulator.clock import ScaledClock
 from snapshot_resources.events import RecordingEvent, build_event, sign_headers
 from snapshot_resources.reconcile import (
