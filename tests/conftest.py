@@ -15,10 +15,6 @@ from pathlib import Path
 import pytest
 from support.provider_settings import TIME_SCALE, provider_config
 
-# Re-exported only for tests/test_reconcile_replicas.py (the reconciler's tests, reworked in
-# another branch) until it imports wait_for from support.waiting; then delete this line.
-from support.waiting import wait_for as wait_for
-
 from snapshot_resources.provider import SnapshotSessionProvider
 from snapshot_resources.testing.emulator import EmulatorHandle, RawAgora, run_emulator
 from snapshot_resources.testing.provider_host import HostedResource, ProviderHost

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import wait_for
 from support.fake_stack import NOW, Clock, FakeStack, exit_event
+from support.waiting import wait_for
 
 from snapshot_resources.events import RecordingEvent, build_event, sign_headers
 from snapshot_resources.reconcile import Controller, ControllerSettings, NotificationReceiver
