@@ -14,7 +14,7 @@ own documentation, cited by page.
 Contents: ``Rule`` (``id``, ``path``, ``text``, ``sources``, ``decision``; ``cite()``) and its
 kinds ``IntRange`` (``minimum``, ``maximum``, ``default``), ``Choice`` (``values``, ``default``,
 ``labels``) and ``Pattern`` (``regex``, ``max_length``; ``matches(value)``); one constant per rule
-(e.g. ``CAPTURE_INTERVAL``: id ``capture_interval``, 5 to 3600 s, default 10), all of them in
+(e.g. ``CAPTURE_INTERVAL``: id ``capture_interval``, an ``IntRange``), all of them in
 ``ALL_RULES`` and by id in ``RULES_BY_ID``; ``SOURCES`` (tag -> ``Source``: document and date);
 ``VENDORS`` (Agora's vendor code -> ``Vendor``: names, region table, bucket rule, and how this
 tool provisions it, ``Provisioning``: the one vendor registry) with ``vendor_by_name(name)``.
@@ -1377,6 +1377,16 @@ def _every_rule() -> tuple[Rule, ...]:
 
 ALL_RULES: Final[tuple[Rule, ...]] = _every_rule()
 RULES_BY_ID: Final = MappingProxyType({r.id: r for r in ALL_RULES})
+
+_RULE_DATUM = re.compile(r"\{([a-z_]+)\.(minimum|maximum|default)\}")
+
+
+def stated(text: str | None) -> str:
+    """``text`` (a docstring) with each ``{rule_id.minimum}``, ``{rule_id.maximum}`` and
+    ``{rule_id.default}`` replaced by that rule's data: prose that states a bound derives it from
+    the rule, as a rule's own ``text`` does (``help(SnapshotSessionArgs)`` follows a changed
+    bound).  An unknown rule id raises ``KeyError`` when the docstring is filled, at import."""
+    return _RULE_DATUM.sub(lambda m: str(getattr(RULES_BY_ID[m[1]], m[2])), text or "")
 
 
 def is_ascii_digits(text: str) -> bool:

@@ -1067,16 +1067,18 @@ class SessionSpec(_Model):
     S18).  ``uid`` (str): the recorder uid, digits, 1 to 4294967295 (rules recorder_uid,
     recorder_uid_subscribed; S2).  ``appId`` (str | None): the App ID; None for the stack's
     ``agora:appId`` (rule app_id; S2).  ``region`` (str | None): the acquire area CN, AP, EU or NA
-    (rule acquire_region; S2).  ``resourceExpiredHour`` (int): 1 to 720 hours, default 720 (rule
+    (rule acquire_region; S2).  ``resourceExpiredHour`` (int): {resource_expired_hour.minimum} to
+    {resource_expired_hour.maximum} hours, default {resource_expired_hour.default} (rule
     resource_expired_hour; S2).  ``mode`` (str): always ``"individual"`` (rule mode; S3, S8).
     ``recordingConfig`` (``RecordingConfig``): channelType, streamTypes, maxIdleTime,
     videoStreamType, decryptionMode, secret, salt, the four subscription lists and
     subscribeUidGroup, with defaults filled (``help(SnapshotSessionArgs)`` gives each; S3).
-    ``snapshotConfig`` (``SnapshotConfig``): captureInterval 5 to 3600 s, default 10 (rule
-    capture_interval), and fileType ``["jpg"]`` (rule file_type; S3, S8).  ``fileNamePrefix`` (list
-    of str | None): the session's own prefix segments, appended to its storage's (rule
-    file_name_prefix; S3).  ``token`` (str | None): the recorder's RTC token, secret (rules
-    rtc_token, rtc_token_identity, rtc_token_lifetime; S3).
+    ``snapshotConfig`` (``SnapshotConfig``): captureInterval {capture_interval.minimum} to
+    {capture_interval.maximum} s, default {capture_interval.default} (rule capture_interval), and
+    fileType ``["jpg"]`` (rule file_type; S3, S8).  ``fileNamePrefix`` (list of str | None): the
+    session's own prefix segments, appended to its storage's (rule file_name_prefix; S3).
+    ``token`` (str | None): the recorder's RTC token, secret (rules rtc_token,
+    rtc_token_identity, rtc_token_lifetime; S3).
     """
 
     cname: str
@@ -1108,6 +1110,9 @@ class SessionSpec(_Model):
         return {k: data[k] for k in RESOURCE_INPUT_KEYS if k in data}
 
 
+SessionSpec.__doc__ = rules.stated(SessionSpec.__doc__)
+
+
 class StackSessionSpec(SessionSpec):
     """A session in a stack file: a ``SessionSpec`` plus the name of its storage target.
 
@@ -1130,7 +1135,8 @@ class StorageSpec(_Model):
     the location (rule storage_region; S9).  ``bucket`` (str): by the vendor's naming rules (rule
     bucket_name).  ``provision`` (bool): create the bucket and an upload-only key, default False
     (rule provision; vendors 1, 2, 3, 5, 6, 7).  ``retentionDays`` (int): days a provisioned
-    bucket keeps snapshots, at least 1, default 30, only with provision (rule retention_days).
+    bucket keeps snapshots, at least {retention_days.minimum}, default {retention_days.default},
+    only with provision (rule retention_days).
     ``fileNamePrefix`` (list of str | None): segments of letters and digits, at most 128
     characters joined (rule file_name_prefix; S3).  ``extensionParams``: ``sse``, ``tag`` and
     ``endpoint``, or None (rules extension_sse, extension_tag, extension_endpoint).
@@ -1183,6 +1189,9 @@ class StorageSpec(_Model):
         if vendor.any_region:
             return None if self.region is None else str(self.region)
         return vendor.regions[self.regionCode][1]
+
+
+StorageSpec.__doc__ = rules.stated(StorageSpec.__doc__)
 
 
 class StackSpec(_Model):
