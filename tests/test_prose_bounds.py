@@ -82,11 +82,15 @@ def test_the_reader_finds_the_statements_it_checks() -> None:
             ("help(SessionSpec)", bounds)} <= found
 
 
+_LOW, _HIGH, _DEFAULT = (rules.CAPTURE_INTERVAL.minimum, rules.CAPTURE_INTERVAL.maximum,
+                         rules.CAPTURE_INTERVAL.default)
+
+
 @pytest.mark.parametrize("text", [
-    "`captureInterval` is 5-7200 s.",
-    "``captureInterval`` seconds between snapshots, an integer from 5 to 7200, default 10",
-    "captureInterval [5, 7200]",
-    "captureInterval 5 to 3600 s, default 20",
+    f"`captureInterval` is {_LOW}-{_HIGH + 1} s.",
+    f"``captureInterval`` seconds between snapshots, an integer from {_LOW} to {_HIGH * 2}",
+    f"captureInterval [{_LOW - 1}, {_HIGH}]",
+    f"captureInterval {_LOW} to {_HIGH} s, default {(_DEFAULT or 0) + 1}",
 ])
 def test_a_text_that_states_another_bound_is_caught(text: str) -> None:
     stated = _statements(rules.CAPTURE_INTERVAL, {"trial": text})
