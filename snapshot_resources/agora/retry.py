@@ -64,24 +64,10 @@ class Row:
             and operation in self.operations
         )
 
-    def exception(
-        self,
-        message: str,
-        *,
-        status: int,
-        code: int | None,
-        reason: str,
-        operation: str,
-        request_id: str | None = None,
-        body: dict[str, Any] | None = None,
-        attempts: int = 1,
-    ) -> errors.AgoraApiError:
-        """The row's exception for one answer, carrying the row's decision."""
-        return self.error(
-            message, status=status, code=code, reason=reason, operation=operation,
-            request_id=request_id, body=body, attempts=attempts, retryable=self.retryable,
-            reacquire=self.reacquire,
-        )
+    def exception(self, message: str, **answer: Any) -> errors.AgoraApiError:
+        """The row's exception for one answer (``answer``: ``AgoraApiError``'s keywords), carrying
+        the row's decision (``is_retryable``, ``reacquire``)."""
+        return self.error(message, **answer, retryable=self.retryable, reacquire=self.reacquire)
 
 
 def _one(status: int) -> tuple[int, int]:
