@@ -39,7 +39,6 @@ from support.fuzzing import (
 from snapshot_resources import rules
 from snapshot_resources.schema_gen import stack_schema_problems
 from snapshot_resources.spec import (
-    SECRET_FIELDS,
     Problem,
     SessionSpec,
     SpecError,
@@ -105,11 +104,11 @@ def secret_strings(value: object, key: object = None) -> Iterator[str]:
     """Strings found at or under a secret key (only those long enough to be distinctive)."""
     if isinstance(value, dict):
         for k, item in value.items():
-            yield from secret_strings(item, k if key not in SECRET_FIELDS else key)
+            yield from secret_strings(item, k if key not in rules.SECRET_FIELDS else key)
     elif isinstance(value, list):
         for item in value:
             yield from secret_strings(item, key)
-    elif isinstance(value, str) and key in SECRET_FIELDS and len(value) >= 6:
+    elif isinstance(value, str) and key in rules.SECRET_FIELDS and len(value) >= 6:
         yield value
 
 
