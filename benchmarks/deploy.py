@@ -6,7 +6,7 @@ N ``SnapshotSession`` resources are created, then deleted, through ``ProviderHos
 100 ms latency on every REST call and Agora's default rate limit (10 requests/s per App ID).
 Creates and deletes are sent from ``--threads`` threads at once (default 4 x CPUs, as the engine
 sends up to 4 * GOMAXPROCS step RPCs).  Target: each phase within 1.2x of its lower bound
-(issue #7)::
+(README, "Performance")::
 
     bound = max(calls / rate, sessions x per-session latency / W)
 

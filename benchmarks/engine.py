@@ -325,7 +325,7 @@ def preview_round(
     return {"preview": preview, "validate": validate}
 
 
-TARGETS: Final = {"create": 1.15, "delete": 1.2}  # engine / peer (issue 22's targets)
+TARGETS: Final = {"create": 1.15, "delete": 1.2}  # engine / peer (README, "Performance")
 LARGE_TARGET: Final = 1.3
 
 

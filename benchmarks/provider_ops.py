@@ -5,7 +5,7 @@ every Python dynamic resource of a stack in one process, docs/pulumi-dynamic.md 
 and called with the *same* properties, so the floor (``NoopProvider``) pays exactly the cost of
 Pulumi's path: SDK serialization, gRPC, the servicer's deserialization and provider-cache lookup.
 The ratio is what ``SnapshotSessionProvider``'s own check and diff add on top.  Target: within
-1.5x of the floor (issue #7).
+1.5x of the floor (README, "Performance").
 
 Method: ``--rounds`` rounds; in each, every provider runs ``--repeats`` Check calls then
 ``--repeats`` Diff calls, the provider order alternating between rounds so drift hits both alike.

@@ -18,7 +18,7 @@ stderr.  The driver measures, from outside:
 Two phases in one invocation: the **baseline** (the notifications alone), then the same
 notifications with abusive clients running beside them for the whole phase: ``--slow`` (40)
 connections trickling a header a second until the request deadline drops them, then opening
-again; header floods (40 connections of 99 lines of 60 kB each, as in issue 24, again and again),
+again; header floods (40 connections of 99 lines of 60 kB each, docs/reconcile.md, again and again),
 clients that hang up with a reset before reading, requests with two ``Content-Length`` values,
 bodies over the limit announced by their length, and idle keep-alive connections.  Abusive
 connections open at once stay well under the connection limit (100), as the docs advise; what
@@ -227,7 +227,7 @@ def _abuse(address: tuple[str, int], phase: Phase, done: threading.Event, slow: 
                     counts["slow"] += 1
             floods = [threading.Thread(target=_one_shot, args=(
                 address, b"POST /ncs HTTP/1.1\r\nHost: x\r\n" + flood + b"\r\n"))
-                for _ in range(40)]  # as in issue 24: 40 at once, each 99 lines of 60 kB
+                for _ in range(40)]  # docs/reconcile.md: 40 at once, each 99 lines of 60 kB
             for thread in floods:
                 thread.start()
             for thread in floods:

@@ -79,74 +79,9 @@ _EXPORTS: dict[str, str] = {
 }
 _RENAMES = {"classify_change": "classify"}
 
-__all__ = [
-    "AgoraApiError",
-    "AgoraClient",
-    "AgoraError",
-    "Change",
-    "ChangeKind",
-    "EmulatorOptions",
-    "EmulatorServer",
-    "ExtensionParams",
-    "LocalDirectory",
-    "MissingExtraError",
-    "NcsEvent",
-    "NotificationBodyError",
-    "NotificationError",
-    "Problem",
-    "ProviderSettings",
-    "RecordingConfigArgsDict",
-    "ReplayError",
-    "S3Bucket",
-    "SeenNotices",
-    "SessionSpec",
-    "SignatureError",
-    "SnapshotBucketArgs",
-    "SnapshotBucketComponent",
-    "SnapshotConfigArgsDict",
-    "SnapshotName",
-    "SnapshotSession",
-    "SnapshotSessionArgs",
-    "SnapshotSessionProvider",
-    "SnapshotSourceError",
-    "SpecError",
-    "SqliteTaskJournal",
-    "StackSessionSpec",
-    "StackSpec",
-    "StorageConfigError",
-    "StorageSpec",
-    "StorageTarget",
-    "StorageTargetArgsDict",
-    "TaskJournal",
-    "bring_your_own",
-    "build_event",
-    "build_rtc_token",
-    "classify_change",
-    "dedup_key",
-    "deploy",
-    "format_snapshot_name",
-    "list_snapshots",
-    "parse_event",
-    "parse_session",
-    "parse_snapshot_name",
-    "parse_stack",
-    "parse_storage",
-    "provision_storage",
-    "read_stack_config",
-    "rules",
-    "scan_snapshots",
-    "session_problems",
-    "sign_headers",
-    "snapshot_file",
-    "snapshot_pattern",
-    "stack_problems",
-    "storage_component_for",
-    "storage_target",
-    "storage_target_problems",
-    "verify_signature",
-]
+__all__ = sorted(_EXPORTS)  # the table above is the one list of public names
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for type checkers: the table above as imports (a test compares them)
     from snapshot_resources import rules as rules
     from snapshot_resources.agora.client import AgoraClient as AgoraClient
     from snapshot_resources.agora.errors import AgoraApiError as AgoraApiError
@@ -154,7 +89,7 @@ if TYPE_CHECKING:
     from snapshot_resources.agora.token import build_rtc_token as build_rtc_token
     from snapshot_resources.changes import Change as Change
     from snapshot_resources.changes import ChangeKind as ChangeKind
-    from snapshot_resources.changes import classify as classify_change
+    from snapshot_resources.changes import classify as classify_change  # noqa: F401 (in _EXPORTS)
     from snapshot_resources.emulator.server import EmulatorOptions as EmulatorOptions
     from snapshot_resources.emulator.server import EmulatorServer as EmulatorServer
     from snapshot_resources.events import NcsEvent as NcsEvent

@@ -37,9 +37,6 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from pulumi import automation as auto
 
-LAUNCHER: Final = "pulumi-resource-pulumi-python"
-"""The dynamic-provider launcher the engine starts for ``pulumi-python:dynamic:*`` resources."""
-
 BUILD_SCRIPT: Final = Path("tools") / "pulumi-cli" / "build.sh"
 """The Go build of the CLI, relative to a checkout of this repository."""
 

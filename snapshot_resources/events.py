@@ -75,7 +75,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 from types import MappingProxyType
 from typing import Any, Final, Literal, NoReturn, Protocol
 
@@ -94,12 +94,14 @@ __all__ = [
     "SEEN_NOTICES_MAX_SIZE",
     "SIGNATURE_HEADER",
     "SIGNATURE_V2_HEADER",
-    "SNAPSHOT_FILE_EVENT",
+    "TOKEN_EXPIRED_ERROR_CODE",
     "ChannelEvent",
+    "LeaveCode",
     "NcsEvent",
     "Noticed",
     "NotificationBodyError",
     "NotificationError",
+    "RecordingEvent",
     "ReplayError",
     "SeenNotices",
     "SignatureError",
@@ -151,7 +153,6 @@ HOST_LEAVES: Final = frozenset({ChannelEvent.BROADCASTER_LEAVE, ChannelEvent.COM
                                 ChannelEvent.ROLE_TO_AUDIENCE})
 """Events after which the user no longer publishes (left, or became audience)."""
 CLOUD_RECORDING_CLIENT_TYPE: Final = 10  # payload.clientType of a Cloud Recording bot (S24)
-SNAPSHOT_FILE_EVENT: Final = 45  # recorder_snapshot_file: details.fileName (S12)
 # The replay window; the reasoning is in the module docstring ("Replay window").
 NOTIFY_MAX_AGE_SECONDS: Final = 600.0
 NOTIFY_MAX_FUTURE_SECONDS: Final = 60.0
@@ -160,26 +161,51 @@ NOTIFY_MAX_FUTURE_SECONDS: Final = 60.0
 # them would pass), so size it for the receiver's peak rate.
 SEEN_NOTICES_MAX_SIZE: Final = 50_000
 
-# msgName of the Cloud Recording event types that concern snapshot tasks (S12).  Agora adds event
-# types over time, so an unknown type parses with ``name=None`` instead of failing.
+
+class RecordingEvent(IntEnum):
+    """The Cloud Recording event types that concern snapshot tasks (``eventType`` of productId 3,
+    S12); each name, lowercased, is Agora's ``msgName``.
+
+    1 an error (``details.errorCode``: ``TOKEN_EXPIRED_ERROR_CODE`` for an expired token, S18),
+    2 a warning, 3 a status update; 11 the task is gone (``session_exit``), 12 it moved to another
+    recorder (``session_failover``); 30-33 the uploader; 40 the recorder joined, 41 it left
+    (``details.leaveCode``: ``LeaveCode``), 43/44 a stream's state changed, 45 a snapshot file
+    was uploaded (``details.fileName``).  Agora adds event types over time, so an unknown type
+    parses with ``name=None`` instead of failing.
+    """
+
+    CLOUD_RECORDING_ERROR = 1
+    CLOUD_RECORDING_WARNING = 2
+    CLOUD_RECORDING_STATUS_UPDATE = 3
+    SESSION_EXIT = 11
+    SESSION_FAILOVER = 12
+    UPLOADER_STARTED = 30
+    UPLOADED = 31
+    BACKUPED = 32
+    UPLOADING_PROGRESS = 33
+    RECORDER_STARTED = 40
+    RECORDER_LEAVE = 41
+    RECORDER_AUDIO_STREAM_STATE_CHANGED = 43
+    RECORDER_VIDEO_STREAM_STATE_CHANGED = 44
+    RECORDER_SNAPSHOT_FILE = 45
+
+
 EVENT_NAMES: Final[Mapping[int, str]] = MappingProxyType(
-    {
-        1: "cloud_recording_error",
-        2: "cloud_recording_warning",
-        3: "cloud_recording_status_update",
-        11: "session_exit",
-        12: "session_failover",
-        30: "uploader_started",
-        31: "uploaded",
-        32: "backuped",
-        33: "uploading_progress",
-        40: "recorder_started",
-        41: "recorder_leave",
-        43: "recorder_audio_stream_state_changed",
-        44: "recorder_video_stream_state_changed",
-        45: "recorder_snapshot_file",
-    }
-)
+    {event.value: event.name.lower() for event in RecordingEvent})
+"""``eventType`` -> ``msgName``, for every ``RecordingEvent`` (S12)."""
+
+
+class LeaveCode(IntFlag):
+    """The bits of ``details.leaveCode`` of 41 ``recorder_leave`` that the reconciler reads
+    (S12): ``NO_USERS`` (4), nobody in the channel for ``maxIdleTime``; ``CLIENT_LEFT`` (16), the
+    bot called leaveChannel, which is what a stop does."""
+
+    NO_USERS = 4
+    CLIENT_LEFT = 16
+
+
+TOKEN_EXPIRED_ERROR_CODE: Final = 109
+"""``details.errorCode`` of 1 ``cloud_recording_error`` when the recorder's token expired (S18)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -504,7 +530,7 @@ def build_event(
 ) -> dict[str, Any]:
     """A Cloud Recording notification body (S13), for the emulator and for tests.
 
-    ``event_type`` (int): the NCS event type, e.g. 45 (``SNAPSHOT_FILE_EVENT``).
+    ``event_type`` (int): the NCS event type, e.g. 45 (``RecordingEvent.RECORDER_SNAPSHOT_FILE``).
     ``payload`` carries ``cname``, ``uid``, ``sid``, ``sequence``, ``sendts``, ``serviceType``,
     ``details`` (S12); serialize the result once and sign exactly those bytes.  ``notice_id``
     (str): the notification's id.  ``notify_ms`` (int): Unix ms of sending.
@@ -651,7 +677,7 @@ def snapshot_file(event: NcsEvent) -> str | None:
     ``event`` (``NcsEvent``): a parsed notification.  Returns the object key Agora wrote (str),
     or None.  Raises ``NotificationBodyError`` (a ``ValueError``) when event 45 has no string
     fileName."""
-    if event.event_type != SNAPSHOT_FILE_EVENT:
+    if event.event_type != RecordingEvent.RECORDER_SNAPSHOT_FILE:
         return None
     value = event.details.get("fileName")
     if not isinstance(value, str):

@@ -43,10 +43,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, Literal
 
-from snapshot_resources import changes
+from snapshot_resources import changes, rules
 from snapshot_resources.session import resource_inputs
 from snapshot_resources.spec import (
-    SECRET_FIELDS,
     Path,
     StorageSpec,
     is_secure_marker,
@@ -71,7 +70,7 @@ REPLACE_TEXT: Final = "replace (new sid: snapshots restart, a gap in the series)
 """How a session replacement reads: a new task has a new sid, and no snapshot is taken between the
 stop of the old task and the start of the new one (delete-before-replace, changes.py)."""
 
-COMPARABLE_SECRETS: Final = frozenset({*SECRET_FIELDS, "appId"})
+COMPARABLE_SECRETS: Final = frozenset({*rules.SECRET_FIELDS, "appId"})
 """Keys whose ``secure:`` value plan can stand in for: every field spec.py treats as secret, and
 the App ID, which some teams keep encrypted too."""
 
@@ -92,8 +91,8 @@ class PlannedChange:
 
     @property
     def rotated(self) -> tuple[str, ...]:
-        """The details that are secrets (spec.SECRET_FIELDS): shown as rotated, never a value."""
-        return tuple(d for d in self.details if d.rsplit(".", 1)[-1] in SECRET_FIELDS)
+        """The details that are secrets (rules.SECRET_FIELDS): shown as rotated, never a value."""
+        return tuple(d for d in self.details if d.rsplit(".", 1)[-1] in rules.SECRET_FIELDS)
 
     def as_json(self) -> dict[str, Any]:
         return {

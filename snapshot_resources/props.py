@@ -8,12 +8,10 @@ resource arrives as ``pulumi.output.Unknown``.  Agora wants integers (``"capture
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pulumi.output import Unknown
-
-Path = tuple[str | int, ...]
 
 
 def plain(value: Any) -> Any:
@@ -34,23 +32,3 @@ def plain(value: Any) -> Any:
 
 def is_unknown(value: Any) -> bool:
     return isinstance(value, Unknown)
-
-
-def unknown_paths(value: Any, path: Path = ()) -> Iterator[Path]:
-    """Every path in ``value`` whose value is not known yet (preview of a dependent input)."""
-    if is_unknown(value):
-        yield path
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from unknown_paths(item, (*path, str(key)))
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            yield from unknown_paths(item, (*path, index))
-
-
-def dotted(path: Path) -> str:
-    """``("recordingConfig", "subscribeVideoUids", 3)`` -> ``recordingConfig.subscribeVideoUids[3]``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text

@@ -95,10 +95,6 @@ stop (``resourceExpiredHour`` after start, S2)."""
 # failures under these keys are reported with an empty property and the path in the reason.
 _SECRET_BEARING_INPUTS: Final = rules.SECRET_BEARING_INPUTS
 
-# Query statuses after which the task is no longer working for us (S4): 6 stop requested,
-# 7 stopped, 8 exited, 20 exited abnormally.
-_ENDED_STATUSES: Final = rules.EXITED_STATUSES
-
 
 # Guards the lazy client of every provider instance: the engine calls one instance from up to four
 # threads at once (docs/pulumi-dynamic.md section 1). A module global, so it is never part of a pickle.
@@ -135,14 +131,14 @@ def _store_url(raw: str | None, problems: list[str]) -> str | None:
     return raw
 
 
-DEFAULT_START_TIMEOUT: Final = 90.0  # S10: not at 4/5 after about 90 s: not started
+DEFAULT_START_TIMEOUT: Final = float(rules.START_CONFIRM_SECONDS)  # S10: then "not started"
 DEFAULT_POLL_INTERVAL: Final = 2.0
 DEFAULT_EXIT_TIMEOUT: Final = 30.0
 
 
 class _Readiness:
     """How long after start a task becomes ready (status 4/5), learnt per App ID in this provider
-    process: the first confirming query is sent then, not at a fixed guess (issue: a 5 s guess
+    process: the first confirming query is sent then, not at a fixed guess (a fixed 5 s guess
     held each of the engine's 4 provider workers 3 s longer than the emulator needs; a short fixed
     interval spends the request budget). A smoothed estimate of the moment the task became ready,
     between the last query that found it starting and the first that found it ready."""
@@ -288,10 +284,11 @@ class ProviderSettings:
     customer_secret: str | None = field(default=None, repr=False)
     app_certificate: str | None = field(default=None, repr=False)
     endpoint: str | None = None
-    # S10: give up on a task not at status 4/5 after about 90 s.
+    # S10: give up on a task not at status 4/5 after about rules.START_CONFIRM_SECONDS.
     start_timeout: float = DEFAULT_START_TIMEOUT
     poll_interval: float = DEFAULT_POLL_INTERVAL
-    # S8: a failed-over task is back within 90 s; 404 meanwhile is not "gone" (S7 FAQ).
+    # S8: a failed-over task is back within rules.FAILOVER_SECONDS; 404 meanwhile is not "gone"
+    # (S7 FAQ).
     failover_grace: float = float(rules.FAILOVER_SECONDS)
     qps: float = float(rules.QPS_PER_APP_ID)
     # Multiplies every documented retry delay (S10: 1 s, 3 s, 6 s ...); the emulator runs faster.
@@ -676,7 +673,7 @@ class SnapshotSessionProvider(ResourceProvider):
         except errors.TaskNotRunningError as exc:
             if isinstance(exc.__cause__, errors.TaskNotFoundError):
                 return self._confirm_after_404(client, session, resource_id, sid, entry_id)
-            if exc.last_status in _ENDED_STATUSES:
+            if exc.last_status in rules.EXITED_STATUSES:
                 journal.stopped(key, sid, resource_id)
                 raise _create_failed(sid, str(exc), "it is not running, nothing to stop") from exc
             # Never reached 4/5 in startTimeout (S10: start a new task): known not to work.
@@ -708,7 +705,7 @@ class SnapshotSessionProvider(ResourceProvider):
                 "after starting it", "it is not running, nothing to stop") from exc
         except errors.AgoraError as exc:
             return _unconfirmed(sid, None, f"its status could not be read ({exc})")
-        if result.status in _ENDED_STATUSES:
+        if result.status in rules.EXITED_STATUSES:
             self.journal().stopped(key, sid, resource_id)
             raise _create_failed(
                 sid, f"the task is {rules.QUERY_STATUSES.get(result.status or 0)}",
@@ -772,7 +769,7 @@ class SnapshotSessionProvider(ResourceProvider):
         except errors.AuthError as exc:
             exc.add_note(_STORED_SETTINGS_NOTE)
             raise
-        if result.status in _ENDED_STATUSES:
+        if result.status in rules.EXITED_STATUSES:
             self._report_gone(id_, outs, f"the task is {rules.QUERY_STATUSES.get(result.status or 0)}")
             return ReadResult("", {})
         outs["status"] = result.status

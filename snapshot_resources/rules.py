@@ -14,7 +14,7 @@ own documentation, cited by page.
 Contents: ``Rule`` (``id``, ``path``, ``text``, ``sources``, ``decision``; ``cite()``) and its
 kinds ``IntRange`` (``minimum``, ``maximum``, ``default``), ``Choice`` (``values``, ``default``,
 ``labels``) and ``Pattern`` (``regex``, ``max_length``; ``matches(value)``); one constant per rule
-(e.g. ``CAPTURE_INTERVAL``: id ``capture_interval``, 5 to 3600 s, default 10), all of them in
+(e.g. ``CAPTURE_INTERVAL``: id ``capture_interval``, an ``IntRange``), all of them in
 ``ALL_RULES`` and by id in ``RULES_BY_ID``; ``SOURCES`` (tag -> ``Source``: document and date);
 ``VENDORS`` (Agora's vendor code -> ``Vendor``: names, region table, bucket rule, and how this
 tool provisions it, ``Provisioning``: the one vendor registry) with ``vendor_by_name(name)``.
@@ -27,9 +27,9 @@ rule, default, whether it is secret, whether ``update`` changes it in place, and
 sent as; the key lists (``INPUT_KEYS``, ``SUBSCRIBE_LIST_KEYS``, ``BLACKLIST_WIRE_NAMES`` ...),
 the secrets (``SECRET_PATHS``, ``SECRET_WHOLE_INPUTS`` ...) and ``PROVISION_VENDORS`` derive
 from the tables and the registry.  Last, the service limits the client, provider and emulator
-share (``QPS_PER_APP_ID``, ``MAX_CONCURRENT_TASKS``, ``FAILOVER_SECONDS``, ``QUERY_STATUSES``,
-``EXITED_STATUSES`` ...).  Nothing here performs I/O or raises at import; ``spec.py`` applies the
-rules and reports each broken one as a ``Problem`` naming its rule id.
+share (``QPS_PER_APP_ID``, ``MAX_CONCURRENT_TASKS``, ``FAILOVER_SECONDS``,
+``START_CONFIRM_SECONDS``, ``QUERY_STATUSES``, ``EXITED_STATUSES`` ...).  Nothing here performs
+I/O or raises at import; ``spec.py`` applies the rules and reports each broken one as a ``Problem`` naming its rule id.
 """
 
 from __future__ import annotations
@@ -1223,6 +1223,9 @@ QPS_PER_APP_ID: Final = 10  # S8, S10; 429 above it (S7)
 MAX_CONCURRENT_TASKS: Final = 50  # PCW per App ID (S10, W3); 406 vendor_over_load above it (S7)
 FAILOVER_SECONDS: Final = 90  # a task moves to a new server within 90 s (S8); 404 meanwhile (S7 FAQ)
 STOP_UPLOAD_TIMEOUT_SECONDS: Final = 20  # synchronous stop waits for uploads, else code 50 (S6)
+# S10: "if query's status is still not 4/5 after about 90 s, treat the task as not started or
+# already exited": how long confirming a start waits (the client's default, agora:startTimeout's).
+START_CONFIRM_SECONDS: Final = 90
 RUNNING_STATUSES: Final = frozenset({4, 5})  # "started successfully" (S10)
 QUERY_STATUSES: Final = MappingProxyType(
     {
@@ -1347,8 +1350,9 @@ SECRET_WHOLE_INPUTS: Final = tuple(f.name for f in SESSION.fields if f.input and
 """Inputs kept secret as a whole (``storage``, ``token``). ``recordingConfig`` keeps only its
 ``secret`` and ``salt`` secret, so reviewers still see subscription-list edits in a diff."""
 
-SECRET_LEAVES: Final = frozenset(path[-1] for path in SECRET_PATHS)
-"""Key names whose values are never shown, wherever they appear."""
+SECRET_FIELDS: Final = frozenset(path[-1] for path in SECRET_PATHS)
+"""Field names (the last key of each secret path) whose values are never shown, wherever they
+appear: problem messages, plan, the client's redaction."""
 
 SECRET_BEARING_INPUTS: Final = frozenset(path[0] for path in SECRET_PATHS)
 """Top-level inputs that hold a secret somewhere inside."""
@@ -1373,6 +1377,16 @@ def _every_rule() -> tuple[Rule, ...]:
 
 ALL_RULES: Final[tuple[Rule, ...]] = _every_rule()
 RULES_BY_ID: Final = MappingProxyType({r.id: r for r in ALL_RULES})
+
+_RULE_DATUM = re.compile(r"\{([a-z_]+)\.(minimum|maximum|default)\}")
+
+
+def stated(text: str | None) -> str:
+    """``text`` (a docstring) with each ``{rule_id.minimum}``, ``{rule_id.maximum}`` and
+    ``{rule_id.default}`` replaced by that rule's data: prose that states a bound derives it from
+    the rule, as a rule's own ``text`` does (``help(SnapshotSessionArgs)`` follows a changed
+    bound).  An unknown rule id raises ``KeyError`` when the docstring is filled, at import."""
+    return _RULE_DATUM.sub(lambda m: str(getattr(RULES_BY_ID[m[1]], m[2])), text or "")
 
 
 def is_ascii_digits(text: str) -> bool:

@@ -8,13 +8,12 @@ Public API::
     SCHEMAS: dict[str, Callable[[], dict]]   # file name -> generator
     render(schema) -> str           # the committed text (2-space JSON, trailing newline)
     write_schemas(directory) -> list[pathlib.Path]
-    schema_problems(schema, instance) -> list[spec.Problem]   # jsonschema errors as Problems
     start_body_problems(body) -> list[spec.Problem]           # against start_schema()
     stack_schema_problems(document) -> list[spec.Problem]     # against stack_schema()
     anchored(regex), up_to(limit), any_case(word)             # pattern helpers
 
 Nothing here is hand-written JSON: every bound, enum, pattern and region table is read from
-``rules.py`` (style.md: rules as data, botocore).  Each object's properties and required keys come
+``rules.py`` (rules as data, botocore's model).  Each object's properties and required keys come
 from its table of fields (``fields_schema``, ``field_schema`` by the field's kind); what is written
 here is the rules across fields (``recording_schema``, ``vendor_rules``, ``storage_schema``).
 Subschemas carry two annotations that validators ignore: ``x-rule`` (the rule id a failure
@@ -43,7 +42,6 @@ from jsonschema.exceptions import ValidationError
 from snapshot_resources import rules
 from snapshot_resources.rules import Choice, IntRange, Kind, Pattern, Rule, Vendor
 from snapshot_resources.spec import (
-    SECRET_FIELDS,
     Problem,
     show_value,
     unknown_key_message,
@@ -278,10 +276,6 @@ def uid_group_bounds() -> list[Schema]:
                               {"properties": {"subscribeUidGroup": {"minimum": group}}}),
             })
     return out
-
-
-def snapshot_schema(*, wire: bool) -> Schema:
-    return object_schema(rules.SNAPSHOT, wire=wire)  # fileType is required by S3
 
 
 def session_schema() -> Schema:
@@ -600,10 +594,6 @@ def stack_schema_problems(document: object) -> list[Problem]:
     return _problems(_validator(STACK_SCHEMA_FILE), document)
 
 
-def schema_problems(schema: Schema, instance: object) -> list[Problem]:
-    return _problems(Draft202012Validator(schema), instance)
-
-
 def _problems(validator: Draft202012Validator, instance: object) -> list[Problem]:
     seen: dict[tuple[tuple[str | int, ...], str, str], Problem] = {}
     for error in validator.iter_errors(_printable(instance)):
@@ -675,7 +665,7 @@ def _translate(root: Schema, error: ValidationError) -> list[Problem]:
         return [Problem(path, f"must not be set; {rule.text}" if not rule.text.startswith("must")
                         else rule.text, rule.id)]
     last = path[-1] if path else ""
-    shown = "a secret value" if last in SECRET_FIELDS else show_value(last, instance)
+    shown = "a secret value" if last in rules.SECRET_FIELDS else show_value(last, instance)
     return [Problem(path, f"is {shown}; {rule.text}", rule.id)]
 
 

@@ -55,10 +55,13 @@ class RecordingConfigArgsDict(TypedDict, total=False):
 
 class SnapshotConfigArgsDict(TypedDict, total=False):
     """``snapshot_config``: Agora's ``snapshotConfig`` keys, each optional (``captureInterval``
-    5 to 3600, ``fileType`` ``["jpg"]``)."""
+    {capture_interval.minimum} to {capture_interval.maximum}, ``fileType`` ``["jpg"]``)."""
 
     captureInterval: pulumi.Input[int]
     fileType: pulumi.Input[Sequence[pulumi.Input[str]]]
+
+
+SnapshotConfigArgsDict.__doc__ = rules.stated(SnapshotConfigArgsDict.__doc__)
 
 
 class StorageTargetArgsDict(TypedDict, total=False):
@@ -147,8 +150,9 @@ class SnapshotSessionArgs:
             channel_type; S3);
             ``streamTypes`` 1 (video) or 2 (audio and video), default 2 (rule stream_types; S3,
             S8, S17);
-            ``maxIdleTime`` seconds without users before the task ends, 5 to 2592000, default 300
-            (rule max_idle_time; S3, S10);
+            ``maxIdleTime`` seconds without users before the task ends, {max_idle_time.minimum}
+            to {max_idle_time.maximum}, default {max_idle_time.default} (rule max_idle_time; S3,
+            S10);
             ``videoStreamType`` 0 (high) or 1 (low stream), default 0 (rule video_stream_type; S3);
             ``decryptionMode`` 0 (none) to 8, default 0 (rule decryption_mode; S3), with ``secret``
             required exactly when it is not 0 (rule decryption_secret) and ``salt``, Base64 of 32
@@ -166,14 +170,16 @@ class SnapshotSessionArgs:
             subscribe_uid_group; S2, S3).
             Any key other than the four lists replaces.
         snapshot_config (SnapshotConfigArgsDict | None) -> ``snapshotConfig``: ``captureInterval`` seconds
-            between snapshots, an integer from 5 to 3600, default 10 (rule capture_interval; S2,
+            between snapshots, an integer from {capture_interval.minimum} to
+            {capture_interval.maximum}, default {capture_interval.default} (rule capture_interval; S2,
             S3, S17, G1, S8, S14); ``fileType`` must be ``["jpg"]``, the default (rule file_type;
             S3, S8).  Default None: both defaults.  Replaces.
         region (str | None) -> ``region``: the acquire service area, one of ``CN``, ``AP``,
             ``EU``, ``NA`` (rule acquire_region; S2, S17, S19).  Default None: not sent.  Replaces.
         resource_expired_hour (int | None) -> ``resourceExpiredHour``: hours the task's resource
-            ID accepts query, update and stop after start, 1 to 720 (rule resource_expired_hour;
-            S2, S17, S7).  Default None: 720, not Agora's 72 (the decision is in rules.py).
+            ID accepts query, update and stop after start, {resource_expired_hour.minimum} to
+            {resource_expired_hour.maximum} (rule resource_expired_hour; S2, S17, S7).  Default
+            None: {resource_expired_hour.default}, not Agora's 72 (the decision is in rules.py).
             Replaces.
         token (str | None) -> ``token``: an RTC token for the recorder uid in this channel and App
             ID, valid for at least one more hour (rules rtc_token, rtc_token_identity,
@@ -260,6 +266,9 @@ class SnapshotSessionArgs:
         # Declared outputs must exist as keys, or the attributes are missing (docs/pulumi-dynamic.md 4A).
         props.update({key: None for key in OUTPUT_KEYS})
         return props
+
+
+SnapshotSessionArgs.__doc__ = rules.stated(SnapshotSessionArgs.__doc__)
 
 
 def mark_secrets(props: dict[str, Any]) -> None:

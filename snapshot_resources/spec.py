@@ -17,12 +17,12 @@ Public API::
     StackSpec(storage: dict[str, StorageSpec], sessions: dict[str, StackSessionSpec])
     SessionSpec (.resource_inputs() -> the SnapshotSession inputs), StackSessionSpec(+ storage)
     StorageSpec (.vendorCode, .regionCode, .vendor_region properties)
-    SECRET_FIELDS, SESSION_KEYS, STORAGE_KEYS, RESOURCE_INPUT_KEYS, dotted(path), show_value(...)
+    SESSION_KEYS, STORAGE_KEYS, RESOURCE_INPUT_KEYS, dotted(path), show_value(...)
 
 Keys are Agora's own camelCase vocabulary (docs/agora-api.md sections 2, 3, 9), so the field
 names are mixedCase on purpose.  Every bound, enum and table comes from ``rules.py``.
 
-How validation works (botocore's model, style.md): a checker walks the raw mapping once, field by
+How validation works (botocore's model: rules as data, one checker): a checker walks the raw mapping once, field by
 field in the order of the tables in rules.py (``rules.SESSION``, ``RECORDING``, ``SNAPSHOT``,
 ``STORAGE``, ``EXTENSION``), reads each value by its kind, runs the rules across fields right after
 the field they follow (``_AFTER``: the only rule logic here that is not a field's own), collects
@@ -39,7 +39,7 @@ present and valid, and every cross-field rule that depends on it is skipped.  Th
 ``storage`` input (a full ``StorageTarget``) with ``storage_target_problems(..., path=("storage",))``
 and the other inputs with ``session_problems``.
 
-Problem messages never contain the value of a secret field (``SECRET_FIELDS``).
+Problem messages never contain the value of a secret field (``rules.SECRET_FIELDS``).
 """
 
 # ruff: noqa: N802, N815 -- Agora's camelCase keys are the public field names (see above).
@@ -72,17 +72,11 @@ from snapshot_resources.target import StorageTarget, build_target, joined_prefix
 Path = tuple[str | int, ...]
 UnknownPredicate = Callable[[object], bool]
 
-SECRET_FIELDS: Final = rules.SECRET_LEAVES
-"""Keys whose values never appear in a message (CONTRIBUTING.md: secrets never in exception text)."""
-
 # The key lists, from the tables of fields in rules.py (rules.SESSION, rules.RECORDING ...).
 SESSION_KEYS: Final = tuple(f.name for f in rules.SESSION.fields
                             if f.kind not in (Kind.STORAGE, Kind.FORBIDDEN))
 STACK_SESSION_KEYS: Final = rules.SESSION.keys()  # and the name of the session's storage entry
 RESOURCE_INPUT_KEYS: Final = tuple(k for k in rules.INPUT_KEYS if k in SESSION_KEYS)
-RECORDING_KEYS: Final = rules.RECORDING.keys()
-SNAPSHOT_KEYS: Final = rules.SNAPSHOT.keys()
-EXTENSION_KEYS: Final = rules.EXTENSION.keys()
 STORAGE_KEYS: Final = rules.STORAGE.keys()
 WIRE_STORAGE_KEYS: Final = rules.STORAGE.inputs()  # Agora's storageConfig, without this tool's keys
 STACK_KEYS: Final = ("storage", "sessions")
@@ -92,9 +86,6 @@ PROJECT: Final = "agora-snapshots"
 
 # Keys that are rejected with their own rule rather than as unknown.
 SESSION_FORBIDDEN: Final = rules.SESSION.forbidden()
-# The other accepted spelling of each blacklist (rules.BLACKLIST_SPELLING): a known key that the
-# checker renames to the canonical one.
-RECORDING_ACCEPTED_KEYS: Final = rules.RECORDING.accepted_keys()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -182,7 +173,7 @@ def is_secure_marker(value: object) -> bool:
 # The checker
 
 
-class _S(enum.Enum):
+class _ReadOutcome(enum.Enum):
     """Outcomes of reading one value besides the value itself."""
 
     ABSENT = "absent"  # not given and no default
@@ -191,12 +182,12 @@ class _S(enum.Enum):
 
 
 def _known(value: object) -> bool:
-    return not isinstance(value, _S)
+    return not isinstance(value, _ReadOutcome)
 
 
 def show_value(key: str | int, value: object) -> str:
     """The value for a message, unless it is a secret's."""
-    if key in SECRET_FIELDS:
+    if key in rules.SECRET_FIELDS:
         return f"of type {type(value).__name__}"
     # A mapping or list where a scalar belongs may hold a secret anywhere inside (a whole storage
     # target pasted into `vendor`): name its type and keys, never its contents.
@@ -414,7 +405,7 @@ class _Checker:
             return self.integer(walk, item)
         if kind in (Kind.STRING, Kind.STORAGE):
             value = self.string(walk, item)
-            return item.default if value is _S.ABSENT and item.default is not None else value
+            return item.default if value is _ReadOutcome.ABSENT and item.default is not None else value
         if kind is Kind.BOOLEAN:
             return self.boolean(walk, item)
         if kind is Kind.UID:
@@ -435,29 +426,29 @@ class _Checker:
         return self.bucket(walk)
 
     def get(self, obj: Mapping[str, object], key: str) -> object:
-        value = obj.get(key, _S.ABSENT)
-        return _S.OPAQUE if value is not _S.ABSENT and self.opaque(value) else value
+        value = obj.get(key, _ReadOutcome.ABSENT)
+        return _ReadOutcome.OPAQUE if value is not _ReadOutcome.ABSENT and self.opaque(value) else value
 
     def given(self, walk: _Walk, item: rules.Field) -> object:
         """The value of ``item``; a required one that is absent is reported (and BAD)."""
         value = self.get(walk.given, item.name)
-        if value is _S.ABSENT and item.required:
+        if value is _ReadOutcome.ABSENT and item.required:
             self.add((*walk.path, item.name), item.rule, "is required")
-            return _S.BAD
+            return _ReadOutcome.BAD
         return value
 
     def nested(self, item: rules.Field, walk: _Walk) -> object:
         """An object of its own fields (``item.shape``); absent, it is checked as empty when its
         fields have defaults (``rules.EMPTY``), and left absent otherwise."""
-        value = walk.given.get(item.name, _S.ABSENT)
-        if value is _S.ABSENT:
+        value = walk.given.get(item.name, _ReadOutcome.ABSENT)
+        if value is _ReadOutcome.ABSENT:
             if item.default is None:
                 return value
             value = dict(cast(Mapping[str, object], item.default))
         assert item.shape is not None
         out = self.walk(item.shape, value, (*walk.path, item.name))
         if out is None:
-            return _S.OPAQUE if self.opaque(value) else _S.BAD
+            return _ReadOutcome.OPAQUE if self.opaque(value) else _ReadOutcome.BAD
         return out
 
     # ---- scalars
@@ -466,8 +457,8 @@ class _Checker:
         """An integer in the rule's IntRange or Choice; absent, the field's default."""
         rule, key = cast(IntRange | Choice, item.rule), item.name
         value = self.given(walk, item)
-        if value is _S.ABSENT:
-            return _S.ABSENT if item.default is None else item.default
+        if value is _ReadOutcome.ABSENT:
+            return _ReadOutcome.ABSENT if item.default is None else item.default
         if not _known(value):
             return value
         # 5.0 is the integer 5, as JSON Schema's "integer" says and as Pulumi's wire sends it
@@ -477,41 +468,41 @@ class _Checker:
         p = (*walk.path, key)
         if type(value) is not int:
             self.add(p, rule, f"is {show_value(key, value)}, not an integer")
-            return _S.BAD
+            return _ReadOutcome.BAD
         if not _allows(rule, value):
             self.add(p, rule, f"is {show_value(key, value)}")
-            return _S.BAD
+            return _ReadOutcome.BAD
         return value
 
     def string(self, walk: _Walk, item: rules.Field) -> object:
         """A non-empty string, matching the rule when it is a Pattern or a Choice."""
         rule, key = item.rule, item.name
         value = self.given(walk, item)
-        if not _known(value) or value is _S.ABSENT:
+        if not _known(value) or value is _ReadOutcome.ABSENT:
             return value
         p = (*walk.path, key)
         if not isinstance(value, str) or not value:
             self.add(p, rule, f"is {show_value(key, value)}, not a non-empty string"
                      + _quote_hint(value))
-            return _S.BAD
+            return _ReadOutcome.BAD
         if (isinstance(rule, Pattern) and not rule.matches(value)) or (
             isinstance(rule, Choice) and value not in rule.values
         ):
             # ``invalid`` says what is wrong with a value that must not be shown (a secret's).
             self.add(p, rule, item.invalid or f"is {show_value(key, value)}")
-            return _S.BAD
+            return _ReadOutcome.BAD
         return value
 
     def boolean(self, walk: _Walk, item: rules.Field) -> object:
         value = self.get(walk.given, item.name)
-        if value is _S.ABSENT:
+        if value is _ReadOutcome.ABSENT:
             return False
-        if value is _S.OPAQUE:
+        if value is _ReadOutcome.OPAQUE:
             return value
         if not isinstance(value, bool):
             self.add((*walk.path, item.name), item.rule,
                      f"is {show_value(item.name, value)}, not true or false")
-            return _S.BAD
+            return _ReadOutcome.BAD
         return value
 
     def recorder_uid(self, walk: _Walk, item: rules.Field) -> object:
@@ -521,18 +512,18 @@ class _Checker:
         uid = _uid_value(value)
         if uid is None:
             self.add((*walk.path, item.name), item.rule, f"is {show_value(item.name, value)}")
-            return _S.BAD
+            return _ReadOutcome.BAD
         return uid
 
     def const(self, walk: _Walk, item: rules.Field) -> object:
         """The one list value the rule allows (fileType: ["jpg"], S3)."""
         expected = list(cast(Choice, item.rule).values)
         value = self.get(walk.given, item.name)
-        if value is _S.OPAQUE or (isinstance(value, list) and any(self.opaque(v) for v in value)):
-            return _S.OPAQUE  # an entry not known yet (preview): cannot compare
-        if value is not _S.ABSENT and value != expected:
+        if value is _ReadOutcome.OPAQUE or (isinstance(value, list) and any(self.opaque(v) for v in value)):
+            return _ReadOutcome.OPAQUE  # an entry not known yet (preview): cannot compare
+        if value is not _ReadOutcome.ABSENT and value != expected:
             self.add((*walk.path, item.name), item.rule, f"is {show_value(item.name, value)}")
-            return _S.BAD
+            return _ReadOutcome.BAD
         return expected
 
     # ---- lists
@@ -545,7 +536,7 @@ class _Checker:
         if not isinstance(value, list):
             if _known(value):
                 self.add(p, rule, f"is {show_value(key, value)}, not a list")
-                return _S.BAD
+                return _ReadOutcome.BAD
             return value
         ok = True
         if not 1 <= len(value) <= rules.SUBSCRIBE_LIST_MAX:
@@ -554,7 +545,7 @@ class _Checker:
         out: list[str] = []
         for i, entry in enumerate(value):
             if self.opaque(entry):
-                return _S.OPAQUE
+                return _ReadOutcome.OPAQUE
             uid = rules.ALL_STREAMS if entry == rules.ALL_STREAMS else _uid_value(entry)
             if uid is None:
                 self.add((*p, i), rule, f"is {show_value(key, entry)}")
@@ -567,7 +558,7 @@ class _Checker:
         if ok and rules.ALL_STREAMS in out and len(out) > 1:
             self.add(p, rule, f"mixes {rules.ALL_STREAMS!r} with uids")
             ok = False
-        return out if ok else _S.BAD
+        return out if ok else _ReadOutcome.BAD
 
     def prefix(self, obj: Mapping[str, object], key: str, path: Path) -> object:
         """fileNamePrefix: segments of letters and digits, at most 128 characters joined (S3)."""
@@ -576,15 +567,15 @@ class _Checker:
         if not isinstance(value, list):
             if _known(value):
                 self.add(p, rules.FILE_NAME_PREFIX, f"is {show_value(key, value)}, not a list")
-                return _S.BAD
+                return _ReadOutcome.BAD
             return value
         if not value:
             self.add(p, rules.FILE_NAME_PREFIX, "is empty (leave it out for no prefix)")
-            return _S.BAD
+            return _ReadOutcome.BAD
         ok = True
         for i, segment in enumerate(value):
             if self.opaque(segment):
-                return _S.OPAQUE
+                return _ReadOutcome.OPAQUE
             if not isinstance(segment, str) or not rules.FILE_NAME_PREFIX.matches(segment):
                 self.add((*p, i), rules.FILE_NAME_PREFIX,
                          f"is {show_value(key, segment)}" + _quote_hint(segment))
@@ -593,7 +584,7 @@ class _Checker:
             length = rules.file_name_prefix_length(value)
             self.add(p, rules.FILE_NAME_PREFIX, f"is {length} characters joined")
             ok = False
-        return list(value) if ok else _S.BAD
+        return list(value) if ok else _ReadOutcome.BAD
 
     # ---- objects: the session
 
@@ -667,19 +658,19 @@ class _Checker:
         mode = out["decryptionMode"]
         if _known(mode):
             # S3: secret required when decryptionMode != 0; salt for modes 7 and 8.
-            if mode != 0 and out["secret"] is _S.ABSENT:
+            if mode != 0 and out["secret"] is _ReadOutcome.ABSENT:
                 self.add((*path, "secret"), rules.DECRYPTION_SECRET,
                          f"is required with decryptionMode {mode}")
-            if mode == 0 and out["secret"] is not _S.ABSENT:
+            if mode == 0 and out["secret"] is not _ReadOutcome.ABSENT:
                 self.add((*path, "secret"), rules.DECRYPTION_SECRET,
                          "must not be set with decryptionMode 0")
-            if mode in rules.SALT_MODES and out["salt"] is _S.ABSENT:
+            if mode in rules.SALT_MODES and out["salt"] is _ReadOutcome.ABSENT:
                 self.add((*path, "salt"), rules.DECRYPTION_SALT,
                          f"is required with decryptionMode {mode}")
-            if mode not in rules.SALT_MODES and out["salt"] is not _S.ABSENT:
+            if mode not in rules.SALT_MODES and out["salt"] is not _ReadOutcome.ABSENT:
                 self.add((*path, "salt"), rules.DECRYPTION_SALT,
                          f"must not be set with decryptionMode {mode}")
-        given = {k for k in rules.SUBSCRIBE_LIST_KEYS if out[k] is not _S.ABSENT}
+        given = {k for k in rules.SUBSCRIBE_LIST_KEYS if out[k] is not _ReadOutcome.ABSENT}
         for white, black in (rules.VIDEO_LIST_KEYS, rules.AUDIO_LIST_KEYS):
             if white in given and black in given:
                 self.add((*path, black), rules.SUBSCRIBE_EXCLUSIVE, f"is set together with {white}")
@@ -698,9 +689,9 @@ class _Checker:
 
     def uid_group(self, out: dict[str, object], path: Path) -> None:
         lists = [out["subscribeVideoUids"], out["subscribeAudioUids"]]
-        if not all(isinstance(v, list) or v is _S.ABSENT for v in lists):
-            if out["subscribeUidGroup"] is _S.ABSENT:
-                out["subscribeUidGroup"] = _S.OPAQUE
+        if not all(isinstance(v, list) or v is _ReadOutcome.ABSENT for v in lists):
+            if out["subscribeUidGroup"] is _ReadOutcome.ABSENT:
+                out["subscribeUidGroup"] = _ReadOutcome.OPAQUE
             return
         uids = {u for v in lists if isinstance(v, list) for u in v if u != rules.ALL_STREAMS}
         needed = rules.uid_group_for(len(uids))
@@ -709,7 +700,7 @@ class _Checker:
         p = (*path, "subscribeUidGroup")
         if len(uids) > most:
             self.add(p, rules.SUBSCRIBE_UID_GROUP, f"{len(uids)} distinct uids exceed {most}")
-        elif group is _S.ABSENT:
+        elif group is _ReadOutcome.ABSENT:
             out["subscribeUidGroup"] = needed  # derived (rules.SUBSCRIBE_UID_GROUP decision)
         elif isinstance(group, int) and group < needed:
             self.add(p, rules.SUBSCRIBE_UID_GROUP,
@@ -736,7 +727,7 @@ class _Checker:
             self.add((*walk.path, "vendor"), rules.STORAGE_VENDOR,
                      f"is {show_value('vendor', value)}"
                      + (f" (did you mean {hint!r}?)" if hint else ""))
-            return _S.BAD
+            return _ReadOutcome.BAD
         walk.vendor = found
         return value
 
@@ -744,17 +735,17 @@ class _Checker:
         value = self.get(walk.given, "region")
         p = (*walk.path, "region")
         vendor = walk.vendor
-        if value is _S.ABSENT:
+        if value is _ReadOutcome.ABSENT:
             if vendor is not None and vendor.any_region and not walk.wire:
-                return _S.ABSENT  # Azure, Google, S3-compatible: region 0 (S9)
+                return _ReadOutcome.ABSENT  # Azure, Google, S3-compatible: region 0 (S9)
             self.add(p, rules.STORAGE_REGION, "is required")
-            return _S.BAD
-        if value is _S.OPAQUE:
+            return _ReadOutcome.BAD
+        if value is _ReadOutcome.OPAQUE:
             return value
         if type(value) is not int and (walk.wire or not isinstance(value, str)):
             self.add(p, rules.STORAGE_REGION, f"is {show_value('region', value)}, not "
                      + ("an integer" if walk.wire else "a code or a name"))
-            return _S.BAD
+            return _ReadOutcome.BAD
         if vendor is None:
             return value
         if vendor.region_code(value) is None:
@@ -768,7 +759,7 @@ class _Checker:
                 known = f"; its regions: {shown}{more} (or Agora's codes)"
             self.add(p, rules.STORAGE_REGION, f"{show_value('region', value)} is not in the region "
                      f"table of {vendor.title} (vendor {vendor.code}){known}")
-            return _S.BAD
+            return _ReadOutcome.BAD
         return value
 
     def bucket_location(self, walk: _Walk, _item: rules.Field | None) -> None:
@@ -788,7 +779,7 @@ class _Checker:
                 self.add_message((*walk.path, "bucket"), rules.BUCKET_NAME,
                                  f"is {show_value('bucket', value)}; {rules.BUCKET_NAME.text}: "
                                  f"{naming.text}")
-                return _S.BAD
+                return _ReadOutcome.BAD
         return value
 
     def provision_supported(self, walk: _Walk, _item: rules.Field | None) -> None:
@@ -809,13 +800,13 @@ class _Checker:
     def extension_vendors(self, walk: _Walk, _item: rules.Field | None) -> None:
         """extensionParams keys for the vendors that take them (S3, S9, S14)."""
         ext = walk.out["extensionParams"]
-        if ext is _S.OPAQUE or ext is _S.BAD or walk.vendor is None:
+        if ext is _ReadOutcome.OPAQUE or ext is _ReadOutcome.BAD or walk.vendor is None:
             return
         given = cast(dict[str, object], ext) if isinstance(ext, dict) else {}
         p = (*walk.path, "extensionParams")
         self.vendor_limits(rules.EXTENSION, given, p, walk.vendor)
         code = walk.vendor.code
-        if code in rules.ENDPOINT_VENDORS and given.get("endpoint", _S.ABSENT) is _S.ABSENT:
+        if code in rules.ENDPOINT_VENDORS and given.get("endpoint", _ReadOutcome.ABSENT) is _ReadOutcome.ABSENT:
             self.add((*p, "endpoint"), rules.EXTENSION_ENDPOINT, f"is required for vendor {code}")
 
     def vendor_limits(self, shape: rules.Shape, out: Mapping[str, object], path: Path,
@@ -825,7 +816,7 @@ class _Checker:
             if names is not None and item.name not in names:
                 continue
             if item.vendors is not None and vendor.code not in item.vendors and (
-                out.get(item.name, _S.ABSENT) is not _S.ABSENT
+                out.get(item.name, _ReadOutcome.ABSENT) is not _ReadOutcome.ABSENT
             ):
                 # The rule as registered: stsExpiration's own bound shares rule sts_fields.
                 rule = rules.RULES_BY_ID[item.rule.id]
@@ -835,9 +826,9 @@ class _Checker:
         """accessKey and secretKey: required, unless provision creates them (S3)."""
         assert item is not None
         provision, value = walk.out.get("provision", False), walk.out[item.name]
-        if provision is True and value is not _S.ABSENT:
+        if provision is True and value is not _ReadOutcome.ABSENT:
             self.add((*walk.path, item.name), item.rule, "must not be set with provision")
-        if provision is False and value is _S.ABSENT:
+        if provision is False and value is _ReadOutcome.ABSENT:
             self.add((*walk.path, item.name), item.rule, "is required")
 
     def sts_pair(self, walk: _Walk, _item: rules.Field | None) -> None:
@@ -852,8 +843,8 @@ class _Checker:
             elif left < rules.MIN_STS_REMAINING_SECONDS:
                 self.add(p, rules.STS_LIFETIME,
                          f"expires at {_utc(expiration)}, in {int(left // 60)} min")
-        if (token is _S.ABSENT) != (expiration is _S.ABSENT):
-            missing = "stsExpiration" if expiration is _S.ABSENT else "stsToken"
+        if (token is _ReadOutcome.ABSENT) != (expiration is _ReadOutcome.ABSENT):
+            missing = "stsExpiration" if expiration is _ReadOutcome.ABSENT else "stsToken"
             other = "stsToken" if missing == "stsExpiration" else "stsExpiration"
             self.add((*walk.path, missing), rules.STS_FIELDS, f"is required with {other}")
         if walk.vendor is not None:
@@ -910,7 +901,7 @@ class _Checker:
                              + (f" (did you mean {hint!r}?)" if hint else ""))
             self.combined_prefix(target, session, path)
             # S7 code 53: one task per appid + cname + uid (S2).
-            app = session["appId"] if session["appId"] is not _S.ABSENT else default_app_id
+            app = session["appId"] if session["appId"] is not _ReadOutcome.ABSENT else default_app_id
             cname, uid = session["cname"], session["uid"]
             if isinstance(cname, str) and isinstance(uid, str) and _known(app):
                 first = tasks.setdefault((app, cname, uid), name)
@@ -926,12 +917,12 @@ class _Checker:
         recorders: dict[tuple[object, object, object], str] = {}
         for name, session in sessions.items():
             if isinstance(session, dict):
-                app = session["appId"] if session["appId"] is not _S.ABSENT else default_app_id
+                app = session["appId"] if session["appId"] is not _ReadOutcome.ABSENT else default_app_id
                 recorders.setdefault((app, session["cname"], session["uid"]), name)
         for name, session in sessions.items():
             if not isinstance(session, dict) or not isinstance(session["recordingConfig"], dict):
                 continue
-            app = session["appId"] if session["appId"] is not _S.ABSENT else default_app_id
+            app = session["appId"] if session["appId"] is not _ReadOutcome.ABSENT else default_app_id
             for key in rules.SUBSCRIBE_LIST_KEYS:
                 uids = session["recordingConfig"].get(key)
                 for uid in uids if isinstance(uids, list) else ():
@@ -943,7 +934,7 @@ class _Checker:
 
     def combined_prefix(self, target: object, session: dict[str, object], path: Path) -> None:
         own = session["fileNamePrefix"]
-        base = target.get("fileNamePrefix") if isinstance(target, dict) else _S.ABSENT
+        base = target.get("fileNamePrefix") if isinstance(target, dict) else _ReadOutcome.ABSENT
         if isinstance(own, list) and isinstance(base, list):
             length = rules.file_name_prefix_length(joined_prefix(base, own))
             if length > rules.FILE_NAME_PREFIX_MAX:
@@ -979,7 +970,7 @@ def _clean(values: Mapping[str, object]) -> dict[str, object]:
     return {
         k: _clean(cast(Mapping[str, object], v)) if isinstance(v, dict) else v
         for k, v in values.items()
-        if v is not _S.ABSENT
+        if v is not _ReadOutcome.ABSENT
     }
 
 
@@ -1076,16 +1067,18 @@ class SessionSpec(_Model):
     S18).  ``uid`` (str): the recorder uid, digits, 1 to 4294967295 (rules recorder_uid,
     recorder_uid_subscribed; S2).  ``appId`` (str | None): the App ID; None for the stack's
     ``agora:appId`` (rule app_id; S2).  ``region`` (str | None): the acquire area CN, AP, EU or NA
-    (rule acquire_region; S2).  ``resourceExpiredHour`` (int): 1 to 720 hours, default 720 (rule
+    (rule acquire_region; S2).  ``resourceExpiredHour`` (int): {resource_expired_hour.minimum} to
+    {resource_expired_hour.maximum} hours, default {resource_expired_hour.default} (rule
     resource_expired_hour; S2).  ``mode`` (str): always ``"individual"`` (rule mode; S3, S8).
     ``recordingConfig`` (``RecordingConfig``): channelType, streamTypes, maxIdleTime,
     videoStreamType, decryptionMode, secret, salt, the four subscription lists and
     subscribeUidGroup, with defaults filled (``help(SnapshotSessionArgs)`` gives each; S3).
-    ``snapshotConfig`` (``SnapshotConfig``): captureInterval 5 to 3600 s, default 10 (rule
-    capture_interval), and fileType ``["jpg"]`` (rule file_type; S3, S8).  ``fileNamePrefix`` (list
-    of str | None): the session's own prefix segments, appended to its storage's (rule
-    file_name_prefix; S3).  ``token`` (str | None): the recorder's RTC token, secret (rules
-    rtc_token, rtc_token_identity, rtc_token_lifetime; S3).
+    ``snapshotConfig`` (``SnapshotConfig``): captureInterval {capture_interval.minimum} to
+    {capture_interval.maximum} s, default {capture_interval.default} (rule capture_interval), and
+    fileType ``["jpg"]`` (rule file_type; S3, S8).  ``fileNamePrefix`` (list of str | None): the
+    session's own prefix segments, appended to its storage's (rule file_name_prefix; S3).
+    ``token`` (str | None): the recorder's RTC token, secret (rules rtc_token,
+    rtc_token_identity, rtc_token_lifetime; S3).
     """
 
     cname: str
@@ -1117,6 +1110,9 @@ class SessionSpec(_Model):
         return {k: data[k] for k in RESOURCE_INPUT_KEYS if k in data}
 
 
+SessionSpec.__doc__ = rules.stated(SessionSpec.__doc__)
+
+
 class StackSessionSpec(SessionSpec):
     """A session in a stack file: a ``SessionSpec`` plus the name of its storage target.
 
@@ -1139,7 +1135,8 @@ class StorageSpec(_Model):
     the location (rule storage_region; S9).  ``bucket`` (str): by the vendor's naming rules (rule
     bucket_name).  ``provision`` (bool): create the bucket and an upload-only key, default False
     (rule provision; vendors 1, 2, 3, 5, 6, 7).  ``retentionDays`` (int): days a provisioned
-    bucket keeps snapshots, at least 1, default 30, only with provision (rule retention_days).
+    bucket keeps snapshots, at least {retention_days.minimum}, default {retention_days.default},
+    only with provision (rule retention_days).
     ``fileNamePrefix`` (list of str | None): segments of letters and digits, at most 128
     characters joined (rule file_name_prefix; S3).  ``extensionParams``: ``sse``, ``tag`` and
     ``endpoint``, or None (rules extension_sse, extension_tag, extension_endpoint).
@@ -1192,6 +1189,9 @@ class StorageSpec(_Model):
         if vendor.any_region:
             return None if self.region is None else str(self.region)
         return vendor.regions[self.regionCode][1]
+
+
+StorageSpec.__doc__ = rules.stated(StorageSpec.__doc__)
 
 
 class StackSpec(_Model):

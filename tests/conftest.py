@@ -1,17 +1,19 @@
-"""Fixtures shared by the provider tests: an emulator, a provider host configured for it, and
-valid session inputs.  (The emulator and S3 fixtures themselves come from the package's pytest
-plugin, ``snapshot_resources.testing.plugin``.)"""
+"""The suite's fixtures and hooks, and nothing else: helpers and data live in ``tests/support/``
+(``support.sessions`` the valid session inputs, ``support.provider_settings`` the provider's
+settings for the emulator, ``support.waiting`` ``wait_for``; CONTRIBUTING.md, "Tests").  The
+emulator and S3 fixtures themselves come from the package's pytest plugin,
+``snapshot_resources.testing.plugin``."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from support.provider_settings import TIME_SCALE, provider_config
 
 from snapshot_resources.provider import SnapshotSessionProvider
 from snapshot_resources.testing.emulator import EmulatorHandle, RawAgora, run_emulator
@@ -38,47 +40,6 @@ def _own_pulumi_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-# Emulated seconds per real second: a 5 s capture interval takes 0.1 s.
-TIME_SCALE = 50.0
-SESSION_TYPE = "pulumi-python:dynamic/agora:SnapshotSession"
-
-
-def provider_config(emulator: EmulatorHandle, **extra: str) -> dict[str, str]:
-    """Stack config as the engine would send it to Configure, pointed at the emulator."""
-    return {
-        "agora:customerId": emulator.customer_id,
-        "agora:customerSecret": emulator.customer_secret,
-        "agora:endpoint": emulator.url,
-        # Poll fast: the emulator runs 50x faster than Agora.
-        "agora:pollInterval": "0.02",
-        "agora:startTimeout": "5",
-        "agora:failoverGrace": "3",
-        "agora:retryDelayScale": "0.01",
-        **extra,
-    }
-
-
-def session_inputs(app_id: str, **overrides: Any) -> dict[str, Any]:
-    """Valid SnapshotSession inputs for the local-directory storage of the emulator."""
-    inputs: dict[str, Any] = {
-        "appId": app_id,
-        "cname": "lobby",
-        "uid": "527841",
-        "recordingConfig": {"channelType": 1, "subscribeVideoUids": ["#allstream#"]},
-        "snapshotConfig": {"captureInterval": 5, "fileType": ["jpg"]},
-        "storage": {
-            "vendor": 2,
-            "region": 3,
-            "bucket": "snaps",
-            "accessKey": "test-access-key",
-            "secretKey": "test-secret-key",
-            "fileNamePrefix": ["dir1", "dir2"],
-        },
-    }
-    inputs.update(overrides)
-    return inputs
-
-
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[EmulatorHandle]:
     with run_emulator(time_scale=TIME_SCALE, storage_dir=tmp_path / "storage") as handle:
@@ -97,15 +58,6 @@ def host(emulator: EmulatorHandle) -> Iterator[ProviderHost]:
 @pytest.fixture
 def session(host: ProviderHost) -> HostedResource:
     return host.resource(SnapshotSessionProvider(), name="lobby")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds (a bound on how
-    long a failing test takes, not a speed assertion)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 @pytest.fixture

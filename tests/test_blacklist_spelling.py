@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import pytest
+from support.sessions import APP_ID, session_inputs
 
 from snapshot_resources import changes, rules
 from snapshot_resources.agora import wire
@@ -20,7 +21,6 @@ from snapshot_resources.spec import parse_session, parse_stack, stack_problems
 from snapshot_resources.target import StorageTarget
 from snapshot_resources.testing.pulumi_mocks import PulumiMocks
 
-APP_ID = "0123456789abcdef0123456789abcdef"
 STORAGE: StorageTarget = {"vendor": 2, "region": 3, "bucket": "snaps", "accessKey": "ak",
                           "secretKey": "sk"}
 ALIASES = sorted(rules.BLACKLIST_ALIASES.items())
@@ -33,8 +33,7 @@ def _recording(key: str) -> dict[str, Any]:
 
 
 def _inputs(recording: dict[str, Any]) -> dict[str, Any]:
-    return {"appId": APP_ID, "cname": "lobby", "uid": "527841", "storage": STORAGE,
-            "recordingConfig": recording, "snapshotConfig": {"captureInterval": 5}}
+    return session_inputs(APP_ID, storage=STORAGE, recordingConfig=recording)
 
 
 def test_the_wire_names_and_the_aliases_are_one_mapping_read_both_ways() -> None:

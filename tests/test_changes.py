@@ -6,30 +6,16 @@ import copy
 from typing import Any
 
 import pytest
+from support.sessions import RECORDING_CONFIG, session_inputs
 
 from snapshot_resources.changes import INPUT_KEYS, ChangeKind, classify
 
-BASE: dict[str, Any] = {
-    "appId": "app",
-    "cname": "lobby",
-    "uid": "527841",
-    "resourceExpiredHour": 720,
-    "recordingConfig": {
-        "channelType": 1,
-        "streamTypes": 2,
-        "maxIdleTime": 300,
-        "subscribeVideoUids": ["101", "102"],
-    },
-    "snapshotConfig": {"captureInterval": 5, "fileType": ["jpg"]},
-    "storage": {
-        "vendor": 2,
-        "region": 3,
-        "bucket": "snaps",
-        "accessKey": "ak",
-        "secretKey": "sk",
-        "fileNamePrefix": ["a", "b"],
-    },
-}
+# The keys each case below changes are all set, so that each is a change of a held value.
+BASE: dict[str, Any] = session_inputs(
+    "app", resourceExpiredHour=720,
+    recordingConfig={**RECORDING_CONFIG, "streamTypes": 2, "maxIdleTime": 300,
+                     "subscribeVideoUids": ["101", "102"]},
+)
 
 
 def changed(path: str, value: Any) -> dict[str, Any]:

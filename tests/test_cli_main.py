@@ -19,12 +19,12 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from support.sessions import APP_ID
 
 from snapshot_resources import cli
 from snapshot_resources.naming import format_snapshot_name
 
 COMMAND = [sys.executable, "-m", "snapshot_resources.cli"]
-APP_ID = "0123456789abcdef0123456789abcdef"
 
 
 def stack_file(path: Path, sessions: int) -> Path:

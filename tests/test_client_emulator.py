@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import wait_for
 from support.agora_stub import refused_url
+from support.waiting import wait_for
 
 from snapshot_resources import rules
 from snapshot_resources.agora import errors

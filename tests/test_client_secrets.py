@@ -224,10 +224,10 @@ def test_the_client_refuses_to_be_pickled() -> None:
     pieces=st.lists(st.text(max_size=8), max_size=6),
 )
 def test_redaction_leaves_no_secret_in_any_text(secrets: list[str], pieces: list[str]) -> None:
-    from snapshot_resources.agora.client import _Redactor
+    from snapshot_resources.agora.redaction import Redactor
 
     text = "".join(p + s for p, s in zip(pieces, secrets * 3, strict=False)) + "".join(secrets)
-    redacted = _Redactor(secrets)(text)
+    redacted = Redactor(secrets)(text)
     assert not any(s in redacted for s in secrets)
 
 
@@ -367,23 +367,23 @@ def test_a_secret_echoed_in_the_request_id_header_is_masked() -> None:
          "quote", "quote-default-safe", "quote-plus", "quote-lower-hex", "base64-unpadded"],
 )
 def test_each_encoded_form_is_masked(secret: str, form: str) -> None:
-    from snapshot_resources.agora.client import _Redactor
+    from snapshot_resources.agora.redaction import Redactor
 
-    assert _Redactor([secret])(f"before {form} after") == "before *** after"
+    assert Redactor([secret])(f"before {form} after") == "before *** after"
 
 
 @pytest.mark.parametrize("secret", ['a"b', "a\\b", "é/+", "a b"])
 def test_secrets_shorter_than_four_characters_stay_unmasked_in_every_form(secret: str) -> None:
-    from snapshot_resources.agora.client import _Redactor
+    from snapshot_resources.agora.redaction import Redactor
 
     text = " ".join(encode(secret) for encode in ENCODINGS.values())
-    assert _Redactor([secret])(text) == text
+    assert Redactor([secret])(text) == text
 
 
 def test_an_extended_redactor_masks_the_forms_of_old_and_new_secrets() -> None:
-    from snapshot_resources.agora.client import _Redactor
+    from snapshot_resources.agora.redaction import Redactor
 
-    redact = _Redactor(['old"one']).extended(["new/two"])
+    redact = Redactor(['old"one']).extended(["new/two"])
     assert redact('old\\"one new%2Ftwo old"one') == "*** *** ***"
 
 
@@ -402,9 +402,9 @@ def test_a_secret_echoed_as_a_key_is_masked_in_the_error_body() -> None:
        after=st.text(max_size=6))
 def test_redaction_leaves_no_encoded_form_in_any_text(secret: str, before: str,
                                                       after: str) -> None:
-    from snapshot_resources.agora.client import _Redactor
+    from snapshot_resources.agora.redaction import Redactor
 
-    redact = _Redactor([secret])
+    redact = Redactor([secret])
     for encode in ENCODINGS.values():
         form = encode(secret)
         assert form not in redact(before + form + after)

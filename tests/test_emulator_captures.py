@@ -8,8 +8,8 @@ import itertools
 import time
 from pathlib import Path
 
-from conftest import wait_for
 from PIL import Image
+from support.waiting import wait_for
 
 from snapshot_resources.naming import SnapshotName, parse_snapshot_name
 from snapshot_resources.testing.emulator import (

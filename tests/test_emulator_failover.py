@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import wait_for
+from support.waiting import wait_for
 
 from snapshot_resources.naming import parse_snapshot_name
 from snapshot_resources.testing.emulator import EmulatorHandle, RawAgora, snapshot_request

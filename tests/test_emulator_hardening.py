@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import wait_for
+from support.waiting import wait_for
 
 import snapshot_resources
 from snapshot_resources.agora.client import _int_or_none

@@ -7,7 +7,7 @@ import time
 
 import pytest
 import requests
-from conftest import wait_for
+from support.waiting import wait_for
 
 from snapshot_resources.testing.emulator import (
     EmulatorHandle,
@@ -281,3 +281,43 @@ def test_other_documented_400_codes(agora_emulator: EmulatorHandle, app: str, pa
     response = requests.post(f"{agora_emulator.url}/v1/apps/{app_id}/cloud_recording/{path}",
                              json=body, auth=agora_emulator.auth, timeout=5)
     assert (response.status_code, response.json()["code"]) == (400, code)
+
+
+# Admin: a task another emulator started, taken over with its ids ---------------------------------
+
+def test_a_restored_task_answers_query_and_stop_under_the_ids_another_emulator_gave(
+        agora: RawAgora, agora_emulator: EmulatorHandle) -> None:
+    with run_emulator() as earlier:
+        before = RawAgora(earlier)
+        resource_id, sid = before.begin(CNAME, BOT, snapshot_request())
+        before.close()
+    unknown = agora.query(resource_id, sid)
+    assert (unknown.status_code, unknown.json()["code"]) == (400, 1001)  # not issued here (S18)
+
+    described = agora_emulator.admin.restore_task(
+        resource_id=resource_id, sid=sid, cname=CNAME, uid=BOT, client_request=snapshot_request())
+    assert (described["sid"], described["resourceId"], described["state"]) == \
+        (sid, resource_id, "running")
+    queried = agora.query(resource_id, sid)
+    assert queried.status_code == 200, queried.text
+    assert queried.json()["sid"] == sid
+    stopped = agora.stop(resource_id, sid, CNAME, BOT)
+    assert stopped.status_code in (200, 206), stopped.text
+    assert agora_emulator.admin.task(sid)["state"] != "running"
+
+
+def test_restoring_a_task_whose_sid_or_channel_is_taken_or_whose_body_is_invalid_is_400(
+        agora: RawAgora, agora_emulator: EmulatorHandle) -> None:
+    _, sid = _running(agora, agora_emulator)
+    admin = agora_emulator.admin
+    with pytest.raises(requests.HTTPError, match="400"):
+        admin.restore_task(resource_id="elsewhere", sid=sid, cname=CNAME, uid="9",
+                           client_request=snapshot_request())
+    with pytest.raises(requests.HTTPError, match="400"):
+        admin.restore_task(resource_id="elsewhere", sid="another", cname=CNAME, uid=BOT,
+                           client_request=snapshot_request())
+    without_storage = {k: v for k, v in snapshot_request().items() if k != "storageConfig"}
+    with pytest.raises(requests.HTTPError, match="400"):
+        admin.restore_task(resource_id="elsewhere", sid="another", cname=CNAME, uid="9",
+                           client_request=without_storage)
+    assert [t["sid"] for t in admin.tasks()] == [sid]

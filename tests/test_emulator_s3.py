@@ -10,8 +10,8 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import wait_for
 from PIL import Image
+from support.waiting import wait_for
 
 from snapshot_resources.naming import parse_snapshot_name
 from snapshot_resources.testing.emulator import (

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from support.waiting import wait_for
 
 from snapshot_resources.emulator.clock import ManualClock
 from snapshot_resources.emulator.errors import ServiceError

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from conftest import wait_for
+from support.waiting import wait_for
 
 from snapshot_resources.events import parse_event, verify_signature
 from snapshot_resources.testing.emulator import RawAgora, run_emulator, snapshot_request

@@ -72,7 +72,7 @@ def test_table_maps_status_and_code_to_class_and_retryability(
 ) -> None:
     row = retry.classify(status, code, operation)
     assert row.error is error
-    exc = row.error("m", status=status, code=code, reason="r", operation=operation)
+    exc = row.exception("m", status=status, code=code, reason="r", operation=operation)
     assert exc.is_retryable is retryable
 
 

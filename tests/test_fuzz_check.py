@@ -18,22 +18,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import session_inputs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pulumi.dynamic import CheckResult
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
-from test_fuzz_spec import PathT, json_values, paths, replace
+from support.fuzzing import FUZZ, PathT, json_values, paths, replace
+from support.sessions import APP_ID, session_inputs
 
 from snapshot_resources import changes, rules
 from snapshot_resources.changes import INPUT_KEYS
 from snapshot_resources.provider import SnapshotSessionProvider
 from snapshot_resources.testing.provider_host import ProviderHost, secret
 
-FUZZ = settings(max_examples=300, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-APP_ID = "0123456789abcdef0123456789abcdef"
 SECRET_BEARING = ("storage", "token", "recordingConfig")
 SALT = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 # Every reason ends with the rule it cites: "... (rule <id>; <sources>)".

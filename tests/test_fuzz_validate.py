@@ -27,7 +27,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fuzz_spec import PathT, json_values_for_schema, mutated, valid_stack
+from support.fuzzing import PathT, json_values_for_schema, mutated, valid_stack
 
 from snapshot_resources import cli, config_keys, pulumi_yaml, rules
 from snapshot_resources.commands import validate

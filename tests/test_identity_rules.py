@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import provider_config, session_inputs
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
+from support.provider_settings import provider_config
+from support.sessions import APP_ID, session_inputs
 
 from snapshot_resources import cli, rules, spec
 from snapshot_resources.agora import token as rtc_token
@@ -22,7 +23,6 @@ from snapshot_resources.provider import SnapshotSessionProvider, input_problems
 from snapshot_resources.testing.emulator import EmulatorHandle
 from snapshot_resources.testing.provider_host import ProviderHost, secret
 
-APP_ID = "0123456789abcdef0123456789abcdef"
 OTHER_APP = "fedcba9876543210fedcba9876543210"
 CERT = "5cfd2fd1755d40ecb72977518be15d3b"
 HOUR = 3600

@@ -20,6 +20,7 @@ import pulumi
 import pytest
 import yaml
 from pulumi.dynamic import DiffResult
+from support.sessions import CAPTURE_INTERVAL, SNAPSHOT_CONFIG
 
 from snapshot_resources import changes, cli
 from snapshot_resources.plan import (
@@ -64,7 +65,7 @@ BASE: dict[str, Any] = {
                 "maxIdleTime": 300,
                 "subscribeVideoUids": ["101", "102"],
             },
-            "snapshotConfig": {"captureInterval": 5, "fileType": ["jpg"]},
+            "snapshotConfig": SNAPSHOT_CONFIG,
         },
     },
 }
@@ -246,7 +247,7 @@ DEPLOYED: dict[str, Edit] = {
     "sts-token": {"storage.main.stsToken": "sts-1", **STS},
     "unsubscribe-list": {f"{RL}.subscribeVideoUids": DELETE, f"{RL}.unsubscribeVideoUids": ["7"]},
     "defaults-left-out": {"sessions.lobby.resourceExpiredHour": DELETE,
-                          "sessions.lobby.snapshotConfig": {"captureInterval": 5}},
+                          "sessions.lobby.snapshotConfig": {"captureInterval": CAPTURE_INTERVAL}},
 }
 
 

@@ -7,14 +7,13 @@ import base64
 from typing import Any
 
 import pytest
-from conftest import session_inputs
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
+from support.sessions import APP_ID, session_inputs
 
 from snapshot_resources.provider import SnapshotSessionProvider
 from snapshot_resources.testing.provider_host import ProviderHost, provider_property
 
-APP_ID = "0123456789abcdef0123456789abcdef"
 SECRET_KEY = "SECRET-KEY-do-not-print-7f3a"
 
 

@@ -10,16 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import provider_config, session_inputs, wait_for
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 from support.agora_stub import Reply, StubAgora, run_stub
+from support.provider_settings import provider_config
+from support.sessions import APP_ID, session_inputs
+from support.waiting import wait_for
 
 from snapshot_resources.agora.ratelimit import reset_registry
 from snapshot_resources.provider import CreateFailedError, SnapshotSessionProvider
 from snapshot_resources.testing.emulator import EmulatorHandle
 
-APP_ID = "0123456789abcdef0123456789abcdef"
 FAST = {
     "agora:pollInterval": "0.01", "agora:startTimeout": "0.3", "agora:failoverGrace": "0.2",
     "agora:retryDelayScale": "0.001",

@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import provider_config, session_inputs, wait_for
+from support.provider_settings import provider_config
+from support.sessions import APP_ID, session_inputs
+from support.waiting import wait_for
 
 from snapshot_resources import rules
 from snapshot_resources.provider import SnapshotSessionProvider
 from snapshot_resources.testing.emulator import EmulatorHandle, run_emulator
 from snapshot_resources.testing.provider_host import ProviderHost
 
-APP_ID = "0123456789abcdef0123456789abcdef"
 # One emulated hour per real second: a 1-hour resource ID expires after about 1 s.
 HOUR_PER_SECOND = 3600.0
 

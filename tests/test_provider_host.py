@@ -18,6 +18,7 @@ import pytest
 from pulumi.output import UNKNOWN, Unknown
 from support import probe_provider
 from support.probe_provider import ProbeProvider
+from support.sessions import SNAPSHOT_CONFIG
 
 from snapshot_resources.spec import PROJECT
 from snapshot_resources.testing.noop_provider import NoopProvider
@@ -411,7 +412,7 @@ SESSION_INPUTS = {
         "subscribeVideoUids": ["101", "102"],
         "subscribeUidGroup": 0,
     },
-    "snapshotConfig": {"captureInterval": 5, "fileType": ["jpg"]},
+    "snapshotConfig": SNAPSHOT_CONFIG,
     "storage": secret(
         {
             "vendor": 1,

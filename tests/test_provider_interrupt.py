@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import provider_config, session_inputs, wait_for
+from support.provider_settings import provider_config
+from support.sessions import session_inputs
+from support.waiting import wait_for
 
 from snapshot_resources.journal import Phase, SqliteTaskJournal, TaskKey, default_journal_path
 from snapshot_resources.provider import SnapshotSessionProvider

@@ -7,7 +7,8 @@ import re
 import time
 from pathlib import Path
 
-from conftest import session_inputs
+from support.provider_settings import provider_config
+from support.sessions import session_inputs
 
 from snapshot_resources import naming
 from snapshot_resources.testing.emulator import EmulatorHandle
@@ -190,8 +191,6 @@ def test_start_failing_after_acquire_leaves_no_task(
 
 
 def test_a_task_that_never_becomes_ready_is_stopped_and_create_fails(tmp_path: Path) -> None:
-    from conftest import provider_config
-
     from snapshot_resources.provider import SnapshotSessionProvider
     from snapshot_resources.testing.emulator import run_emulator
     from snapshot_resources.testing.provider_host import ProviderError, ProviderHost

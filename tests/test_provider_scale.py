@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import provider_config, session_inputs
+from support.provider_settings import provider_config
+from support.sessions import session_inputs
 
 from snapshot_resources.provider import SnapshotSessionProvider
 from snapshot_resources.testing.emulator import run_emulator

@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import provider_config, session_inputs
+from support.provider_settings import provider_config
+from support.sessions import session_inputs
 
 from snapshot_resources.agora import token as rtc_token
 from snapshot_resources.provider import SnapshotSessionProvider

@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 import pytest
 from pulumi.runtime import mocks as runtime_mocks
+from support.sessions import APP_ID
 
 from snapshot_resources import rules
 from snapshot_resources.provider import OUTPUT_KEYS
@@ -31,7 +32,6 @@ from snapshot_resources.storage import (
 from snapshot_resources.target import StorageTarget
 from snapshot_resources.testing.pulumi_mocks import PulumiMocks
 
-APP_ID = "0123456789abcdef0123456789abcdef"
 STORAGE: StorageTarget = {"vendor": 2, "region": 3, "bucket": "snaps", "accessKey": "ak",
                           "secretKey": "sk"}
 

@@ -24,6 +24,7 @@ from support.fake_stack import (
     snapshot_event,
 )
 
+from snapshot_resources.events import TOKEN_EXPIRED_ERROR_CODE, RecordingEvent
 from snapshot_resources.reconcile import (
     Cause,
     Controller,
@@ -96,7 +97,8 @@ def test_a_109_error_before_the_exit_makes_it_a_token_expiry() -> None:
     stack = FakeStack({"lobby": "s1"})
     ctl = controller(stack)
     started(ctl, stack)
-    ctl.notify(recording_event(1, "s1", "ch-lobby", {"errorCode": 109, "errorLevel": 5}))
+    ctl.notify(recording_event(RecordingEvent.CLOUD_RECORDING_ERROR, "s1", "ch-lobby",
+                               {"errorCode": TOKEN_EXPIRED_ERROR_CODE, "errorLevel": 5}))
     for notice in exit_event("s1", "ch-lobby", leave_code=0):
         ctl.notify(notice)
     ctl.step()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from support.fake_stack import FakeStack, exit_event
+from support.sessions import APP_ID
 
 from snapshot_resources import cli
 from snapshot_resources.engine import PulumiCli
@@ -269,7 +270,7 @@ def _fake_cli(tmp_path: Path, config: dict[str, object], code: int = 0) -> Pulum
 def _record(**changes: object) -> SessionRecord:
     values: dict[str, object] = {"name": "lobby", "urn": session_urn("dev", "p", "lobby"),
                                  "sid": "s1", "cname": "lobby", "uid": "900001",
-                                 "app_id": "0123456789abcdef0123456789abcdef",
+                                 "app_id": APP_ID,
                                  "resource_id": "rid"}
     values.update(changes)
     return SessionRecord(**values)  # type: ignore[arg-type]

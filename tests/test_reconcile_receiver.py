@@ -5,48 +5,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 import requests
 from support.fake_stack import FakeStack
+from support.receiver import SECRET, Recording, notification_body, post_notification
 
-from snapshot_resources.events import build_event, sign_headers
+from snapshot_resources.events import RecordingEvent, build_event
 from snapshot_resources.reconcile import Controller, ControllerSettings, NotificationReceiver
 from snapshot_resources.reconcile.notices import Notice
 from snapshot_resources.reconcile.receiver import MAX_BODY_BYTES
-
-SECRET = "receiver-ncs-secret-31f0"
-
-
-class NoStack:
-    """A stack the tests never operate on: the receiver only queues work."""
-
-    stack = "dev"
-    project = "agora-snapshots"
-
-    def export(self) -> Mapping[str, Any]:
-        raise AssertionError("the receiver must not run stack operations")
-
-    def refresh(self, urns: Sequence[str]) -> None:
-        raise AssertionError("the receiver must not run stack operations")
-
-    def up(self, urns: Sequence[str], replace: Sequence[str] = ()) -> None:
-        raise AssertionError("the receiver must not run stack operations")
-
-    def forget(self, urns: Sequence[str]) -> None:
-        raise AssertionError("the receiver must not run stack operations")
-
-
-class Recording(Controller):
-    def __init__(self) -> None:
-        super().__init__(NoStack(), declared=frozenset)
-        self.received: list[Notice] = []
-
-    def notify(self, notice: Notice) -> str:
-        self.received.append(notice)
-        return "unmatched"
 
 
 @pytest.fixture
@@ -60,23 +29,6 @@ def receiver(controller: Recording) -> Iterator[NotificationReceiver]:
         yield running
 
 
-def _body(notice_id: str = "n1", *, notify_ms: int | None = None, product: int = 3) -> bytes:
-    event = build_event(11, {"cname": "lobby", "uid": "900001", "sid": "s1", "sequence": 0,
-                             "sendts": 1, "serviceType": 0, "details": {"exitStatus": 0}},
-                        notice_id=notice_id,
-                        notify_ms=notify_ms if notify_ms is not None else int(time.time() * 1000))
-    event["productId"] = product
-    return json.dumps(event).encode()
-
-
-def _post(receiver: NotificationReceiver, body: bytes, secret: str | None = SECRET,
-          path: str = "/ncs") -> requests.Response:
-    headers = {"Content-Type": "application/json"}
-    if secret is not None:
-        headers.update(sign_headers(body, secret))
-    return requests.post(f"{receiver.url}{path}", data=body, headers=headers, timeout=10)
-
-
 def _count(controller: Controller, outcome: str, product: str = "cloud_recording",
            event: str = "11") -> float:
     return controller.metrics.value("snapshot_reconcile_notifications_total", product=product,
@@ -86,9 +38,9 @@ def _count(controller: Controller, outcome: str, product: str = "cloud_recording
 def test_a_signed_notification_reaches_the_controller_once(
     receiver: NotificationReceiver, controller: Recording
 ) -> None:
-    body = _body()
-    first = _post(receiver, body)
-    again = _post(receiver, body)
+    body = notification_body()
+    first = post_notification(receiver, body)
+    again = post_notification(receiver, body)
     assert (first.status_code, first.json()) == (200, {"ok": True})
     assert again.status_code == 200
     assert [n.notice_id for n in controller.received] == ["n1"]
@@ -100,7 +52,7 @@ def test_a_signed_notification_reaches_the_controller_once(
 def test_an_unsigned_or_wrongly_signed_notification_is_refused(
     receiver: NotificationReceiver, controller: Recording, secret: str | None
 ) -> None:
-    answer = _post(receiver, _body(), secret=secret)
+    answer = post_notification(receiver, notification_body(), secret=secret)
     assert answer.status_code == 401
     assert controller.received == []
     assert _count(controller, "bad_signature", "unknown", "-") == 1
@@ -110,7 +62,7 @@ def test_a_replayed_notification_is_refused(
     receiver: NotificationReceiver, controller: Recording
 ) -> None:
     stale = int((time.time() - 3600) * 1000)
-    answer = _post(receiver, _body(notify_ms=stale))
+    answer = post_notification(receiver, notification_body(notify_ms=stale))
     assert answer.status_code == 401
     assert "replay" in answer.json()["error"]
     assert controller.received == []
@@ -119,7 +71,7 @@ def test_a_replayed_notification_is_refused(
 def test_another_product_is_answered_200_and_ignored(
     receiver: NotificationReceiver, controller: Recording
 ) -> None:
-    assert _post(receiver, _body(product=5)).status_code == 200
+    assert post_notification(receiver, notification_body(product=5)).status_code == 200
     assert controller.received == []
     assert _count(controller, "ignored", "other", "-") == 1
 
@@ -129,20 +81,20 @@ def test_a_signed_body_that_is_no_notification_is_400(
 ) -> None:
     body = json.dumps({"noticeId": "n", "productId": 3, "eventType": 11,
                        "notifyMs": int(time.time() * 1000), "payload": {"cname": 1}}).encode()
-    assert _post(receiver, body).status_code == 400
+    assert post_notification(receiver, body).status_code == 400
     assert controller.received == []
 
 
 def test_limits_and_routes(receiver: NotificationReceiver) -> None:
     too_big = b"x" * (MAX_BODY_BYTES + 1)
-    assert _post(receiver, too_big).status_code == 413
-    assert _post(receiver, _body(), path="/other").status_code == 404
+    assert post_notification(receiver, too_big).status_code == 413
+    assert post_notification(receiver, notification_body(), path="/other").status_code == 404
     assert requests.get(f"{receiver.url}/nothing", timeout=10).status_code == 404
 
 
 def test_without_a_secret_notifications_are_refused(controller: Recording) -> None:
     with NotificationReceiver(controller, secret=None) as receiver:
-        answer = _post(receiver, _body())
+        answer = post_notification(receiver, notification_body())
     assert answer.status_code == 404
     assert controller.received == []
 
@@ -152,9 +104,9 @@ def test_a_notification_signed_with_any_configured_secret_is_accepted(
 ) -> None:
     other = "channel-events-secret"
     with NotificationReceiver(controller, secret=[SECRET, other]) as receiver:
-        first = _post(receiver, _body())
-        second = _post(receiver, _body(notice_id="n-other"), secret=other)
-        forged = _post(receiver, _body(notice_id="n-forged"), secret="neither")
+        first = post_notification(receiver, notification_body())
+        second = post_notification(receiver, notification_body(notice_id="n-other"), secret=other)
+        forged = post_notification(receiver, notification_body(notice_id="n-forged"), secret="neither")
     assert (first.status_code, second.status_code, forged.status_code) == (200, 200, 401)
     assert len(controller.received) == 2
 
@@ -176,9 +128,9 @@ def test_a_notification_that_failed_is_taken_again_when_agora_resends_it() -> No
 
     controller = FailsOnce()
     with NotificationReceiver(controller, secret=SECRET) as receiver:
-        first = _post(receiver, _body())
-        resent = _post(receiver, _body())  # the same noticeId, as Agora resends it
-        again = _post(receiver, _body())
+        first = post_notification(receiver, notification_body())
+        resent = post_notification(receiver, notification_body())  # the same noticeId, as Agora resends it
+        again = post_notification(receiver, notification_body())
     assert (first.status_code, resent.status_code, again.status_code) == (500, 200, 200)
     assert len(controller.received) == 1  # taken once, the third is a repeat
 
@@ -186,7 +138,7 @@ def test_a_notification_that_failed_is_taken_again_when_agora_resends_it() -> No
 def test_a_stopping_receiver_takes_no_notification(controller: Recording) -> None:
     with NotificationReceiver(controller, secret=SECRET) as receiver:
         receiver.drain()
-        answer = _post(receiver, _body())
+        answer = post_notification(receiver, notification_body())
         health = requests.get(f"{receiver.url}/healthz", timeout=10)
     assert answer.status_code == 503
     assert health.status_code == 200
@@ -200,7 +152,7 @@ def test_an_ipv6_loopback_listen_address_is_served(controller: Recording) -> Non
         pytest.skip(f"no IPv6 loopback here: {error}")
     try:
         assert receiver.url.startswith("http://[::1]:")
-        answer = _post(receiver, _body())
+        answer = post_notification(receiver, notification_body())
     finally:
         receiver.stop()
     assert answer.status_code == 200
@@ -210,7 +162,7 @@ def test_an_ipv6_loopback_listen_address_is_served(controller: Recording) -> Non
 def test_metrics_and_health_are_served(
     receiver: NotificationReceiver, controller: Recording
 ) -> None:
-    _post(receiver, _body())
+    post_notification(receiver, notification_body())
     metrics = requests.get(f"{receiver.url}/metrics", timeout=10)
     health = requests.get(f"{receiver.url}/healthz", timeout=10)
     assert metrics.status_code == 200
@@ -234,7 +186,7 @@ def test_bad_stale_or_repeated_notifications_change_nothing_in_the_stack() -> No
 
     def exit_body(sid: str, cname: str, notice_id: str, notify_ms: int | None = None) -> bytes:
         now = int(time.time() * 1000)
-        event = build_event(11, {"cname": cname, "uid": "900001", "sid": sid, "sequence": 3,
+        event = build_event(RecordingEvent.SESSION_EXIT, {"cname": cname, "uid": "900001", "sid": sid, "sequence": 3,
                                  "sendts": now, "serviceType": 0,
                                  "details": {"exitStatus": 0}},
                             notice_id=notice_id, notify_ms=now if notify_ms is None else notify_ms)
@@ -242,16 +194,16 @@ def test_bad_stale_or_repeated_notifications_change_nothing_in_the_stack() -> No
 
     with NotificationReceiver(ctl, secret=SECRET) as receiver:
         refused = [
-            _post(receiver, exit_body("s2", "ch-stage", "forged"), secret="not-the-secret"),
-            _post(receiver, exit_body("s2", "ch-stage", "stale",
+            post_notification(receiver, exit_body("s2", "ch-stage", "forged"), secret="not-the-secret"),
+            post_notification(receiver, exit_body("s2", "ch-stage", "stale",
                                       notify_ms=int((time.time() - 3600) * 1000))),
         ]
         genuine = exit_body("s1", "ch-lobby", "real")
-        first = _post(receiver, genuine)
+        first = post_notification(receiver, genuine)
         ctl.step()
         assert stack.ops("forget", "up") == [("forget", ("lobby",)), ("up", ("lobby",))]
         stack.calls.clear()
-        repeats = [_post(receiver, genuine) for _ in range(3)]
+        repeats = [post_notification(receiver, genuine) for _ in range(3)]
         ctl.step()
     assert [r.status_code for r in refused] == [401, 401]
     assert first.status_code == 200

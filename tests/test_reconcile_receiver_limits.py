@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 import requests
-from test_reconcile_receiver import SECRET, Recording, _body, _post
+from support.receiver import SECRET, Recording, notification_body, post_notification
 
 from snapshot_resources.events import sign_headers
 from snapshot_resources.http_server import ConnectionTrackingServer
@@ -208,7 +208,7 @@ def test_a_header_section_over_the_limit_is_refused_without_growing_the_process(
 
 
 def test_headers_within_the_limit_are_served() -> None:
-    body = _body()
+    body = notification_body()
     headers = "".join(f"X-Pad-{i}: {'p' * 100}\r\n" for i in range(100))  # about 11 KiB
     signed = "".join(f"{k}: {v}\r\n" for k, v in sign_headers(body, SECRET).items())
     request = (f"POST /ncs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}{signed}"
@@ -233,7 +233,7 @@ def test_a_body_over_the_limit_is_refused_from_its_length(size: int, status: int
 
 
 def test_a_chunked_body_is_taken_within_the_same_limit() -> None:
-    body = _body()
+    body = notification_body()
     signed = "".join(f"{k}: {v}\r\n" for k, v in sign_headers(body, SECRET).items())
     head = (f"POST /ncs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{signed}"
             "Transfer-Encoding: chunked\r\n\r\n").encode()
@@ -436,7 +436,7 @@ def test_a_notification_still_flows_after_all_of_it() -> None:
     with _receiver(FAST) as receiver:
         for request in _HANG_UPS:
             _hang_up(_address(receiver), request)
-        assert _post(receiver, _body()).status_code == 200
+        assert post_notification(receiver, notification_body()).status_code == 200
 
 
 def test_the_documented_limits_are_the_code_s() -> None:

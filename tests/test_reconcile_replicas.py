@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import wait_for
 from support.fake_stack import NOW, Clock, FakeStack, exit_event
+from support.waiting import wait_for
 
-from snapshot_resources.events import build_event, sign_headers
+from snapshot_resources.events import RecordingEvent, build_event, sign_headers
 from snapshot_resources.reconcile import Controller, ControllerSettings, NotificationReceiver
 from snapshot_resources.reconcile.replicas import ReplicaSet, Role
 from snapshot_resources.shared_store import SharedStore
@@ -38,7 +38,7 @@ def _crash(replica: ReplicaSet) -> None:
 
 
 def _body(notice_id: str) -> bytes:
-    event = build_event(11, {"cname": "ch-lobby", "uid": "900001", "sid": "s1", "sequence": 0,
+    event = build_event(RecordingEvent.SESSION_EXIT, {"cname": "ch-lobby", "uid": "900001", "sid": "s1", "sequence": 0,
                              "sendts": 1, "serviceType": 0, "details": {"exitStatus": 0}},
                         notice_id=notice_id, notify_ms=int(time.time() * 1000))
     return json.dumps(event).encode()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from snapshot_resources.events import NcsEvent, NotificationBodyError, build_event
+from snapshot_resources.events import NcsEvent, NotificationBodyError, RecordingEvent, build_event
 from snapshot_resources.reconcile.decisions import (
     TOKEN_EXPIRY_SLACK_SECONDS,
     Cause,
@@ -17,7 +17,6 @@ from snapshot_resources.reconcile.decisions import (
     exit_cause,
     rotation_window,
     session_timers,
-    waits_for_broadcaster,
 )
 from snapshot_resources.reconcile.inventory import (
     SESSION_TYPE,
@@ -34,6 +33,7 @@ from snapshot_resources.reconcile.notices import (
     parse_notice,
 )
 from snapshot_resources.reconcile.presence import ChannelPresence
+from snapshot_resources.reconcile.restart_rule import Action, Facts, restart_action
 
 SECRET_MARK = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
                "ciphertext": "v1:abc"}
@@ -51,8 +51,9 @@ def channel(event_type: int, uid: str = "100", *, ts: int = 1000, seq: int = 1,
 
 
 def test_a_cloud_recording_body_parses_as_an_ncs_event() -> None:
-    body = build_event(11, {"cname": "lobby", "uid": "900001", "sid": "s1", "sequence": 3,
-                            "sendts": 5, "serviceType": 0, "details": {"exitStatus": 0}},
+    body = build_event(RecordingEvent.SESSION_EXIT,
+                       {"cname": "lobby", "uid": "900001", "sid": "s1", "sequence": 3,
+                        "sendts": 5, "serviceType": 0, "details": {"exitStatus": 0}},
                        notice_id="n1", notify_ms=6)
     notice = parse_notice(json.dumps(body).encode())
     assert isinstance(notice, NcsEvent)
@@ -214,16 +215,17 @@ def test_an_exit_after_a_109_error_is_a_token_expiry_whatever_the_clocks_say() -
     (IdlePolicy.ON_JOIN, False, True, False),
     (IdlePolicy.IMMEDIATELY, True, False, False),
 ])
-def test_waits_for_broadcaster(policy: IdlePolicy, seen: bool, occupied: bool | None,
-                               waits: bool) -> None:
-    assert waits_for_broadcaster(Cause.IDLE, policy, channel_events_seen=seen,
-                                 occupied=occupied) is waits
+def test_an_idle_end_waits_for_a_broadcaster(policy: IdlePolicy, seen: bool,
+                                             occupied: bool | None, waits: bool) -> None:
+    facts = Facts(Cause.IDLE, idle_policy=policy, channel_events_seen=seen, broadcaster=occupied)
+    assert restart_action(facts) is (Action.HOLD if waits else Action.RESTART)
 
 
 @pytest.mark.parametrize("cause", [c for c in Cause if c is not Cause.IDLE])
 def test_only_an_idle_end_waits(cause: Cause) -> None:
-    assert not waits_for_broadcaster(cause, IdlePolicy.ON_JOIN, channel_events_seen=True,
-                                     occupied=False)
+    facts = Facts(cause, idle_policy=IdlePolicy.ON_JOIN, channel_events_seen=True,
+                  broadcaster=False)
+    assert restart_action(facts) is not Action.HOLD
 
 
 def test_the_token_timer_checks_a_grace_after_the_token() -> None:

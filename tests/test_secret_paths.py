@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from conftest import SESSION_TYPE
+from support.sessions import APP_ID, SESSION_TYPE, SNAPSHOT_CONFIG
 
 from snapshot_resources import cli, rules
 from snapshot_resources.provider import SnapshotSessionProvider
@@ -23,7 +23,6 @@ from snapshot_resources.session import SnapshotSession, SnapshotSessionArgs
 from snapshot_resources.testing.pulumi_mocks import PulumiMocks
 
 REPO = Path(__file__).resolve().parent.parent
-APP_ID = "0123456789abcdef0123456789abcdef"
 # A distinctive value per declared path, valid where it stands.
 VALUES: dict[tuple[str, ...], str] = {
     ("storage", "accessKey"): "AKIDsecretpathQ7",
@@ -55,7 +54,7 @@ def _inputs(path: tuple[str, ...], value: Any) -> dict[str, Any]:
         "recordingConfig": {"channelType": 1, "decryptionMode": 7,
                             "secret": VALUES[("recordingConfig", "secret")],
                             "salt": VALUES[("recordingConfig", "salt")]},
-        "snapshotConfig": {"captureInterval": 5},
+        "snapshotConfig": SNAPSHOT_CONFIG,
         "storage": {"vendor": 1, "region": 0, "bucket": "snaps",
                     "accessKey": VALUES[("storage", "accessKey")],
                     "secretKey": VALUES[("storage", "secretKey")],

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIME_SCALE, provider_config
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
+from support.provider_settings import TIME_SCALE, provider_config
+from support.sessions import SNAPSHOT_CONFIG
 
 from snapshot_resources.provider import SnapshotSessionProvider
 from snapshot_resources.spec import PROJECT
@@ -109,7 +110,7 @@ def session_a(app_id: str, *, access: str = ACCESS_KEY, secret_key: str = SECRET
         "recordingConfig": {"channelType": 1, "decryptionMode": 1,
                             "secret": secret(DECRYPTION_SECRET),
                             "subscribeVideoUids": list(uids)},
-        "snapshotConfig": {"captureInterval": 5, "fileType": ["jpg"]},
+        "snapshotConfig": SNAPSHOT_CONFIG,
         "storage": {"vendor": 2, "region": 3, "bucket": "snaps", "fileNamePrefix": ["vault"],
                     "accessKey": secret(access), "secretKey": secret(secret_key),
                     "stsToken": secret(STS_TOKEN), "stsExpiration": 1_900_000_000},
@@ -121,7 +122,7 @@ def session_b(app_id: str) -> dict[str, Any]:
     return {
         "appId": app_id, "cname": "hall", "uid": "535353", "token": secret(USER_TOKEN),
         "recordingConfig": {"channelType": 1, "subscribeVideoUids": ["#allstream#"]},
-        "snapshotConfig": {"captureInterval": 5, "fileType": ["jpg"]},
+        "snapshotConfig": SNAPSHOT_CONFIG,
         "storage": {"vendor": 2, "region": 3, "bucket": "snaps",
                     "accessKey": secret(ACCESS_KEY), "secretKey": secret(SECRET_KEY)},
     }

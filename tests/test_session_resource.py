@@ -7,12 +7,12 @@ from typing import Any
 
 import pulumi
 import pytest
+from support.sessions import APP_ID, CAPTURE_INTERVAL
 
 from snapshot_resources.session import SnapshotSession, SnapshotSessionArgs
 from snapshot_resources.target import StorageTarget
 from snapshot_resources.testing.pulumi_mocks import PulumiMocks
 
-APP_ID = "0123456789abcdef0123456789abcdef"
 STORAGE: StorageTarget = {"vendor": 2, "region": 3, "bucket": "snaps", "accessKey": "ak",
                           "secretKey": "sk"}
 
@@ -24,7 +24,7 @@ def mocks() -> PulumiMocks:
 
 def session(**overrides: Any) -> SnapshotSession:
     args = SnapshotSessionArgs(cname="lobby", uid="527841", storage=STORAGE, app_id=APP_ID,
-                               snapshot_config={"captureInterval": 5}, **overrides)
+                               snapshot_config={"captureInterval": CAPTURE_INTERVAL}, **overrides)
     return SnapshotSession("lobby", args)
 
 
@@ -33,7 +33,7 @@ def test_type_inputs_and_declared_outputs(mocks: PulumiMocks) -> None:
     recorded = mocks.one("pulumi-python:dynamic/agora:SnapshotSession")
     assert recorded.inputs["cname"] == "lobby"
     assert recorded.inputs["appId"] == APP_ID
-    assert recorded.inputs["snapshotConfig"] == {"captureInterval": 5}
+    assert recorded.inputs["snapshotConfig"] == {"captureInterval": CAPTURE_INTERVAL}
     assert "token" in recorded.secret_paths  # a given token always travels as a secret
     # The provider was pickled by Resource.__init__ (by reference): it reached the engine.
     assert recorded.custom

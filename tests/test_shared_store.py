@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-from conftest import wait_for
+from support.waiting import wait_for
 
 from snapshot_resources.agora.shared_budget import SharedBudget
 from snapshot_resources.journal import Phase, SqliteTaskJournal, TaskKey

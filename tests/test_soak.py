@@ -39,7 +39,8 @@ from typing import Any, ClassVar, Final
 
 import pytest
 import requests
-from conftest import TIME_SCALE, provider_config, session_inputs
+from support.provider_settings import TIME_SCALE, provider_config
+from support.sessions import session_inputs
 
 from snapshot_resources.http_server import ConnectionTrackingServer
 from snapshot_resources.provider import SnapshotSessionProvider

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-from conftest import TIME_SCALE, provider_config
+from support.provider_settings import TIME_SCALE, provider_config
 from test_soak import CUSTOMER_ID, CUSTOMER_SECRET, PUBLISHERS, running_tasks, soak_inputs
 
 from snapshot_resources.journal import SqliteTaskJournal, default_journal_path

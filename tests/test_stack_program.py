@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from conftest import SESSION_TYPE
+from support.sessions import SESSION_TYPE
 
 from snapshot_resources.testing.pulumi_mocks import PulumiMocks
 

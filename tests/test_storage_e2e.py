@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.sessions import session_inputs
 
 from snapshot_resources.agora import wire
 from snapshot_resources.agora.client import AgoraClient
@@ -112,23 +113,8 @@ def _target(mocks: PulumiMocks, access_key: str, secret_key: str) -> dict[str, A
 
 def _start(host: ProviderHost, emulator: EmulatorHandle, storage: dict[str, Any]) -> HostedResource:
     session = host.resource(SnapshotSessionProvider(), name="lobby")
-    checked = session.check(
-        {
-            "appId": emulator.app_id,
-            "cname": CNAME,
-            "uid": "527841",
-            "resourceExpiredHour": 24,
-            "recordingConfig": {
-                "channelType": 1,
-                "streamTypes": 2,
-                "maxIdleTime": 300,
-                "subscribeVideoUids": ["#allstream#"],
-                "subscribeUidGroup": 0,
-            },
-            "snapshotConfig": {"captureInterval": 5, "fileType": ["jpg"]},
-            "storage": storage,
-        }
-    )
+    checked = session.check(session_inputs(emulator.app_id, cname=CNAME, resourceExpiredHour=24,
+                                           storage=storage))
     assert checked.failures == []
     session.create()
     return session

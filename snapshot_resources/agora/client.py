@@ -14,8 +14,8 @@ What it guarantees, and where each rule comes from (docs/agora-api.md):
   across every process that uses it (``shared_budget``).
 * No secret in a URL, a log line or an exception: customer id/secret travel only in the
   ``Authorization`` header, request bodies are never logged, and every message built from a
-  response or an exception is passed through a redactor that masks the credentials and every
-  key, token, secret or salt found in the request body.
+  response or an exception is passed through a redactor (``redaction``) that masks the
+  credentials and every key, token, secret or salt found in the request body.
 * Thread safety: one ``requests.Session`` per thread (``Session`` is not documented as
   thread-safe), shared rate limiter and endpoint preference behind locks.
 """
@@ -30,7 +30,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol
 
@@ -41,6 +41,7 @@ from .. import rules
 from . import errors, retry
 from .endpoints import EndpointList, FaultKind
 from .ratelimit import RequestBudget, limiter_for
+from .redaction import Redactor, body_secrets, redact_tree
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FIRST_QUERY_DELAY_SECONDS",
-    "START_CONFIRM_TIMEOUT_SECONDS",
     "AcquireResult",
     "AgoraClient",
     "QueryResult",
@@ -67,27 +67,19 @@ CONTENT_TYPE: Final = "application/json;charset=utf-8"  # S8, S18 code 8, G1
 USER_AGENT: Final = "snapshot-resources"
 REQUEST_ID_HEADERS: Final = ("X-Request-Id", "X-Kong-Request-Id")  # J1 messages carry x-request-id
 
-# S10: "about 5 s after getting the sid, call query ...; if it is still not 4/5 after about 90 s,
-# treat the task as not started or already exited."
 # Confirming a start (S10: "about 5 s after getting the sid, call query with backoff; not 4/5
-# after about 90 s: not started"). The provider passes the delay it expects from what it has seen.
+# after about rules.START_CONFIRM_SECONDS: not started"). The provider passes the delay it expects
+# from what it has seen.
 FIRST_QUERY_DELAY_SECONDS: Final = 5.0
-START_CONFIRM_TIMEOUT_SECONDS: Final = 90.0
 CONFIRM_QUERY_INTERVAL_SECONDS: Final = 5.0  # the longest wait between queries; S10's 404 backoff starts at 5 s too
 MIN_CONFIRM_INTERVAL_SECONDS: Final = 0.25  # the first wait after a query that found it not ready
 CONFIRM_BACKOFF: Final = 1.5
 # A synchronous stop waits for the uploads, up to about 20 s (S6): give its read that much more.
 STOP_READ_TIMEOUT_SECONDS: Final = rules.STOP_UPLOAD_TIMEOUT_SECONDS + 10.0
-# Statuses after which a task will not become running again (S4, S17: 6 stop requested ... 20).
-EXITED_STATUSES: Final = rules.EXITED_STATUSES
-# Body keys whose string values are secrets (storageConfig keys, STS and RTC tokens, decryption
-# secret and salt; docs/agora-api.md 3.3, 3.4, 3.6).
-SECRET_KEYS: Final = frozenset(key.lower() for key in rules.SECRET_LEAVES)
 # Calls begin on the endpoint that last worked; after this long they begin on the first one again
 # (G1 re-picks the best domain every 30 s).
 PRIMARY_RECHECK_SECONDS: Final = 30.0
 _LEASE_MARGIN_SECONDS: Final = 2.0  # a held budget token outlives its request by this much
-_MIN_SECRET_LEN: Final = 4  # masking a 1-3 character value would garble every message
 
 
 # --------------------------------------------------------------------------------------------------
@@ -152,94 +144,7 @@ class StopOutcome:
 
 
 # --------------------------------------------------------------------------------------------------
-# Secrets
-
-
-class _Redactor:
-    """Masks known secret strings in text, in every form a server or library may print them.
-
-    Each secret of at least ``_MIN_SECRET_LEN`` characters is masked as ``***`` verbatim and in
-    the forms of ``_secret_forms``: JSON-escaped (a server quoting the request body back, ``"``,
-    ``\\`` and non-ASCII escaped) and URL-encoded (``quote``/``quote_plus``).  The client passes
-    the Basic-auth token (base64 of ``customerId:customerSecret``, the ``Authorization`` header,
-    S22) as one of the secrets, so that form and its encodings are masked too.  Longest form
-    first, so a secret's prefix or a shorter form inside a longer one never leaks.
-    """
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        # The length rule applies to the secret itself: a short value's encodings are no safer to
-        # mask (they would garble every message just the same).
-        self._originals = frozenset(
-            s for s in secrets if isinstance(s, str) and len(s) >= _MIN_SECRET_LEN
-        )
-        forms = {form for secret in self._originals for form in _secret_forms(secret)}
-        self._secrets = tuple(sorted(forms, key=len, reverse=True))
-
-    def extended(self, more: Iterable[str]) -> _Redactor:
-        return _Redactor((*self._originals, *more))
-
-    def __call__(self, text: str) -> str:
-        # Repeat until no secret is left: a replacement can join pieces into another secret.
-        # Each pass shortens the text (secrets are longer than the mask), so this ends.
-        while any(secret in text for secret in self._secrets):
-            for secret in self._secrets:
-                text = text.replace(secret, "***")
-        return text
-
-
-def _secret_forms(secret: str) -> set[str]:
-    """``secret`` as it can appear in text, each form at least ``_MIN_SECRET_LEN`` long.
-
-    * verbatim, and without trailing ``=`` (base64 padding dropped by a logger or a base64url
-      encoder);
-    * JSON string content (``json.dumps`` without the quotes): ASCII-escaped and not, each also
-      with ``/`` escaped as ``\\/`` (PHP, some Java encoders) and in the HTML-safe form of Go's
-      ``encoding/json`` (``<``, ``>``, ``&``, U+2028, U+2029 as ``\\u....``);
-    * URL-encoded: ``quote`` with ``safe=""`` and the default ``"/"``, ``quote_plus`` likewise,
-      each also with lower-case percent escapes (RFC 3986 makes the hex case-insensitive).
-    """
-    forms = {secret, secret.rstrip("=")}
-    for escaped in (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
-        forms.add(escaped)
-        forms.add(escaped.replace("/", "\\/"))
-        html_safe = escaped
-        for char, escape in _GO_HTML_ESCAPES:
-            html_safe = html_safe.replace(char, escape)
-        forms.add(html_safe)
-    for quote in (urllib.parse.quote, urllib.parse.quote_plus):
-        for safe in ("", "/"):
-            # surrogatepass: a lone surrogate (possible in a str from JSON) must not make the
-            # redactor itself raise; it is encoded the way a lenient encoder would print it.
-            encoded = quote(secret, safe=safe, errors="surrogatepass")
-            head, *escapes = encoded.split("%")
-            forms.add(encoded)
-            forms.add(head + "".join(f"%{e[:2].lower()}{e[2:]}" for e in escapes))
-    return {form for form in forms if len(form) >= _MIN_SECRET_LEN}
-
-
-# What Go's encoding/json escapes beyond RFC 8259 by default (HTMLEscape and the JS separators).
-_GO_HTML_ESCAPES: Final = (
-    ("<", "\\u003c"),
-    (">", "\\u003e"),
-    ("&", "\\u0026"),
-    ("\u2028", "\\u2028"),
-    ("\u2029", "\\u2029"),
-)
-
-
-def _body_secrets(value: Any) -> list[str]:
-    """String values under secret-looking keys, at any depth of a request body."""
-    found: list[str] = []
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(key, str) and key.lower() in SECRET_KEYS and isinstance(item, str):
-                found.append(item)
-            else:
-                found.extend(_body_secrets(item))
-    elif isinstance(value, list | tuple):
-        for item in value:
-            found.extend(_body_secrets(item))
-    return found
+# Answers
 
 
 def _fault_kind(exc: BaseException) -> FaultKind:
@@ -280,24 +185,32 @@ def _retry_after(response: requests.Response) -> float | None:
         return None  # an HTTP date: ignore, the table's schedule applies
 
 
+def _succeeded(status: int, code: int | None, operation: str) -> bool:
+    # 200 and 201 are success (G1 common.go), except start's 201 code 7 (the table's first row).
+    if status == 200:
+        return True
+    return status == 201 and not (operation == "start" and code == 7)
+
+
 @dataclass(frozen=True)
 class _Answer:
-    """What the client keeps of an HTTP response."""
+    """What the client keeps of an HTTP response, classified once: ``row`` is the
+    ``retry.TABLE`` row of an error answer, None for a success."""
 
     status: int
+    code: int | None
     payload: dict[str, Any]
     request_id: str | None
     retry_after: float | None
+    row: retry.Row | None
 
-    @property
-    def code(self) -> int | None:
-        return _int_or_none(self.payload.get("code"))
-
-    def success(self, operation: str) -> bool:
-        # 200 and 201 are success (G1 common.go), except start's 201 code 7 (the table's first row).
-        if self.status == 200:
-            return True
-        return self.status == 201 and not (operation == "start" and self.code == 7)
+    @classmethod
+    def classified(cls, operation: str, status: int, payload: dict[str, Any],
+                   request_id: str | None, retry_after: float | None) -> _Answer:
+        code = _int_or_none(payload.get("code"))
+        row = None if _succeeded(status, code, operation) else retry.classify(status, code,
+                                                                                operation)
+        return cls(status, code, payload, request_id, retry_after, row)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -381,7 +294,7 @@ class AgoraClient:
         self._retry = retry or RetryPolicy()
         token = base64.b64encode(f"{customer_id}:{customer_secret}".encode()).decode("ascii")
         self._authorization = f"Basic {token}"  # S22, G1 auth/basic.go
-        self._redact = _Redactor(
+        self._redact = Redactor(
             (customer_id, customer_secret, token, f"{customer_id}:{customer_secret}")
         )
         # Agora's domains share one budget per App ID; each override (emulator) is its own service.
@@ -548,7 +461,7 @@ class AgoraClient:
                         )
                     raise
                 if isinstance(exc, errors.AgoraApiError):
-                    if not retry.classify(exc.status, exc.code, "start").reacquire:
+                    if not exc.reacquire:
                         raise
                 elif not isinstance(exc, errors.AgoraTransportError):
                     raise
@@ -566,7 +479,7 @@ class AgoraClient:
         resource_id: str,
         sid: str,
         *,
-        timeout: float = START_CONFIRM_TIMEOUT_SECONDS,
+        timeout: float = rules.START_CONFIRM_SECONDS,
         interval: float = CONFIRM_QUERY_INTERVAL_SECONDS,
         first_delay: float = FIRST_QUERY_DELAY_SECONDS,
         min_interval: float = MIN_CONFIRM_INTERVAL_SECONDS,
@@ -601,7 +514,7 @@ class AgoraClient:
             last_status = result.status
             if result.running:
                 return result
-            if last_status in EXITED_STATUSES:
+            if last_status in rules.EXITED_STATUSES:
                 raise errors.TaskNotRunningError(
                     f"task {sid} exited with status {last_status} "
                     f"({rules.QUERY_STATUSES.get(last_status, 'unknown')}) instead of running",
@@ -710,7 +623,7 @@ class AgoraClient:
     ) -> dict[str, Any]:
         policy = self._retry
         deadline = policy.clock() + policy.deadline
-        redact = self._redact.extended(_body_secrets(body)) if body else self._redact
+        redact = self._redact.extended(body_secrets(body)) if body else self._redact
         data = (
             json.dumps(dict(body), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
             if body is not None
@@ -745,11 +658,11 @@ class AgoraClient:
                 retry_after = None
                 kind: FaultKind = "dns" if outcome.kind == "dns" else "network"
                 nxt = self._endpoints.after_fault(index, tries_here, kind, first)
+            elif outcome.row is None:  # a success
+                self._remember(index)
+                return outcome.payload
             else:
-                if outcome.success(operation):
-                    self._remember(index)
-                    return outcome.payload
-                row = retry.classify(outcome.status, outcome.code, operation)
+                row = outcome.row
                 failure = self._api_error(row, operation, outcome, redact, attempt)
                 if not row.retryable:
                     raise failure
@@ -779,7 +692,7 @@ class AgoraClient:
         url: str,
         data: bytes | None,
         deadline: float,
-        redact: _Redactor,
+        redact: Redactor,
         attempt: int,
     ) -> _Answer | errors.AgoraTransportError:
         """One HTTP exchange, logged as one line; a transport fault is returned, not raised."""
@@ -828,12 +741,13 @@ class AgoraClient:
         # Keep only what is needed: a Response kept alive by a raised error's traceback would pin
         # its connection pool (and socket) until the garbage collector runs.
         with response:
-            answer = _Answer(
+            answer = _Answer.classified(
+                operation,
                 status=response.status_code,
                 payload=_json_body(response),
                 # A header the server chose: it reaches log lines and errors, so it is masked
                 # like any other text that could echo a credential.
-                request_id=_masked(redact, _request_id(response)),
+                request_id=redact.optional(_request_id(response)),
                 retry_after=_retry_after(response),
             )
         code = answer.code
@@ -841,9 +755,7 @@ class AgoraClient:
         # Under the real engine a provider's stderr is shown to the user as a diagnostic, so an
         # answer the caller expects (404 while waiting for a stopped task to leave) stays at INFO;
         # a final failure reaches the user in the exception instead.
-        retried = not answer.success(operation) and retry.classify(
-            answer.status, answer.code, operation
-        ).retryable
+        retried = answer.row is not None and answer.row.retryable
         level = logging.WARNING if retried else logging.INFO
         logger.log(
             level,
@@ -869,7 +781,7 @@ class AgoraClient:
         detail: str,
         timed_out: bool,
         kind: FaultKind | None,
-        redact: _Redactor | None = None,
+        redact: Redactor | None = None,
     ) -> errors.AgoraTransportError:
         parts = urllib.parse.urlsplit(url)
         base = f"{parts.scheme}://{parts.netloc}"
@@ -897,7 +809,7 @@ class AgoraClient:
         row: retry.Row,
         operation: str,
         answer: _Answer,
-        redact: _Redactor,
+        redact: Redactor,
         attempt: int,
     ) -> errors.AgoraApiError:
         code, payload, request_id = answer.code, answer.payload, answer.request_id
@@ -909,14 +821,14 @@ class AgoraClient:
             f"{f': {reason}' if reason else ''}"
             f"{f' (request id {request_id})' if request_id else ''}"
         )
-        return row.error(
+        return row.exception(
             message,
             status=answer.status,
             code=code,
             reason=reason,
             operation=operation,
             request_id=request_id,
-            body=_redact_tree(payload, redact),
+            body=redact_tree(payload, redact),
             attempts=attempt,
         )
 
@@ -1007,18 +919,6 @@ def _set_attempts(exc: errors.AgoraError, attempts: int) -> None:
         exc.attempts = attempts
 
 
-def _redact_tree(value: Any, redact: _Redactor) -> Any:
-    """``value`` (parsed JSON) with every string, keys included, passed through ``redact``."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, Mapping):
-        # A server may echo a secret as a key (e.g. {"<accessKey>": "unknown key"}).
-        return {redact(str(k)): _redact_tree(v, redact) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_tree(v, redact) for v in value]
-    return value
-
-
 def _seg(value: str) -> str:
     """One URL path segment; ids never reshape the path (no '/', '..', '?')."""
     if not isinstance(value, str) or not value:
@@ -1046,14 +946,6 @@ def _json_body(response: requests.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return payload if isinstance(payload, dict) else {}
-
-
-def _code(payload: Mapping[str, Any]) -> int | None:
-    return _int_or_none(payload.get("code"))
-
-
-def _masked(redact: _Redactor, text: str | None) -> str | None:
-    return None if text is None else redact(text)
 
 
 def _request_id(response: requests.Response) -> str | None:

@@ -7,7 +7,8 @@ The hierarchy (httpx's ``_exceptions.py`` is the model: one module, the tree fir
     ├── AgoraTransportError             no HTTP answer: DNS, refused connection, reset
     │   └── AgoraTimeoutError           no answer in time, or the call's deadline ran out first
     ├── AgoraApiError                   Agora answered with an error: status, code, reason,
-    │   │                               operation, request id; ``is_retryable`` from retry.TABLE
+    │   │                               operation, request id; ``is_retryable`` and
+    │   │                               ``reacquire`` as retry.TABLE decided
     │   ├── AlreadyStartedError         201 code 7: start repeated on a resource id (S7)
     │   ├── RequestNotCompletedError    206 code 65: reached Agora, the answer timed out (S7)
     │   ├── NothingRecordedError        206 code 435: stop, nobody published (S7)
@@ -27,6 +28,9 @@ The hierarchy (httpx's ``_exceptions.py`` is the model: one module, the tree fir
 Every message is built by the client from safe parts (operation, status, code, Agora's reason with
 known secrets masked, the endpoint host); no exception here carries a credential, a token, a
 storage key or an ``Authorization`` header.
+
+This module imports nothing of the package (a leaf, as httpx's ``_exceptions.py``): which answer
+becomes which class, and whether it is retried, is decided in ``retry.TABLE``, which imports this.
 """
 
 from __future__ import annotations
@@ -115,8 +119,12 @@ class AgoraApiError(AgoraError):
     Constructed by the client: ``message`` (str): the text shown, with known secrets masked;
     ``status`` (int), ``code`` (int | None), ``reason`` (str), ``operation`` (str) and
     ``request_id`` (str | None) as above; ``body`` (dict | None): the decoded answer, kept as a
-    copy (``{}`` for None); ``attempts`` (int, default 1): how many HTTP tries the call made.
-    All are attributes.  The subclasses below name the documented cases (S7).
+    copy (``{}`` for None); ``attempts`` (int, default 1): how many HTTP tries the call made;
+    ``retryable`` (bool, default False, the attribute ``is_retryable``): whether the same request
+    may be sent again; ``reacquire`` (bool, default False): whether ``start`` should give up the
+    resource id and acquire a new one.  The last two are the ``retry.TABLE`` row's decision
+    (``retry.Row.exception`` builds an error with them).  All are attributes.  The subclasses
+    below name the documented cases (S7).
     """
 
     def __init__(
@@ -130,6 +138,8 @@ class AgoraApiError(AgoraError):
         request_id: str | None = None,
         body: dict[str, Any] | None = None,
         attempts: int = 1,
+        retryable: bool = False,
+        reacquire: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -139,14 +149,8 @@ class AgoraApiError(AgoraError):
         self.request_id = request_id
         self.body: dict[str, Any] = dict(body or {})
         self.attempts = attempts
-
-    @property
-    def is_retryable(self) -> bool:
-        """Whether the same request may be sent again, according to ``retry.TABLE``."""
-        # Imported here: retry.py maps rows to the classes defined in this module.
-        from .retry import classify
-
-        return classify(self.status, self.code, self.operation).retryable
+        self.is_retryable = retryable
+        self.reacquire = reacquire
 
 
 class AlreadyStartedError(AgoraApiError):

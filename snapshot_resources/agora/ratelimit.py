@@ -40,7 +40,8 @@ from .. import rules
 if TYPE_CHECKING:
     from ..shared_store import SharedStore
 
-__all__ = ["DEFAULT_MARGIN", "RequestBudget", "TokenBucket", "limiter_for", "reset_registry"]
+__all__ = ["DEFAULT_MARGIN", "RateWindow", "RequestBudget", "TokenBucket", "limiter_for",
+           "reset_registry"]
 
 DEFAULT_MARGIN: Final = 0.1  # seconds added to a token taken without being held (see above)
 _YIELD_SECONDS: Final = 0.02  # a confirming caller looks again after work took its token
@@ -65,7 +66,25 @@ class RequestBudget(Protocol):
     def release(self, answered: float | None = None) -> None: ...
 
 
-class TokenBucket:
+class RateWindow:
+    """What every budget is: ``rate`` whole requests per ``window`` seconds (Agora's 1 s)."""
+
+    def __init__(self, rate: float, window: float) -> None:
+        if rate < 1:
+            raise ValueError(f"rate must be at least 1 request per window, got {rate}")
+        self._capacity = int(rate)
+        self._window = window
+
+    @property
+    def rate(self) -> int:
+        return self._capacity
+
+    @property
+    def window(self) -> float:
+        return self._window
+
+
+class TokenBucket(RateWindow):
     """``rate`` tokens per ``window`` (Agora's 1 s), thread-safe (module docstring)."""
 
     def __init__(
@@ -77,25 +96,14 @@ class TokenBucket:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if rate < 1:
-            raise ValueError(f"rate must be at least 1 request per window, got {rate}")
+        super().__init__(rate, window)
         self._lock = threading.Lock()
-        self._capacity = int(rate)
-        self._window = window
         self._margin = margin
         self._clock = clock
         self._sleep = sleep
         self._returns: collections.deque[float] = collections.deque()  # when tokens come back
         self._held = 0  # tokens held by requests still waiting for their answer
         self._work_waiting = 0  # callers of acquire(confirming=False) that hold no token yet
-
-    @property
-    def rate(self) -> int:
-        return self._capacity
-
-    @property
-    def window(self) -> float:
-        return self._window
 
     def lower_rate(self, rate: float) -> None:
         """Shrink the budget (never grow it): two clients configured differently share the lower."""

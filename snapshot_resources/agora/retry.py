@@ -1,10 +1,17 @@
 """Which Agora answers are retried, and how long to wait: the table and the backoff policy.
 
-``TABLE`` is the only place that decides.  Each row matches an HTTP status (range), optionally an
-Agora ``code`` and the operations it applies to, and says which exception it becomes, whether the
-same request may be sent again, whether ``start`` should give up on the resource id and acquire a
-new one, the documented delays between tries, and the source.  The first matching row wins, so
-specific rows come before general ones.  docs/agora-api.md section 6 (6.1 codes, 6.3 retry advice).
+``TABLE`` is the only place that decides what becomes of an answer.  Each row matches an HTTP
+status (range), optionally an Agora ``code`` and the operations it applies to, and says which
+exception it becomes, whether the same request may be sent again, whether ``start`` should give up
+on the resource id and acquire a new one, the documented delays between tries, and the source.
+The first matching row wins, so specific rows come before general ones.  docs/agora-api.md
+section 6 (6.1 codes, 6.3 retry advice).
+
+The client classifies each answer once (``classify``) and raises ``Row.exception``, which carries
+the row's decision (``is_retryable``, ``reacquire``).  Where a caller above the client rides out
+an answer the client gives up on (a 404 during a failover, a 53 while a stopped task leaves), the
+row names that caller in ``ridden_out_by`` (``module:qualified.name``; a test resolves each), so
+this table still shows every place that waits on an answer.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from . import errors
 
@@ -46,6 +53,8 @@ class Row:
     source: str
     delays: tuple[float, ...] = GENERAL_DELAYS
     reacquire: bool = False  # start: stop using this resource id, acquire again (S7, S10)
+    # The caller that retries above the client what the client raises at once (module docstring).
+    ridden_out_by: str | None = None
 
     def matches(self, status: int, code: int | None, operation: str) -> bool:
         low, high = self.status
@@ -54,6 +63,11 @@ class Row:
             and (self.code is None or self.code == code)
             and operation in self.operations
         )
+
+    def exception(self, message: str, **answer: Any) -> errors.AgoraApiError:
+        """The row's exception for one answer (``answer``: ``AgoraApiError``'s keywords), carrying
+        the row's decision (``is_retryable``, ``reacquire``)."""
+        return self.error(message, **answer, retryable=self.retryable, reacquire=self.reacquire)
 
 
 def _one(status: int) -> tuple[int, int]:
@@ -77,8 +91,11 @@ TABLE: Final[tuple[Row, ...]] = (
     Row(_one(206), None, ALL_OPERATIONS, errors.AgoraApiError, True, "S18, G1"),
     # stop on a task that is already exiting: treat as stopped, never retry (S7, S18).
     Row(_one(400), 49, _STOP, errors.AlreadyExitingError, False, "S7, S18"),
-    # A task with the same cname+uid exists: "use another uid, or adopt the task" (S7, S18).
-    Row(_one(400), 53, _START, errors.TaskConflictError, False, "S7, S18"),
+    # A task with the same cname+uid exists: "use another uid, or adopt the task" (S7, S18). Not
+    # retried here; the provider retries start while a task it stopped moments ago still leaves
+    # (agora:exitTimeout, docs/decisions.md "Create and delete at Agora's pace").
+    Row(_one(400), 53, _START, errors.TaskConflictError, False, "S7, S18",
+        ridden_out_by="snapshot_resources.provider:SnapshotSessionProvider._start"),
     # PCW quota used up. S7 says "later, with backoff", but tasks last minutes and leaked ones
     # must be found by a person: a deploy fails at once with a clear error instead (W3).
     Row(_one(400), 406, ALL_OPERATIONS, errors.QuotaExceededError, False, "S7, W3"),
@@ -94,7 +111,8 @@ TABLE: Final[tuple[Row, ...]] = (
     # "failed to find worker": gone, or failing over. Never retried here; query_riding_failover
     # re-queries with these delays until the grace period ends (S7 FAQ, S10, S18).
     Row(_one(404), 404, ALL_OPERATIONS, errors.TaskNotFoundError, False, "S7, S10, S18",
-        NOT_FOUND_DELAYS),
+        NOT_FOUND_DELAYS,
+        ridden_out_by="snapshot_resources.agora.client:AgoraClient.query_riding_failover"),
     # A 404 without Agora's code is the gateway's "no Route matched": a wrong URL or method (S7).
     Row(_one(404), None, ALL_OPERATIONS, errors.InvalidRequestError, False, "S7, S18"),
     Row(_one(429), None, ALL_OPERATIONS, errors.RateLimitedError, True, "S7, W3"),
@@ -104,7 +122,7 @@ TABLE: Final[tuple[Row, ...]] = (
     Row((500, 599), None, _START, errors.ServerError, True, "S7, S10", START_5XX_DELAYS,
         reacquire=True),
     Row((500, 599), None, ALL_OPERATIONS, errors.ServerError, True, "S7, S10, S11"),
-    # Other 4xx: "400-498 are not retried" (G1 api/common.go); "4xx is not" (issue #3).
+    # Other 4xx: "400-498 are not retried" (G1 api/common.go); a steady 40x is not (S10).
     Row((402, 499), None, ALL_OPERATIONS, errors.AgoraApiError, False, "S10, G1"),
 )
 

@@ -54,7 +54,7 @@ from typing import Any, Final
 from .. import provider_process
 from ..journal import Owner
 from ..shared_store import SharedStore, StoreUnavailable
-from .ratelimit import DEFAULT_MARGIN, TokenBucket
+from .ratelimit import DEFAULT_MARGIN, RateWindow, TokenBucket
 
 __all__ = ["ACQUIRE", "ASSUMED_MEMBERS", "DEFAULT_LEASE", "IMPORT", "RELEASE", "SharedBudget"]
 
@@ -153,18 +153,15 @@ each returning token returns. What a process counted alone while the store faile
 the store when it answers again: those requests count there too."""
 
 
-class SharedBudget:
+class SharedBudget(RateWindow):
     """``rate`` requests per ``window`` for ``app_id`` across every process on ``store``
     (module docstring). The interface of ``TokenBucket`` that ``AgoraClient`` uses: ``acquire``
     then ``release`` from the same thread, ``rate``, ``window``, ``lower_rate``."""
 
     def __init__(self, store: SharedStore, app_id: str, scope: Hashable, rate: float, *,
                  window: float = 1.0) -> None:
-        if rate < 1:
-            raise ValueError(f"rate must be at least 1 request per window, got {rate}")
+        super().__init__(rate, window)
         self._store = store
-        self._capacity = int(rate)
-        self._window = window
         # The scope (Agora's domains, or an emulator's URL) is hashed: keys stay short.
         scope_id = hashlib.sha256(repr(scope).encode()).hexdigest()[:12]
         tag = f"{{budget:{app_id}:{scope_id}}}"
@@ -183,14 +180,6 @@ class SharedBudget:
         self._release = store.client.register_script(RELEASE)
         self._import = store.client.register_script(IMPORT)
         store.fallback("request budget", "a request budget of its own share per App ID")
-
-    @property
-    def rate(self) -> int:
-        return self._capacity
-
-    @property
-    def window(self) -> float:
-        return self._window
 
     @property
     def members(self) -> int | None:

@@ -498,24 +498,28 @@ def _value_mark(file: StackFile, item: Located) -> tuple[int, int] | None:
 
 def _entry_at(root: yaml.Node, line: int, column: int) -> yaml.Node | None:
     """The value node of the mapping key at (line, column), or the sequence item there."""
-    stack: list[yaml.Node] = [root]
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
+    for node in _each_node(root):
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 if (key_node.start_mark.line + 1, key_node.start_mark.column + 1) == (line, column):
                     return cast(yaml.Node, value_node)
-                stack.append(value_node)
         elif isinstance(node, yaml.SequenceNode):
             for item in node.value:
                 if (item.start_mark.line + 1, item.start_mark.column + 1) == (line, column):
                     return cast(yaml.Node, item)
-                stack.append(item)
     return None
+
+
+def _each_node(root: yaml.Node) -> Iterator[yaml.Node]:
+    """Every node of a composed document once, however many aliases reach it."""
+    stack: list[yaml.Node] = [root]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            yield node
+            stack.extend(_children(node))
 
 
 def _shown_path(file: StackFile, path: tuple[str | int, ...]) -> str:
@@ -636,19 +640,11 @@ def _construct(
 def _surprising(root: yaml.Node) -> dict[int, tuple[yaml.Node, str]]:
     """The plain scalars of a composed document whose reading is surprising (by node id)."""
     found: dict[int, tuple[yaml.Node, str]] = {}
-    stack: list[yaml.Node] = [root]
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.ScalarNode):
-            note = pulumi_yaml.surprise(node.value) if node.tag == PLAIN_TAG else None
+    for node in _each_node(root):
+        if isinstance(node, yaml.ScalarNode) and node.tag == PLAIN_TAG:
+            note = pulumi_yaml.surprise(node.value)
             if note is not None:
                 found[id(node)] = (node, note)
-        else:
-            stack.extend(_children(node))
     return found
 
 

@@ -75,7 +75,13 @@ from snapshot_resources.emulator.errors import (
 )
 from snapshot_resources.emulator.resource_ids import ResourceIdCodec, ResourceToken
 from snapshot_resources.emulator.validation import StartRequest, StorageConfig, Subscription
-from snapshot_resources.events import ChannelEvent, build_event
+from snapshot_resources.events import (
+    TOKEN_EXPIRED_ERROR_CODE,
+    ChannelEvent,
+    LeaveCode,
+    RecordingEvent,
+    build_event,
+)
 from snapshot_resources.naming import format_snapshot_name
 from snapshot_resources.rules import is_ascii_digits
 
@@ -88,20 +94,14 @@ STOP_UPLOAD_WAIT: Final = 20.0  # a synchronous stop waits about 20 s for upload
 HISTORY: Final = 256  # finished tasks kept for the admin API; bounded so memory stays flat
 RECENT_EVENTS: Final = 2000
 
-# NCS event types and their serviceType (S12, docs/agora-api.md 7.2).
-EVENT_ERROR: Final = 1  # cloud_recording_error, serviceType 0
-EVENT_EXIT: Final = 11  # session_exit, serviceType 0
-EVENT_FAILOVER: Final = 12  # session_failover, serviceType 0
-EVENT_STARTED: Final = 40  # recorder_started, serviceType 1
-EVENT_LEAVE: Final = 41  # recorder_leave, serviceType 1
-EVENT_VIDEO_STATE: Final = 44  # recorder_video_stream_state_changed, serviceType 1
-EVENT_SNAPSHOT: Final = 45  # recorder_snapshot_file, serviceType 1
-_SERVICE_TYPE: Final = {EVENT_ERROR: 0, EVENT_EXIT: 0, EVENT_FAILOVER: 0, EVENT_STARTED: 1,
-                        EVENT_LEAVE: 1, EVENT_VIDEO_STATE: 1, EVENT_SNAPSHOT: 1}
-LEAVE_IDLE: Final = 4  # leaveCode: no users (idle timeout) (S12)
-LEAVE_STOPPED: Final = 16  # leaveCode: the bot called leaveChannel, as on stop (S12)
+_VIDEO_STATE: Final = RecordingEvent.RECORDER_VIDEO_STREAM_STATE_CHANGED
+# The serviceType of each NCS event type the emulator sends (S12, docs/agora-api.md 7.2).
+_SERVICE_TYPE: Final = {RecordingEvent.CLOUD_RECORDING_ERROR: 0, RecordingEvent.SESSION_EXIT: 0,
+                        RecordingEvent.SESSION_FAILOVER: 0, RecordingEvent.RECORDER_STARTED: 1,
+                        RecordingEvent.RECORDER_LEAVE: 1,
+                        _VIDEO_STATE: 1,
+                        RecordingEvent.RECORDER_SNAPSHOT_FILE: 1}
 LEAVE_TOKEN_EXPIRED: Final = 0  # no leaveCode bit names it (S12): the module docstring's reading
-TOKEN_EXPIRED_CODE: Final = 109  # "token expired" (S18)
 
 Notifier = Callable[[dict[str, Any]], None]
 _log = logging.getLogger(__name__)
@@ -293,6 +293,47 @@ class Backend:
             self._wake()
             return {"cname": task.cname, "uid": task.uid, "resourceId": resource_id, "sid": sid}
 
+    def restore_task(self, app_id: str, resource_id: str, sid: str, body: object, *,
+                     resource_expired_hour: int = 720) -> dict[str, Any]:
+        """Take over a running task with the ids another server gave it, as if this service had
+        kept it: ``body`` is the start body it was started with (``cname``, ``uid``,
+        ``clientRequest``), checked as start checks it. From now on query, update and stop of
+        ``resource_id`` and ``sid`` reach it. For a state written against an earlier emulator
+        (tests/engine/test_engine_state_upgrade.py); ``ValueError`` when the sid or the channel and
+        uid are already taken here."""
+        with self._lock:
+            now = self._advance()
+            if app_id not in self.app_ids:
+                raise ValueError(f"appId: not an App ID of this emulator: {app_id!r}")
+            if not (isinstance(resource_id, str) and resource_id
+                    and isinstance(sid, str) and sid):
+                raise ValueError("resourceId and sid: non-empty strings")
+            try:
+                request = validation.check_start("individual", body)
+            except EmulatorError as error:  # the admin API's 400, with start's reason
+                raise ValueError(f"not a valid start body: {error}") from None
+            key = (app_id, request.cname, request.uid)
+            if sid in self._tasks or key in self._by_key:
+                raise ValueError(f"sid {sid} or channel {request.cname!r} uid {request.uid} "
+                                 "already has a task here")
+            self._codec.restore(resource_id, ResourceToken(app_id, request.cname, request.uid,
+                                                           now))
+            self._resources[resource_id] = Resource(resource_id, self._codec.parse(resource_id),
+                                                    None, resource_expired_hour, sid=sid)
+            task = Task(sid=sid, resource_id=resource_id, app_id=app_id, cname=request.cname,
+                        uid=request.uid, request=request, subscription=request.subscription,
+                        storage=request.storage, started_at=now,
+                        calls_until=now + resource_expired_hour * 3600.0,
+                        token_expires_at=_token_expiry(request.client_request.get("token"), now,
+                                                       self.token_lifetime))
+            self._tasks[sid] = task
+            self._by_key[key] = sid
+            self._channel(app_id, request.cname, now)
+            self.counters["tasksStarted"] += 1
+            self._guarded(task, now, self._refresh_series)
+            self._wake()
+            return self._describe(task, now)
+
     def query(self, app_id: str, resource_id: str, sid: str, mode: str) -> dict[str, Any]:
         with self._lock:
             now = self._advance()
@@ -334,7 +375,7 @@ class Backend:
             async_stop = _check_stop_body(body, task)
             if task.phase == "exiting":
                 raise ServiceError(400, 49, "invalid operation: the task is already exiting (S7)")
-            self._begin_exit(task, now, LEAVE_STOPPED)
+            self._begin_exit(task, now, LeaveCode.CLIENT_LEFT)
             self.counters["tasksStopped"] += 1
             self._wake()
             if not async_stop:
@@ -412,7 +453,7 @@ class Backend:
             task.failovers += 1
             task.back_at = now + seconds
             for uid in task.series:
-                self._emit(task, EVENT_VIDEO_STATE, {"streamUid": int(uid), "state": 1,
+                self._emit(task, _VIDEO_STATE, {"streamUid": int(uid), "state": 1,
                                                      "UtcMs": _ms(now)}, now)
             task.series.clear()
             self.counters["failovers"] += 1
@@ -459,13 +500,13 @@ class Backend:
                 if task.first_upload_at is None:
                     task.first_upload_at = now
                 # "Captured and uploaded" (S12): fileName is "<fileNamePrefix>/<jpg name>".
-                self._emit(task, EVENT_SNAPSHOT, {"fileName": job.key}, now)
+                self._emit(task, RecordingEvent.RECORDER_SNAPSHOT_FILE, {"fileName": job.key}, now)
             else:
                 task.upload_failures += 1
                 if failure.code not in task.reported_errors:
                     # Reported once per error code and task, so a bad key does not flood the hook.
                     task.reported_errors.add(failure.code)
-                    self._emit(task, EVENT_ERROR, {
+                    self._emit(task, RecordingEvent.CLOUD_RECORDING_ERROR, {
                         "module": 1, "errorLevel": 3, "errorCode": failure.code, "stat": 0,
                         "errorMsg": failure.message}, now)
             self._changed.notify_all()
@@ -531,13 +572,14 @@ class Backend:
         if task.phase == "failover" and now >= task.back_at:
             task.phase = "running"
             # The bot rejoins under a random new uid (S12 session_failover newUid).
-            self._emit(task, EVENT_FAILOVER, {"newUid": secrets.randbelow(2**31 - 1) + 1},
+            self._emit(task, RecordingEvent.SESSION_FAILOVER,
+                       {"newUid": secrets.randbelow(2**31 - 1) + 1},
                        task.back_at)
             self._refresh_series(task, task.back_at)
         if task.phase == "running":
             if not task.announced and now >= task.ready_at():
                 task.announced = True
-                self._emit(task, EVENT_STARTED, {"status": 0}, task.ready_at())
+                self._emit(task, RecordingEvent.RECORDER_STARTED, {"status": 0}, task.ready_at())
             idle_at = self._idle_deadline(task)
             expires_at = task.token_expires_at
             ends_at = min((t for t in (idle_at, expires_at) if t is not None), default=None)
@@ -548,7 +590,7 @@ class Backend:
                     self._expire_token(task, ends_at)
                 else:
                     self.counters["idleExits"] += 1
-                    self._begin_exit(task, ends_at, LEAVE_IDLE)
+                    self._begin_exit(task, ends_at, LeaveCode.NO_USERS)
         if task.phase == "exiting" and now >= task.exit_at + self.exit_seconds \
                 and task.inflight == 0:
             self._finish(task, task.exit_at + self.exit_seconds)
@@ -592,12 +634,12 @@ class Backend:
         for uid in [uid for uid in task.series if uid not in wanted]:
             del task.series[uid]
             # The stream paused: no snapshots until it resumes (S8); NCS 44 state 1 (S12).
-            self._emit(task, EVENT_VIDEO_STATE, {"streamUid": int(uid), "state": 1,
+            self._emit(task, _VIDEO_STATE, {"streamUid": int(uid), "state": 1,
                                                  "UtcMs": _ms(now)}, now)
         first = max(now, task.ready_at())
         for uid in sorted(wanted - task.series.keys(), key=int):
             task.series[uid] = first
-            self._emit(task, EVENT_VIDEO_STATE, {"streamUid": int(uid), "state": 0,
+            self._emit(task, _VIDEO_STATE, {"streamUid": int(uid), "state": 0,
                                                  "UtcMs": _ms(now)}, now)
 
     def _refresh_channel(self, app_id: str, cname: str, now: float) -> None:
@@ -614,20 +656,20 @@ class Backend:
     def _expire_token(self, task: Task, at: float) -> None:
         """The task's RTC token expired: it leaves the channel (S3; events: module docstring)."""
         self.counters["tokenExpiries"] += 1
-        self._emit(task, EVENT_ERROR, {"module": 0, "errorLevel": 5,
-                                       "errorCode": TOKEN_EXPIRED_CODE, "stat": 0,
+        self._emit(task, RecordingEvent.CLOUD_RECORDING_ERROR, {"module": 0, "errorLevel": 5,
+                                       "errorCode": TOKEN_EXPIRED_ERROR_CODE, "stat": 0,
                                        "errorMsg": "token expired"}, at)
         self._begin_exit(task, at, LEAVE_TOKEN_EXPIRED)
 
-    def _begin_exit(self, task: Task, at: float, leave_code: int) -> None:
+    def _begin_exit(self, task: Task, at: float, leave_code: LeaveCode | int) -> None:
         task.phase = "exiting"
         task.exit_at = at
         task.series.clear()
-        self._emit(task, EVENT_LEAVE, {"leaveCode": leave_code}, at)
+        self._emit(task, RecordingEvent.RECORDER_LEAVE, {"leaveCode": int(leave_code)}, at)
 
     def _finish(self, task: Task, at: float) -> None:
         # exitStatus 0: finished and uploaded (S12).
-        self._emit(task, EVENT_EXIT, {"exitStatus": task.exit_status}, at)
+        self._emit(task, RecordingEvent.SESSION_EXIT, {"exitStatus": task.exit_status}, at)
         self._history.append({**self._describe(task, at), "status": 8, "state": "gone"})
         del self._tasks[task.sid]
         del self._by_key[task.key]
@@ -757,12 +799,14 @@ class Backend:
                         "fileNamePrefix": list(task.storage.file_name_prefix)},
         }
 
-    def _emit(self, task: Task, event_type: int, details: dict[str, Any], at: float) -> None:
+    def _emit(self, task: Task, event_type: RecordingEvent, details: dict[str, Any],
+              at: float) -> None:
         payload = {"cname": task.cname, "uid": task.uid, "sid": task.sid,
                    "sequence": task.sequence, "sendts": _ms(at),
                    "serviceType": _SERVICE_TYPE[event_type], "details": details}
         task.sequence += 1
-        event = build_event(event_type, payload, notice_id=uuid.uuid4().hex, notify_ms=_ms(at))
+        event = build_event(int(event_type), payload, notice_id=uuid.uuid4().hex,
+                            notify_ms=_ms(at))
         self._events.append(event)
         self.counters["events"] += 1
         if self._notifier is not None:

@@ -34,6 +34,12 @@ class ResourceIdCodec:
 
     def __init__(self) -> None:
         self._key = secrets.token_bytes(32)
+        # Ids issued elsewhere that this server was told to honour (``Backend.restore_task``).
+        self._restored: dict[str, ResourceToken] = {}
+
+    def restore(self, resource_id: str, token: ResourceToken) -> None:
+        """Honour ``resource_id``, issued by another server (an earlier emulator), for ``token``."""
+        self._restored[resource_id] = token
 
     def issue(self, token: ResourceToken) -> str:
         payload = json.dumps(
@@ -45,7 +51,10 @@ class ResourceIdCodec:
         return base64.urlsafe_b64encode(signature + payload).decode().rstrip("=")
 
     def parse(self, resource_id: str) -> ResourceToken:
-        """Raise 400 code 1001 when ``resource_id`` was not issued here (S18)."""
+        """Raise 400 code 1001 when ``resource_id`` was not issued (or restored) here (S18)."""
+        restored = self._restored.get(resource_id)
+        if restored is not None:
+            return restored
         try:
             raw = base64.urlsafe_b64decode(resource_id + "=" * (-len(resource_id) % 4))
             signature, payload = raw[:_SIGNATURE_BYTES], raw[_SIGNATURE_BYTES:]

@@ -285,6 +285,13 @@ class Responses:
                 raise ValueError("downtimeSeconds: a finite, non-negative number")
             # The backend refuses NaN, infinities and negatives, naming the field.
             return backend.failover(params["sid"], downtime=downtime)
+        if operation == "restoreTask":
+            hours = data.get("resourceExpiredHour", 720)
+            if isinstance(hours, bool) or not isinstance(hours, int) or hours < 1:
+                raise ValueError("resourceExpiredHour: a positive integer")
+            body = {k: data[k] for k in ("cname", "uid", "clientRequest") if k in data}
+            return backend.restore_task(str(data.get("appId", "")), data.get("resourceId", ""),
+                                        params["sid"], body, resource_expired_hour=hours)
         if operation == "setFaults":
             plan = FaultPlan.from_json(data)
             self.faults.set(plan)

@@ -22,6 +22,13 @@ percent-decoded, so a cname with spaces or ``#`` is sent percent-encoded):
     GET    /_emulator/channels                                channels and their users
     POST   /_emulator/tasks/{sid}/failover                    {"downtimeSeconds": 30} optional
     GET    /_emulator/tasks                                   tasks, live and recently gone
+    PUT    /_emulator/tasks/{sid}                             {"appId": "...", "resourceId":
+                                                               "...", "cname": "...", "uid":
+                                                               "...", "clientRequest": {...},
+                                                               "resourceExpiredHour": 720}
+                                                              take over a task another emulator
+                                                              started, with its ids (a state
+                                                              written against it)
     PUT    /_emulator/faults                                  {"rate": 0.2, "kinds": ["5xx",
                                                                "206", "429", "reset"],
                                                                "operations": ["start"],
@@ -81,6 +88,7 @@ ADMIN_ROUTES: Final = (
     _route("channels", "GET", r"/_emulator/channels"),
     _route("failover", "POST", r"/_emulator/tasks/(?P<sid>[^/]+)/failover"),
     _route("tasks", "GET", r"/_emulator/tasks"),
+    _route("restoreTask", "PUT", r"/_emulator/tasks/(?P<sid>[^/]+)"),
     _route("setFaults", "PUT", r"/_emulator/faults"),
     _route("getFaults", "GET", r"/_emulator/faults"),
     _route("clearFaults", "DELETE", r"/_emulator/faults"),

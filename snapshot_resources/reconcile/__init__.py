@@ -14,10 +14,15 @@ Modules, each with one job:
 * ``inventory``: the sessions in the state (``pulumi stack export``), URNs and stack names;
 * ``declared``: the sessions the program declares (a preview of it, kept until it may change);
 * ``confirm``: Agora's word (a query) before a session whose exit was notified is forgotten;
-* ``decisions``: pure rules: why a session ended, whether to wait for a host, timers, rotation
-  windows;
+* ``decisions``: pure rules: why a session ended, timers, rotation windows;
+* ``restart_rule``: what to do about a session that ended, or may have: one pure function,
+  docs/reconcile.md's decision table;
+* ``intake``: what the reconciler knows of the stack, and the notifications matched with it;
+* ``workqueue``: the pending work per session, due times and backoff;
 * ``stack_ops``: export / refresh / up (with ``--replace``) / forget through the Automation API;
-* ``controller``: the loop that turns all of it into stack operations, one at a time;
+* ``round``: one round of stack operations;
+* ``settings``: ``ControllerSettings``;
+* ``controller``: the loop that wires them together and applies the actions, one round at a time;
 * ``receiver``: ``POST /ncs`` (signature, replay window, duplicates), ``/metrics``, ``/healthz``;
 * ``replicas``: several reconcilers of one stack on the shared store (a notification taken once
   and heard by all, one replica acting under a lease);
@@ -27,10 +32,12 @@ Modules, each with one job:
 
 from __future__ import annotations
 
-from snapshot_resources.reconcile.controller import Controller, ControllerSettings
+from snapshot_resources.reconcile.controller import Controller
 from snapshot_resources.reconcile.decisions import Cause, IdlePolicy, Rotation
 from snapshot_resources.reconcile.metrics import ReconcileMetrics
 from snapshot_resources.reconcile.receiver import NotificationReceiver
+from snapshot_resources.reconcile.restart_rule import Action, restart_action
+from snapshot_resources.reconcile.settings import ControllerSettings
 from snapshot_resources.reconcile.stack_ops import (
     AutomationStackOps,
     StackBusyError,
@@ -39,6 +46,7 @@ from snapshot_resources.reconcile.stack_ops import (
 )
 
 __all__ = [
+    "Action",
     "AutomationStackOps",
     "Cause",
     "Controller",
@@ -50,4 +58,5 @@ __all__ = [
     "StackBusyError",
     "StackOperationError",
     "StackOps",
+    "restart_action",
 ]

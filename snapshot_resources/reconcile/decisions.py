@@ -1,11 +1,12 @@
-"""The reconciler's rules, as pure functions: why a session ended, whether to restart it now, and
-when to look at a session again although no notification came.
+"""The reconciler's rules, as pure functions: why a session ended, when to look at a session again
+although no notification came, and when to rotate one.  What follows each cause is
+``restart_rule.restart_action`` (docs/reconcile.md, "Causes and actions", has the table).
 
-Causes (``Cause``) and what follows (docs/reconcile.md has the table):
+Causes (``Cause``):
 
 * ``idle``: 41 ``recorder_leave`` with ``leaveCode`` bit 4, "no users" (S12).  Restarting into an
   empty channel only ends again after ``maxIdleTime``, so, under ``IdlePolicy``, the restart
-  waits for a broadcaster.
+  waits for a broadcaster (``hold``).
 * ``stopped``: ``leaveCode`` bit 16, the bot called leaveChannel, which is what a stop does (S12):
   someone stopped the task, maybe a ``pulumi up`` replacing or a ``destroy`` in progress.  The
   reconciler does not trust the notification alone: it refreshes the session (which queries
@@ -36,11 +37,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from snapshot_resources.events import LeaveCode
 from snapshot_resources.reconcile.inventory import SessionRecord
-from snapshot_resources.reconcile.notices import LEAVE_CLIENT_LEFT, LEAVE_NO_USERS
 
 __all__ = [
-    "TOKEN_EXPIRED_CODE",
     "TOKEN_EXPIRY_SLACK_SECONDS",
     "Cause",
     "IdlePolicy",
@@ -51,11 +51,7 @@ __all__ = [
     "exit_cause",
     "rotation_window",
     "session_timers",
-    "waits_for_broadcaster",
 ]
-
-TOKEN_EXPIRED_CODE: Final = 109
-"""``errorCode`` of NCS 1 ``cloud_recording_error`` when the recorder's token expired (S18)."""
 
 TOKEN_EXPIRY_SLACK_SECONDS: Final = 5.0
 """An exit this close before ``tokenExpiresAt`` still counts as the token's expiry (clocks of
@@ -130,11 +126,12 @@ def exit_cause(leave_code: int | None, exit_at: float, token_expires_at: float |
     """The cause of an exit: ``leave_code`` (int | None) from the task's 41 ``recorder_leave``
     (None when it was not received), ``exit_at`` (Unix s, the exit's ``sendts``),
     ``token_expires_at`` (Unix s | None, from the state), ``token_error`` (bool): the task
-    reported NCS 1 with ``errorCode`` 109, token expired (S18).  Returns ``idle``, ``stopped``,
+    reported NCS 1 with ``errorCode`` 109 (``events.TOKEN_EXPIRED_ERROR_CODE``), token expired
+    (S18).  Returns ``idle``, ``stopped``,
     ``token_expired`` or ``exited`` (module docstring).  Raises nothing."""
-    if leave_code is not None and leave_code & LEAVE_NO_USERS:
+    if leave_code is not None and leave_code & LeaveCode.NO_USERS:
         return Cause.IDLE
-    if leave_code is not None and leave_code & LEAVE_CLIENT_LEFT:
+    if leave_code is not None and leave_code & LeaveCode.CLIENT_LEFT:
         return Cause.STOPPED
     if token_error:
         return Cause.TOKEN_EXPIRED
@@ -166,19 +163,6 @@ def rotation_window(record: SessionRecord, *, rotate_before: float) -> RotationW
         return None
     ends_at, kind = min(ends)
     return RotationWindow(kind, ends_at, ends_at - rotate_before, ends_at - rotate_before / 2)
-
-
-def waits_for_broadcaster(
-    cause: Cause, policy: IdlePolicy, *, channel_events_seen: bool, occupied: bool | None
-) -> bool:
-    """Whether a restart for ``cause`` waits until the channel has a broadcaster: only for
-    ``idle`` and unless ``occupied`` is True, under ``policy`` (``IdlePolicy``);
-    ``channel_events_seen``: whether any RTC channel event arrived (``auto``)."""
-    if cause is not Cause.IDLE or policy is IdlePolicy.IMMEDIATELY:
-        return False
-    if policy is IdlePolicy.AUTO and not channel_events_seen:
-        return False
-    return occupied is not True
 
 
 def session_timers(record: SessionRecord, *, token_grace: float) -> list[Timer]:

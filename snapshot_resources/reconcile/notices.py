@@ -5,8 +5,9 @@ one receiver verifies both with ``events.verify_signature`` and tells them apart
 ``productId``:
 
 * ``3``, Cloud Recording (S12): parsed by ``events.parse_event`` into an ``events.NcsEvent``.  The
-  reconciler reads 41 ``recorder_leave`` (its ``leaveCode``) and 11 ``session_exit`` (the task is
-  gone).
+  reconciler reads the ``events.RecordingEvent`` types 1 (``errorCode`` 109: the token
+  expired), 41 ``recorder_leave`` (its ``leaveCode``, ``events.LeaveCode``), 11 ``session_exit``
+  (the task is gone), 12 (a failover) and 45 (a snapshot file).
 * ``1``, RTC channel events (S24): parsed here into a ``ChannelNotice``.  The reconciler reads
   the channel's create and destroy and every event that makes a user start or stop publishing
   (``events.HOST_ARRIVES``, ``events.HOST_LEAVES``) to know whether a channel has a host.
@@ -34,11 +35,7 @@ from snapshot_resources.events import (
 from snapshot_resources.rules import is_ascii_digits
 
 __all__ = [
-    "LEAVE_CLIENT_LEFT",
-    "LEAVE_NO_USERS",
     "OTHER_EVENT",
-    "RECORDER_LEAVE",
-    "SESSION_EXIT",
     "ChannelNotice",
     "Notice",
     "UnsupportedProductError",
@@ -46,10 +43,6 @@ __all__ = [
     "parse_notice",
 ]
 
-RECORDER_LEAVE: Final = 41  # recorder_leave: details.leaveCode (S12)
-SESSION_EXIT: Final = 11  # session_exit: the task is gone (S12)
-LEAVE_NO_USERS: Final = 4  # leaveCode bit: nobody in the channel for maxIdleTime (S12)
-LEAVE_CLIENT_LEFT: Final = 16  # leaveCode bit: the bot called leaveChannel, as on stop (S12)
 OTHER_EVENT: Final = "other"  # the metrics' event label of a type no table names
 
 

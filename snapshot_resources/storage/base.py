@@ -372,7 +372,7 @@ class SnapshotBucketComponent(pulumi.ComponentResource):
         self.file_name_prefix = resolved.file_name_prefix
 
     def _child(self, **extra: Any) -> pulumi.ResourceOptions:
-        """Options for a child: ``parent=self`` (style.md, Pulumi components) plus ``extra``."""
+        """Options for a child: ``parent=self`` (docs/pulumi-dynamic.md section 5) plus ``extra``."""
         return pulumi.ResourceOptions(parent=self, **extra)
 
     def _emit(

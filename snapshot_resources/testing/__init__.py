@@ -33,22 +33,9 @@ _EXPORTS: dict[str, str] = {
     "NoopProvider": "snapshot_resources.testing.noop_provider",
 }
 
-__all__ = [
-    "EmulatorAdmin",
-    "EmulatorHandle",
-    "HostedResource",
-    "NoopProvider",
-    "ProviderError",
-    "ProviderHost",
-    "PulumiMocks",
-    "RedisServer",
-    "provider_property",
-    "run_emulator",
-    "run_redis",
-    "run_s3_server",
-]
+__all__ = sorted(_EXPORTS)  # the table above is the one list of public names
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for type checkers: the table above as imports (a test compares them)
     from snapshot_resources.testing.emulator import EmulatorAdmin as EmulatorAdmin
     from snapshot_resources.testing.emulator import EmulatorHandle as EmulatorHandle
     from snapshot_resources.testing.emulator import run_emulator as run_emulator

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,9 +63,9 @@ class EmulatorAdmin:
 
     ``url`` (str): the emulator's base URL (``EmulatorHandle.url``).  ``app_id`` (str): the App ID
     that ``join``, ``set_publishing`` and ``leave`` use unless given another.  Methods: ``join``,
-    ``set_publishing``, ``leave``, ``failover``, ``set_faults``, ``clear_faults``, ``tasks``,
-    ``task``, ``counters``, ``request_log``, ``events``, ``channels``; ``close()`` releases the
-    HTTP session.
+    ``set_publishing``, ``leave``, ``failover``, ``restore_task``, ``set_faults``,
+    ``clear_faults``, ``tasks``, ``task``, ``counters``, ``request_log``, ``events``,
+    ``channels``; ``close()`` releases the HTTP session.
     """
 
     def __init__(self, url: str, app_id: str) -> None:
@@ -103,6 +103,19 @@ class EmulatorAdmin:
         """Move the task to a new server: 404s for the downtime, then ``bak<n>_`` files."""
         body = {} if downtime_seconds is None else {"downtimeSeconds": downtime_seconds}
         result: dict[str, Any] = self._call("POST", f"tasks/{sid}/failover", body)
+        return result
+
+    def restore_task(self, *, resource_id: str, sid: str, cname: str, uid: str,
+                     client_request: Mapping[str, Any], app_id: str | None = None,
+                     resource_expired_hour: int = 720) -> dict[str, Any]:
+        """Make the emulator run a task with the ids another emulator gave it (a state written
+        against that one); ``client_request`` is the task's start ``clientRequest``. Returns the
+        task's description; 400 (``requests.HTTPError``) when the body is not a valid start or
+        the sid, or the channel and uid, already have a task."""
+        result: dict[str, Any] = self._call("PUT", f"tasks/{quote(sid, safe='')}", {
+            "appId": app_id or self.app_id, "resourceId": resource_id, "cname": cname,
+            "uid": uid, "clientRequest": dict(client_request),
+            "resourceExpiredHour": resource_expired_hour})
         return result
 
     def set_faults(self, *, rate: float, kinds: Sequence[str] = ("5xx", "206", "429", "reset"),

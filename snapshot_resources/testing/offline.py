@@ -35,7 +35,6 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 import yaml
@@ -102,12 +101,7 @@ class OfflinePulumi:
     def __enter__(self) -> OfflinePulumi:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         stop_processes(self.home)
         if self._owned_root:
             shutil.rmtree(self.root, ignore_errors=True)

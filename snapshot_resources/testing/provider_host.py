@@ -56,7 +56,6 @@ import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 import grpc
@@ -575,12 +574,7 @@ class ProviderHost:
     def __enter__(self) -> ProviderHost:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     @property
@@ -617,6 +611,17 @@ class ProviderHost:
             return method(request, timeout=self.call_timeout)
         except grpc.RpcError as error:
             raise ProviderError(operation, error.code().name, error.details() or "") from None
+
+    def _rpc(self, operation: str, message: Callable[..., Any], urn: str, *,
+             id_: str | None = None, unknowns: bool = False, **bags: Mapping[str, Any]) -> Any:
+        """Send ``operation`` about the resource ``urn`` and return the answer: the request
+        carries the resource's id (all but Check and Create), URN, name and type, and each
+        property bag in ``bags`` as the engine sends it (``unknowns`` only in Check and Diff)."""
+        type_, name = _urn_type_and_name(urn)
+        ids = {} if id_ is None else {"id": id_}
+        sent = {key: self._send(bag, operation, allow_unknowns=unknowns)
+                for key, bag in bags.items()}
+        return self._call(operation, message(urn=urn, name=name, type=type_, **ids, **sent))
 
     def _send(self, props: Mapping[str, Any], operation: str, *, allow_unknowns: bool) -> Any:
         if self._accept_secrets:  # pragma: no cover - the dynamic servicer never accepts secrets
@@ -680,15 +685,8 @@ class ProviderHost:
         """Check: ``olds`` are the old *inputs* (``{}`` on create), ``news`` the new inputs,
         ``__provider`` included (section 3, Check).  ``news`` may hold ``pulumi.output.UNKNOWN``
         values, as during preview; they come back as ``Unknown`` in ``inputs``."""
-        type_, name = _urn_type_and_name(urn)
-        request = provider_pb2.CheckRequest(
-            urn=urn,
-            name=name,
-            type=type_,
-            olds=self._send(olds, "Check", allow_unknowns=True),
-            news=self._send(news, "Check", allow_unknowns=True),
-        )
-        response = self._call("Check", request)
+        response = self._rpc("Check", provider_pb2.CheckRequest, urn, unknowns=True,
+                             olds=olds, news=news)
         inputs = _from_struct(response.inputs, keep_unknowns=True)
         failures = [(failure.property, failure.reason) for failure in response.failures]
         return CheckResult(
@@ -708,19 +706,9 @@ class ProviderHost:
     ) -> DiffResult:
         """Diff: ``olds`` are the old *outputs* (section 3, Diff); ``old_inputs`` defaults to
         them.  ``news`` may hold unknown values (preview)."""
-        type_, name = _urn_type_and_name(urn)
-        request = provider_pb2.DiffRequest(
-            id=id_,
-            urn=urn,
-            name=name,
-            type=type_,
-            olds=self._send(olds, "Diff", allow_unknowns=True),
-            news=self._send(news, "Diff", allow_unknowns=True),
-            old_inputs=self._send(
-                olds if old_inputs is None else old_inputs, "Diff", allow_unknowns=True
-            ),
-        )
-        response = self._call("Diff", request)
+        response = self._rpc("Diff", provider_pb2.DiffRequest, urn, id_=id_, unknowns=True,
+                             olds=olds, news=news,
+                             old_inputs=olds if old_inputs is None else old_inputs)
         return DiffResult(
             changes=_DIFF_CHANGES[response.changes],
             replaces=list(response.replaces),
@@ -737,14 +725,7 @@ class ProviderHost:
     def create(self, urn: str, properties: Mapping[str, Any]) -> CreateResult:
         """Create with the checked inputs.  An empty id is an error, as in the engine
         (provider_plugin.go Create: "returned empty resource.ID")."""
-        type_, name = _urn_type_and_name(urn)
-        request = provider_pb2.CreateRequest(
-            urn=urn,
-            name=name,
-            type=type_,
-            properties=self._send(properties, "Create", allow_unknowns=False),
-        )
-        response = self._call("Create", request)
+        response = self._rpc("Create", provider_pb2.CreateRequest, urn, properties=properties)
         if not response.id:
             raise ProviderError(
                 "Create", "OK", f"plugin returned empty resource.ID from create '{urn}'"
@@ -763,16 +744,8 @@ class ProviderHost:
     ) -> ReadResult:
         """Read (refresh): ``properties`` are the old outputs, ``inputs`` the old inputs
         (section 3, Read).  A result with ``id == ""`` means the resource is gone."""
-        type_, name = _urn_type_and_name(urn)
-        request = provider_pb2.ReadRequest(
-            id=id_,
-            urn=urn,
-            name=name,
-            type=type_,
-            properties=self._send(properties, "Read", allow_unknowns=False),
-            inputs=self._send(inputs or {}, "Read", allow_unknowns=False),
-        )
-        response = self._call("Read", request)
+        response = self._rpc("Read", provider_pb2.ReadRequest, urn, id_=id_,
+                             properties=properties, inputs=inputs or {})
         outs = _from_struct(response.properties)
         new_inputs = _from_struct(response.inputs) if response.HasField("inputs") else None
         return ReadResult(
@@ -792,19 +765,8 @@ class ProviderHost:
         old_inputs: Mapping[str, Any] | None = None,
     ) -> UpdateResult:
         """Update: ``olds`` are the old outputs, ``news`` the checked new inputs (section 3)."""
-        type_, name = _urn_type_and_name(urn)
-        request = provider_pb2.UpdateRequest(
-            id=id_,
-            urn=urn,
-            name=name,
-            type=type_,
-            olds=self._send(olds, "Update", allow_unknowns=False),
-            news=self._send(news, "Update", allow_unknowns=False),
-            old_inputs=self._send(
-                olds if old_inputs is None else old_inputs, "Update", allow_unknowns=False
-            ),
-        )
-        response = self._call("Update", request)
+        response = self._rpc("Update", provider_pb2.UpdateRequest, urn, id_=id_, olds=olds,
+                             news=news, old_inputs=olds if old_inputs is None else old_inputs)
         outs = _from_struct(response.properties)
         return UpdateResult(outs=_strip_secrets(outs)[0], secret_paths=_secrets(outs, news))
 
@@ -817,18 +779,8 @@ class ProviderHost:
         old_inputs: Mapping[str, Any] | None = None,
     ) -> None:
         """Delete with the outputs (section 3).  Raising means the resource stays in state."""
-        type_, name = _urn_type_and_name(urn)
-        request = provider_pb2.DeleteRequest(
-            id=id_,
-            urn=urn,
-            name=name,
-            type=type_,
-            properties=self._send(properties, "Delete", allow_unknowns=False),
-            old_inputs=self._send(
-                properties if old_inputs is None else old_inputs, "Delete", allow_unknowns=False
-            ),
-        )
-        self._call("Delete", request)
+        self._rpc("Delete", provider_pb2.DeleteRequest, urn, id_=id_, properties=properties,
+                  old_inputs=properties if old_inputs is None else old_inputs)
 
     # -- convenience ----------------------------------------------------------------------------
 

@@ -14,8 +14,8 @@ import textwrap
 from typing import Any
 
 from pulumi import automation as auto
+from support.engine_stack import BUCKET, CUSTOMER_ID, CUSTOMER_SECRET, SESSION_TYPE
 
-from engine.conftest import BUCKET, CUSTOMER_ID, CUSTOMER_SECRET, SESSION_TYPE
 from snapshot_resources.storage.policies import aws_upload_policy
 from snapshot_resources.testing.emulator import EmulatorHandle, S3Server
 from snapshot_resources.testing.offline import OfflinePulumi

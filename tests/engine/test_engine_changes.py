@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from engine.conftest import SESSION_TYPE, ExampleStack, running_tasks
+from support.engine_stack import SESSION_TYPE, ExampleStack, running_tasks
 
 
 def _steps(preview_json: str) -> list[dict[str, Any]]:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import wait_for
+from support.engine_stack import REPO
+from support.waiting import wait_for
 
-from engine.conftest import REPO
 from snapshot_resources import demo, engine
 from snapshot_resources.testing.offline import processes_with_home
 

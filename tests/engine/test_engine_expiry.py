@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from support.engine_stack import CUSTOMER_ID, CUSTOMER_SECRET, ExampleStack
+from support.waiting import wait_for
 
-from engine.conftest import CUSTOMER_ID, CUSTOMER_SECRET, ExampleStack
 from snapshot_resources.testing.emulator import EmulatorHandle, RawAgora, S3Server, run_emulator
 from snapshot_resources.testing.offline import OfflinePulumi
 

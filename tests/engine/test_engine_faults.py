@@ -5,9 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import wait_for
-
-from engine.conftest import ExampleStack, running_tasks
+from support.engine_stack import ExampleStack, running_tasks
+from support.waiting import wait_for
 
 FAULT_RATE = 0.2
 MAX_RUNS = 3

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from engine.conftest import PROJECT, ExampleStack, recorder_token
+from support.engine_stack import PROJECT, ExampleStack, recorder_token
+
 from snapshot_resources import spec
 
 

@@ -14,113 +14,31 @@ the `up` succeeded, and `pulumi destroy` leaves none.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import psutil
 import pytest
-from conftest import wait_for
+from support.engine_stack import ExampleStack, running_tasks
+from support.interruption import (
+    SLOW_MS,
+    interrupt,
+    nothing_orphaned,
+    recover,
+    settle,
+    start_operation,
+)
+from support.waiting import wait_for
 
-from engine.conftest import REPO, ExampleStack, running_tasks
-from snapshot_resources.testing.offline import OfflinePulumi, processes_with_home
-
-SLOW_MS: Final = 4000  # the slowed operation's latency: the interruption lands inside it
-RUNNER: Final = REPO / "tests" / "support" / "engine_run.py"
+from snapshot_resources.testing.offline import processes_with_home
 
 KINDS: Final = ("kill-cli", "kill-tree", "sigint", "sigint-twice")
 STEPS: Final = ("first-create", "replacement", "added-session", "destroy")
-
-
-@dataclass
-class Running:
-    """An engine operation in a process group of its own (a CI job, a terminal)."""
-
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def cli(self) -> psutil.Process | None:
-        with contextlib.suppress(psutil.Error):
-            for child in psutil.Process(self.process.pid).children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    if child.name() == "pulumi":
-                        return child
-        return None
-
-
-def _start(example: ExampleStack, operation: str, tmp_path: Path) -> Running:
-    request = tmp_path / f"{operation}-request.json"
-    log = tmp_path / f"{operation}.log"
-    request.write_text(json.dumps({
-        "operation": operation, "cli": str(example.offline.cli.bin_dir),
-        "cwd": str(example.project_dir), "stack": example.stack.name,
-        "env": example.offline.env, "log": str(log)}))
-    process = subprocess.Popen([sys.executable, str(RUNNER), str(request)],
-                               env={**os.environ, **example.offline.env},
-                               start_new_session=True)
-    return Running(process, log)
-
-
-def _interrupt(running: Running, kind: str, home: Path) -> None:
-    wait_for(lambda: running.cli() is not None, timeout=60)
-    cli = running.cli()
-    assert cli is not None
-    if kind == "kill-cli":
-        cli.kill()
-    elif kind == "kill-tree":
-        # The CI runner's kill: the job's process group, and the plugins the CLI started in
-        # groups of their own (everything with this Pulumi home).
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(running.process.pid, signal.SIGKILL)
-        for process in processes_with_home(home):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
-    elif kind == "sigint":
-        cli.send_signal(signal.SIGINT)
-    elif kind == "sigint-twice":
-        cli.send_signal(signal.SIGINT)
-        time.sleep(1.0)
-        with contextlib.suppress(psutil.Error):
-            cli.send_signal(signal.SIGINT)
-    else:  # pragma: no cover - the parametrization names every kind
-        raise AssertionError(kind)
-
-
-def _settle(running: Running, offline: OfflinePulumi) -> None:
-    """Whatever survived the interruption finishes (a provider stopping what it created)."""
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        running.process.wait(120)
-    if running.process.poll() is None:
-        running.process.kill()
-        running.process.wait(10)
-    wait_for(lambda: not processes_with_home(offline.home), timeout=60)
-
-
-def _recover(example: ExampleStack) -> None:
-    """`pulumi cancel` when a killed CLI left the stack locked, then `pulumi up`."""
-    if any(example.offline.backend_dir.rglob("locks/**/*.json")):
-        example.offline.run("cancel", "--yes", "--stack", example.stack.name,
-                            cwd=example.project_dir)
-    run = example.up()
-    assert run.ok, run.terminal
-
-
-def _nothing_orphaned(example: ExampleStack) -> None:
-    held = set(example.sids_in_state().values())
-    wait_for(lambda: {t["sid"] for t in running_tasks(example.agora)} <= held, timeout=30)
-    tasks = running_tasks(example.agora)
-    assert {t["sid"] for t in tasks} == held, (tasks, held)
-    per_key: dict[tuple[str, str], int] = {}
-    for task in tasks:
-        per_key[(task["cname"], task["uid"])] = per_key.get((task["cname"], task["uid"]), 0) + 1
-    assert all(count == 1 for count in per_key.values()), per_key
 
 
 def _prepare(example: ExampleStack, step: str) -> tuple[str, Callable[[], bool]]:
@@ -165,12 +83,12 @@ def _prepare(example: ExampleStack, step: str) -> tuple[str, Callable[[], bool]]
 def interrupted(example: ExampleStack, tmp_path: Path) -> Callable[[str, str], None]:
     def run(kind: str, step: str) -> None:
         operation, ready = _prepare(example, step)
-        running = _start(example, operation, tmp_path)
+        running = start_operation(example, operation, tmp_path)
         try:
             wait_for(ready, timeout=90)
             time.sleep(0.3)
-            _interrupt(running, kind, example.offline.home)
-            _settle(running, example.offline)
+            interrupt(running, kind, example.offline.home)
+            settle(running, example.offline)
         finally:
             if running.process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -187,8 +105,8 @@ def test_an_interruption_leaves_nothing_that_up_does_not_converge(
     example: ExampleStack, interrupted: Callable[[str, str], None], kind: str, step: str
 ) -> None:
     interrupted(kind, step)
-    _recover(example)
-    _nothing_orphaned(example)
+    recover(example)
+    nothing_orphaned(example)
     assert set(example.sids_in_state()) == set(example.sessions), "every declared session runs"
     assert example.destroy().ok
     wait_for(lambda: running_tasks(example.agora) == [], timeout=30)
@@ -221,8 +139,8 @@ def test_sigterm_to_the_reconciler_mid_create_leaves_nothing_up_does_not_converg
             reconciler.wait(10)
     wait_for(lambda: not processes_with_home(example.offline.home), timeout=60)
     example.agora.admin.clear_faults()
-    _recover(example)
-    _nothing_orphaned(example)
+    recover(example)
+    nothing_orphaned(example)
     assert set(example.sids_in_state()) == set(example.sessions)
     assert example.destroy().ok
     wait_for(lambda: running_tasks(example.agora) == [], timeout=30)

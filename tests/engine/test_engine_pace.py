@@ -11,8 +11,7 @@ import copy
 from typing import Final
 
 import pytest
-
-from engine.conftest import ExampleStack
+from support.engine_stack import ExampleStack
 
 SESSIONS: Final = 10
 SLOW_QUERY_MS: Final = 10_000  # longer than the engine takes to send all the creates, even loaded

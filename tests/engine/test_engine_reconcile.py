@@ -29,13 +29,12 @@ import psutil
 import pytest
 import requests
 import yaml
-from conftest import wait_for
-
-from engine.conftest import (
+from support.engine_stack import (
     APP_CERTIFICATE,
     CUSTOMER_ID,
     CUSTOMER_SECRET,
     LOBBY_USER,
+    NCS_SECRET,
     PROJECT,
     REPO,
     SESSION_TYPE,
@@ -45,6 +44,8 @@ from engine.conftest import (
     Run,
     running_tasks,
 )
+from support.waiting import wait_for
+
 from snapshot_resources.emulator.clock import ScaledClock
 from snapshot_resources.events import sign_headers
 from snapshot_resources.reconcile import (
@@ -58,7 +59,6 @@ from snapshot_resources.reconcile.inventory import declared_sessions
 from snapshot_resources.testing.emulator import EmulatorHandle, S3Server, run_emulator
 from snapshot_resources.testing.offline import OfflinePulumi
 
-NCS_SECRET = "engine-ncs-secret-7c1d"
 TOKEN_LIFETIME = 24 * 3600  # the provider builds 24-hour tokens from the App Certificate
 STACK = "test"
 

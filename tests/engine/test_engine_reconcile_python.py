@@ -21,9 +21,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import wait_for
-
-from engine.conftest import (
+from support.engine_stack import (
     BUCKET,
     CUSTOMER_ID,
     CUSTOMER_SECRET,
@@ -32,8 +30,10 @@ from engine.conftest import (
     TIME_SCALE,
     running_tasks,
 )
+from support.waiting import wait_for
+
 from snapshot_resources.emulator.clock import ScaledClock
-from snapshot_resources.events import build_event, sign_headers
+from snapshot_resources.events import RecordingEvent, build_event, sign_headers
 from snapshot_resources.reconcile import (
     AutomationStackOps,
     Controller,
@@ -204,7 +204,7 @@ def test_a_python_only_program_is_reconciled(
         forgets = controller.metrics.engine_run_count("forget")
         now = int(clock.now() * 1000)
         cname, uid, _ = CHANNELS["lobby"]
-        body = json.dumps(build_event(11, {
+        body = json.dumps(build_event(RecordingEvent.SESSION_EXIT, {
             "cname": cname, "uid": uid, "sid": second["lobby"], "sequence": 9, "sendts": now,
             "serviceType": 0, "details": {"exitStatus": 0}}, notice_id="not-really-gone",
             notify_ms=now)).encode()

@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from conftest import wait_for
-
-from engine.conftest import (
+from support.engine_stack import (
     CUSTOMER_ID,
     CUSTOMER_SECRET,
     TIME_SCALE,
     ExampleStack,
     running_tasks,
 )
+from support.waiting import wait_for
+
 from snapshot_resources.testing.emulator import RawAgora, S3Server, run_emulator, snapshot_request
 from snapshot_resources.testing.offline import OfflinePulumi
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import wait_for
-
-from engine.conftest import LOBBY_USER, STAGE_USERS, TIME_SCALE, ExampleStack, running_tasks
+from support.engine_stack import LOBBY_USER, STAGE_USERS, TIME_SCALE, ExampleStack, running_tasks
+from support.waiting import wait_for
 
 IDLE_SECONDS = 30  # emulated; 1.5 s of wall time at TIME_SCALE 20
 

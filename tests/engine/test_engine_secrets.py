@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine.conftest import (
+from support.engine_stack import (
     APP_CERTIFICATE,
     CUSTOMER_ID,
     CUSTOMER_SECRET,
@@ -15,6 +15,7 @@ from engine.conftest import (
     PROJECT,
     ExampleStack,
 )
+
 from snapshot_resources import rules
 from snapshot_resources.testing.offline import OfflinePulumi
 

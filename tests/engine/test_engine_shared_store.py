@@ -34,24 +34,27 @@ from typing import Any, Final
 
 import pytest
 import requests
-from conftest import wait_for
-
-from engine.conftest import (
+from support.engine_stack import (
+    CUSTOMER_ID,
+    CUSTOMER_SECRET,
+    NCS_SECRET,
     PROJECT,
     REPO,
     ExampleStack,
     Run,
     running_tasks,
 )
-from engine.test_engine_interrupt import (
+from support.interruption import (
     RUNNER,
     SLOW_MS,
     Running,
-    _interrupt,
-    _nothing_orphaned,
-    _settle,
-    _start,
+    interrupt,
+    nothing_orphaned,
+    settle,
+    start_operation,
 )
+from support.waiting import wait_for
+
 from snapshot_resources.shared_store import KEY_PREFIX
 from snapshot_resources.testing.offline import OfflinePulumi
 from snapshot_resources.testing.redis import RedisServer, redis_server_binary, run_redis
@@ -85,6 +88,7 @@ def _no_password_anywhere(example: ExampleStack, *texts: str) -> None:
 def _rooms(example: ExampleStack, count: int, first: int = 0) -> dict[str, Any]:
     """``count`` sessions like the example's lobby, each on a channel of its own with a user
     publishing video."""
+    # Pulumi.example.yaml writes its sessions without a namespace (the project's own keys).
     template = example.example["sessions"]["lobby"]
     rooms = {}
     for n in range(first, first + count):
@@ -111,12 +115,12 @@ def test_an_up_killed_on_one_runner_is_recovered_from_another_runners_fresh_copy
     example.publish()
     example.apply()
     example.agora.admin.set_faults(rate=0.0, operations=["query"], latency_ms=SLOW_MS)
-    running = _start(example, "up", tmp_path)
+    running = start_operation(example, "up", tmp_path)
     try:
         wait_for(lambda: len(running_tasks(example.agora)) >= 3, timeout=90)
         time.sleep(0.3)
-        _interrupt(running, "kill-tree", example.offline.home)  # the CI runner's kill
-        _settle(running, example.offline)
+        interrupt(running, "kill-tree", example.offline.home)  # the CI runner's kill
+        settle(running, example.offline)
     finally:
         if running.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -146,7 +150,7 @@ def test_an_up_killed_on_one_runner_is_recovered_from_another_runners_fresh_copy
     assert "adopted" in terminal, terminal  # the tasks the kill left, found in the store
     adopted = len({line[line.index("adopted"):] for line in terminal.splitlines()
                    if "snapshot-resources: adopted" in line})
-    _nothing_orphaned(example)
+    nothing_orphaned(example)
     assert set(example.sids_in_state()) == set(example.sessions)
     _no_password_anywhere(example, terminal, running.log.read_text())
     print(f"\n[shared store measured] runner killed with {len(left)} tasks running, "
@@ -194,7 +198,7 @@ def test_a_deploy_completes_when_the_store_stops_and_the_store_is_used_again(
     assert stopped_with < len(example.sessions), "the store stopped during the deploy"
     assert len(_warnings(up)) == 1, _warnings(up)  # said once, naming the fallbacks
     assert "task journal" in next(iter(_warnings(up)))
-    _nothing_orphaned(example)
+    nothing_orphaned(example)
     assert set(example.sids_in_state()) == set(example.sessions)
     assert example.agora.admin.counters()["rateLimited"] == 0
 
@@ -209,7 +213,7 @@ def test_a_deploy_completes_when_the_store_stops_and_the_store_is_used_again(
         members = client.keys(f"{KEY_PREFIX}{{budget:*}}:members")
     assert entries, "the journal is on the store again"
     assert members, "the request budget is on the store again"
-    _nothing_orphaned(example)
+    nothing_orphaned(example)
     _no_password_anywhere(example, up.terminal, again.terminal)
     print(f"\n[shared store measured] store stopped with {stopped_with} of 12 tasks started; "
           f"the up took {took:.1f} s, said it {len(_warnings(up))} time, 0 answers 429; the next "
@@ -351,8 +355,6 @@ def _starts(example: ExampleStack, cname: str) -> int:
 def test_two_replicas_restart_every_ended_session_once_when_one_is_killed_mid_round(
     offline: OfflinePulumi, s3: Any, store: RedisServer, tmp_path: Path
 ) -> None:
-    from engine.conftest import CUSTOMER_ID, CUSTOMER_SECRET
-    from engine.test_engine_reconcile import NCS_SECRET
     from snapshot_resources.testing.emulator import run_emulator
 
     balancer = _Alternating()
@@ -428,7 +430,7 @@ def test_two_replicas_restart_every_ended_session_once_when_one_is_killed_mid_ro
                 assert after[name] != first[name]
                 assert _starts(example, example.sessions[name]["cname"]) == before[name] + 1, \
                     f"{name}: restarted exactly once"
-            _nothing_orphaned(example)
+            nothing_orphaned(example)
             counts = sorted(balancer.counts.values())
             assert len(counts) == 2
             assert counts[0] >= 0.3 * sum(counts), counts  # each saw part of the events

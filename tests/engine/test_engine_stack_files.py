@@ -17,8 +17,8 @@ from typing import Final
 
 import pytest
 from pulumi import automation as auto
+from support.engine_stack import REPO
 
-from engine.conftest import REPO
 from snapshot_resources.commands.validate import load_file
 from snapshot_resources.testing.offline import OfflinePulumi
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conftest import wait_for
-
-from engine.conftest import (
+from support.engine_stack import (
     BUCKET,
     LOBBY_USER,
     PROJECT,
@@ -16,6 +14,8 @@ from engine.conftest import (
     ExampleStack,
     running_tasks,
 )
+from support.waiting import wait_for
+
 from snapshot_resources import engine, naming, spec
 from snapshot_resources.testing.offline import OfflinePulumi
 

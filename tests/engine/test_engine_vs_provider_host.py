@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from engine.conftest import SESSION_TYPE, ExampleStack, running_tasks
+from support.engine_stack import SESSION_TYPE, ExampleStack, running_tasks
+
 from snapshot_resources.provider import SnapshotSessionProvider
 from snapshot_resources.testing.provider_host import PROVIDER_KEY, ProviderHost, secret
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from snapshot_resources.events import NcsEvent
+from snapshot_resources.events import NcsEvent, RecordingEvent
 from snapshot_resources.naming import format_snapshot_name
 from snapshot_resources.reconcile.inventory import SESSION_TYPE, session_urn, urn_name
 from snapshot_resources.reconcile.notices import ChannelNotice
@@ -120,10 +120,10 @@ class Clock:
         return self.now
 
 
-def recording_event(kind: int, sid: str, cname: str, details: dict[str, Any], *,
+def recording_event(kind: RecordingEvent, sid: str, cname: str, details: dict[str, Any], *,
                     sendts: float = NOW, notice_id: str | None = None) -> NcsEvent:
     """A parsed Cloud Recording notification of the recorder ``RECORDER``."""
-    return NcsEvent(notice_id=notice_id or f"{sid}-{kind}-{sendts}", product_id=3,
+    return NcsEvent(notice_id=notice_id or f"{sid}-{kind.value}-{sendts}", product_id=3,
                     event_type=kind, notify_ms=int(sendts * 1000), cname=cname, uid=RECORDER,
                     sid=sid, sequence=kind, sendts=int(sendts * 1000), service_type=0,
                     details=details)
@@ -133,8 +133,8 @@ def exit_event(sid: str, cname: str, *, leave_code: int | None = None,
                sendts: float = NOW) -> list[NcsEvent]:
     """The notifications of a task's end: 41 (when ``leave_code`` is given), then 11."""
     leave = [] if leave_code is None else [
-        recording_event(41, sid, cname, {"leaveCode": leave_code}, sendts=sendts)]
-    return [*leave, recording_event(11, sid, cname, {"exitStatus": 0}, sendts=sendts)]
+        recording_event(RecordingEvent.RECORDER_LEAVE, sid, cname, {"leaveCode": leave_code}, sendts=sendts)]
+    return [*leave, recording_event(RecordingEvent.SESSION_EXIT, sid, cname, {"exitStatus": 0}, sendts=sendts)]
 
 
 def snapshot_event(sid: str, cname: str, taken_at: float, *, publisher: str = "2001",
@@ -142,7 +142,7 @@ def snapshot_event(sid: str, cname: str, taken_at: float, *, publisher: str = "2
     """45 ``recorder_snapshot_file`` for a snapshot taken at ``taken_at`` (Unix s)."""
     key = format_snapshot_name(sid=sid, cname=cname, uid=publisher,
                                taken_at=datetime.fromtimestamp(taken_at, UTC), prefix=[prefix])
-    return recording_event(45, sid, cname, {"fileName": key}, sendts=taken_at,
+    return recording_event(RecordingEvent.RECORDER_SNAPSHOT_FILE, sid, cname, {"fileName": key}, sendts=taken_at,
                            notice_id=f"{sid}-45-{taken_at}")
 
 

@@ -15,8 +15,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from support.engine_stack import REPO, ExampleStack, running_tasks
 
-from engine.conftest import REPO, ExampleStack, running_tasks
 from snapshot_resources.testing.offline import OfflinePulumi
 
 
