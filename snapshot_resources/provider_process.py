@@ -226,6 +226,15 @@ def _widen_pool(state: Any) -> str | None:
         return None
     # ThreadPoolExecutor reads _max_workers at each submit (_adjust_thread_count).
     pool._max_workers = max(pool._max_workers, workers)
+    # Calls the server took before this ran (a destroy's deletes arrive together, and the first
+    # of them imports this module) wait in the pool's queue with no thread to come: start one
+    # for each, as each submit would have (measured: a destroy of 50 ended sessions waited two
+    # failover graces instead of one).
+    queued = getattr(pool, "_work_queue", None)
+    adjust = getattr(pool, "_adjust_thread_count", None)
+    if queued is not None and callable(adjust):
+        for _ in range(min(queued.qsize(), pool._max_workers)):
+            adjust()
     return f"workers={pool._max_workers}"
 
 
