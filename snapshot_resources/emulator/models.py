@@ -278,19 +278,8 @@ class Backend:
                 raise ServiceError(400, 53, "task conflict: a task with this cname and uid "
                                    "already exists (S7)")
             sid = uuid.uuid4().hex
-            task = Task(sid=sid, resource_id=resource_id, app_id=app_id, cname=request.cname,
-                        uid=request.uid, request=request, subscription=request.subscription,
-                        storage=request.storage, started_at=now,
-                        calls_until=now + resource.expired_hours * 3600.0,
-                        token_expires_at=_token_expiry(request.client_request.get("token"), now,
-                                                       self.token_lifetime))
             resource.sid = sid
-            self._tasks[sid] = task
-            self._by_key[key] = sid
-            self._channel(app_id, request.cname, now)
-            self.counters["tasksStarted"] += 1
-            self._guarded(task, now, self._refresh_series)
-            self._wake()
+            task = self._begin_task(app_id, resource_id, sid, request, resource.expired_hours, now)
             return {"cname": task.cname, "uid": task.uid, "resourceId": resource_id, "sid": sid}
 
     def restore_task(self, app_id: str, resource_id: str, sid: str, body: object, *,
@@ -320,19 +309,27 @@ class Backend:
                                                            now))
             self._resources[resource_id] = Resource(resource_id, self._codec.parse(resource_id),
                                                     None, resource_expired_hour, sid=sid)
-            task = Task(sid=sid, resource_id=resource_id, app_id=app_id, cname=request.cname,
-                        uid=request.uid, request=request, subscription=request.subscription,
-                        storage=request.storage, started_at=now,
-                        calls_until=now + resource_expired_hour * 3600.0,
-                        token_expires_at=_token_expiry(request.client_request.get("token"), now,
-                                                       self.token_lifetime))
-            self._tasks[sid] = task
-            self._by_key[key] = sid
-            self._channel(app_id, request.cname, now)
-            self.counters["tasksStarted"] += 1
-            self._guarded(task, now, self._refresh_series)
-            self._wake()
+            task = self._begin_task(app_id, resource_id, sid, request, resource_expired_hour,
+                                    now)
             return self._describe(task, now)
+
+    def _begin_task(self, app_id: str, resource_id: str, sid: str, request: StartRequest,
+                    expired_hours: float, now: float) -> Task:
+        """A running task under ``sid`` (a start, or a restored task), its channel and timers;
+        called with the lock held."""
+        task = Task(sid=sid, resource_id=resource_id, app_id=app_id, cname=request.cname,
+                    uid=request.uid, request=request, subscription=request.subscription,
+                    storage=request.storage, started_at=now,
+                    calls_until=now + expired_hours * 3600.0,
+                    token_expires_at=_token_expiry(request.client_request.get("token"), now,
+                                                   self.token_lifetime))
+        self._tasks[sid] = task
+        self._by_key[(app_id, request.cname, request.uid)] = sid
+        self._channel(app_id, request.cname, now)
+        self.counters["tasksStarted"] += 1
+        self._guarded(task, now, self._refresh_series)
+        self._wake()
+        return task
 
     def query(self, app_id: str, resource_id: str, sid: str, mode: str) -> dict[str, Any]:
         with self._lock:

@@ -13,7 +13,6 @@ the `up` succeeded, and `pulumi destroy` leaves none.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -27,11 +26,9 @@ import pytest
 from support.engine_stack import ExampleStack, running_tasks
 from support.interruption import (
     SLOW_MS,
-    interrupt,
+    interrupt_when,
     nothing_orphaned,
     recover,
-    settle,
-    start_operation,
 )
 from support.waiting import wait_for
 
@@ -83,18 +80,7 @@ def _prepare(example: ExampleStack, step: str) -> tuple[str, Callable[[], bool]]
 def interrupted(example: ExampleStack, tmp_path: Path) -> Callable[[str, str], None]:
     def run(kind: str, step: str) -> None:
         operation, ready = _prepare(example, step)
-        running = start_operation(example, operation, tmp_path)
-        try:
-            wait_for(ready, timeout=90)
-            time.sleep(0.3)
-            interrupt(running, kind, example.offline.home)
-            settle(running, example.offline)
-        finally:
-            if running.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(running.process.pid, signal.SIGKILL)
-                running.process.wait(10)
-        example.agora.admin.clear_faults()
+        interrupt_when(example, operation, ready, kind, tmp_path)
 
     return run
 

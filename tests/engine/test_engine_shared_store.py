@@ -48,10 +48,8 @@ from support.interruption import (
     RUNNER,
     SLOW_MS,
     Running,
-    interrupt,
+    interrupt_when,
     nothing_orphaned,
-    settle,
-    start_operation,
 )
 from support.waiting import wait_for
 
@@ -115,18 +113,9 @@ def test_an_up_killed_on_one_runner_is_recovered_from_another_runners_fresh_copy
     example.publish()
     example.apply()
     example.agora.admin.set_faults(rate=0.0, operations=["query"], latency_ms=SLOW_MS)
-    running = start_operation(example, "up", tmp_path)
-    try:
-        wait_for(lambda: len(running_tasks(example.agora)) >= 3, timeout=90)
-        time.sleep(0.3)
-        interrupt(running, "kill-tree", example.offline.home)  # the CI runner's kill
-        settle(running, example.offline)
-    finally:
-        if running.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(running.process.pid, signal.SIGKILL)
-            running.process.wait(10)
-    example.agora.admin.clear_faults()
+    # the CI runner's kill
+    running = interrupt_when(example, "up", lambda: len(running_tasks(example.agora)) >= 3, "kill-tree",
+                             tmp_path)
     left = {t["sid"] for t in running_tasks(example.agora)}
     unheld = left - set(example.sids_in_state().values())
     assert unheld, "the kill left tasks no state holds"

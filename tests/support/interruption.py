@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -108,3 +109,23 @@ def nothing_orphaned(example: ExampleStack) -> None:
     for task in tasks:
         per_key[(task["cname"], task["uid"])] = per_key.get((task["cname"], task["uid"]), 0) + 1
     assert all(count == 1 for count in per_key.values()), per_key
+
+
+def interrupt_when(example: ExampleStack, operation: str, ready: Callable[[], bool], kind: str,
+                   tmp_path: Path) -> Running:
+    """Run ``operation`` in a process group of its own, interrupt it (``kind``) once ``ready()``
+    holds, let it settle, kill whatever is left of its group, and lift the emulator's faults;
+    the run (its log) is returned."""
+    running = start_operation(example, operation, tmp_path)
+    try:
+        wait_for(ready, timeout=90)
+        time.sleep(0.3)
+        interrupt(running, kind, example.offline.home)
+        settle(running, example.offline)
+    finally:
+        if running.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(running.process.pid, signal.SIGKILL)
+            running.process.wait(10)
+    example.agora.admin.clear_faults()
+    return running
